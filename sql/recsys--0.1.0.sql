@@ -1,0 +1,1091 @@
+/* recsys install script, version 0.1.0 (the version lives in recsys.control) */
+\echo Use "CREATE EXTENSION recsys" to load this file. \quit
+
+-- Serving functions live in the extension's schema (public by default, so
+-- SELECT * FROM recommend_bundles(42, 10) works as is); state and everything
+-- else live in schema recsys.
+CREATE SCHEMA recsys;
+COMMENT ON SCHEMA recsys IS 'recsys state (sources, id maps, prepared data, model store) and administration functions';
+
+------------------------------------------------------------------------------
+-- C functions: version and the weights format
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.version() RETURNS text
+    AS 'MODULE_PATHNAME', 'recsys_module_version'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.version() IS 'version of the loaded recsys shared library; equals the extension version when the install is consistent';
+
+CREATE FUNCTION recsys.model_info(weights bytea) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'model_info'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.model_info(bytea) IS 'describes a weights value (format version, kind, config, tensors with dims, parameter count, CRC-32C) after validating all of it; damaged values raise data_corrupted';
+
+CREATE FUNCTION recsys.model_check(weights bytea) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'model_check'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.model_check(bytea) IS 'true when a weights value is valid (size, header, dims, CRC-32C, finite weights); raises data_corrupted otherwise';
+
+CREATE FUNCTION recsys.model_pack(kind text, tensors jsonb, config jsonb DEFAULT '{}') RETURNS bytea
+    AS 'MODULE_PATHNAME', 'model_pack'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.model_pack(text, jsonb, jsonb) IS 'builds a v1 weights value from a JSON object of tensor name to (nested, rectangular) number arrays; kind is one of mlp, rnn, gru, baseline, bundle';
+
+CREATE FUNCTION recsys.model_tensor(weights bytea, name text) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'model_tensor'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.model_tensor(bytea, text) IS 'one tensor of a validated weights value as a real array with the tensor''s dimensions';
+
+------------------------------------------------------------------------------
+-- Sources: the shop's own relations, registered by name and column
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.sources (
+    kind          text PRIMARY KEY CHECK (kind IN ('events', 'items', 'bundles', 'bundle_events')),
+    relation      regclass NOT NULL,
+    columns       jsonb NOT NULL,
+    column_types  jsonb NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    registered_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE recsys.sources IS 'registered shop relations, one per kind (events, items, bundles, bundle_events), read in place by recsys.prepare()';
+
+-- Column types each role accepts (domains are checked by their base type).
+CREATE FUNCTION recsys.column_types_for(role text) RETURNS regtype[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN role IN ('user', 'item', 'bundle', 'basket')
+            THEN ARRAY['smallint', 'integer', 'bigint', 'text', 'character varying', 'character', 'uuid']::regtype[]
+        WHEN role = 'time'
+            THEN ARRAY['timestamp with time zone', 'timestamp without time zone', 'date']::regtype[]
+        WHEN role IN ('weight', 'price')
+            THEN ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision']::regtype[]
+        WHEN role = 'stock'
+            THEN ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision', 'boolean']::regtype[]
+        WHEN role = 'name'
+            THEN ARRAY['text', 'character varying', 'character']::regtype[]
+        WHEN role = 'category'
+            THEN ARRAY['text', 'character varying', 'character', 'smallint', 'integer', 'bigint']::regtype[]
+    END
+$$;
+COMMENT ON FUNCTION recsys.column_types_for(text) IS 'the column types a source role (user, item, bundle, basket, time, weight, price, stock, name, category) accepts';
+
+-- Validates one column of a registered relation and returns its type.
+CREATE FUNCTION recsys.check_source_column(relation regclass, col name, role text) RETURNS regtype
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ regtype;
+    base regtype;
+    allowed regtype[] := recsys.column_types_for(role);
+BEGIN
+    IF col IS NULL THEN
+        RAISE EXCEPTION 'the % column of relation % must not be NULL', role, relation
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT a.atttypid::regtype,
+           CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype
+      INTO typ, base
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = relation AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column % does not exist in relation %', pg_catalog.quote_ident(col), relation
+            USING ERRCODE = 'undefined_column',
+                  HINT = pg_catalog.format('Pass the name of the %s column of %s as it appears in \d.', role, relation);
+    END IF;
+    IF NOT base = ANY (allowed) THEN
+        RAISE EXCEPTION 'column % of relation % has type %, which cannot be a % column',
+                        pg_catalog.quote_ident(col), relation, typ, role
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = pg_catalog.format('A %s column must have one of the types %s; a view with a cast can adapt it.',
+                                           role, pg_catalog.array_to_string(allowed, ', '));
+    END IF;
+    RETURN typ;
+END
+$$;
+COMMENT ON FUNCTION recsys.check_source_column(regclass, name, text) IS 'raises undefined_column or datatype_mismatch naming the column when it is missing from the relation or has a type the role cannot use; returns its type';
+
+-- Common part of the register_* functions: checks the relation and every
+-- named column, then stores the registration (replacing an earlier one).
+CREATE FUNCTION recsys.register_source(kind text, relation regclass, roles text[], cols name[], n_required integer)
+RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    relkind "char";
+    colmap jsonb := '{}';
+    typemap jsonb := '{}';
+BEGIN
+    IF relation IS NULL THEN
+        RAISE EXCEPTION 'relation must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c.relkind INTO relkind FROM pg_catalog.pg_class c WHERE c.oid = relation;
+    IF relkind IS NULL OR relkind NOT IN ('r', 'v', 'm', 'f', 'p') THEN
+        RAISE EXCEPTION '% is not a table, view, materialized view or foreign table', relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT pg_catalog.has_table_privilege(relation, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied to read %', relation
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'recsys reads sources with the privileges of the role that calls recsys.prepare().';
+    END IF;
+    FOR i IN 1 .. pg_catalog.array_length(roles, 1) LOOP
+        -- the first n_required roles are mandatory; optional ones may be NULL
+        CONTINUE WHEN cols[i] IS NULL AND i > n_required;
+        typemap := typemap || pg_catalog.jsonb_build_object(roles[i],
+                       recsys.check_source_column(relation, cols[i], roles[i])::text);
+        colmap := colmap || pg_catalog.jsonb_build_object(roles[i], cols[i]::text);
+    END LOOP;
+    INSERT INTO recsys.sources AS s (kind, relation, columns, column_types)
+    VALUES (kind, relation, colmap, typemap)
+    ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
+        SET relation = excluded.relation, columns = excluded.columns, column_types = excluded.column_types,
+            registered_at = pg_catalog.now(), registered_by = current_user;
+    RETURN pg_catalog.jsonb_build_object('kind', kind, 'relation', relation::text,
+                                         'columns', colmap, 'types', typemap);
+END
+$$;
+COMMENT ON FUNCTION recsys.register_source(text, regclass, text[], name[], integer) IS 'shared body of the register_* functions: validates the relation and columns, then stores the registration';
+
+CREATE FUNCTION recsys.register_events(relation regclass, user_column name, item_column name,
+                                       time_column name DEFAULT NULL, basket_column name DEFAULT NULL,
+                                       weight_column name DEFAULT NULL) RETURNS jsonb
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.register_source('events', relation,
+        ARRAY['user', 'item', 'time', 'basket', 'weight'],
+        ARRAY[user_column, item_column, time_column, basket_column, weight_column], 2)
+$$;
+COMMENT ON FUNCTION recsys.register_events(regclass, name, name, name, name, name) IS 'registers the shop''s interaction relation (orders lines, clicks, carts): user and item ids (bigint or text), optional time, basket/order id and weight (rows with weight <= 0 are dropped as cancelled)';
+
+CREATE FUNCTION recsys.register_items(relation regclass, item_column name, name_column name DEFAULT NULL,
+                                      category_column name DEFAULT NULL, price_column name DEFAULT NULL,
+                                      stock_column name DEFAULT NULL) RETURNS jsonb
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.register_source('items', relation,
+        ARRAY['item', 'name', 'category', 'price', 'stock'],
+        ARRAY[item_column, name_column, category_column, price_column, stock_column], 1)
+$$;
+COMMENT ON FUNCTION recsys.register_items(regclass, name, name, name, name, name) IS 'registers the product catalogue: item id, optional name, category, price and stock; once registered, events and bundles naming other items are dropped as unknown';
+
+CREATE FUNCTION recsys.register_bundles(relation regclass, bundle_column name, item_column name) RETURNS jsonb
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.register_source('bundles', relation, ARRAY['bundle', 'item'], ARRAY[bundle_column, item_column], 2)
+$$;
+COMMENT ON FUNCTION recsys.register_bundles(regclass, name, name) IS 'registers curated bundles as (bundle id, item id) membership rows';
+
+CREATE FUNCTION recsys.register_bundle_events(relation regclass, user_column name, bundle_column name,
+                                              time_column name DEFAULT NULL) RETURNS jsonb
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.register_source('bundle_events', relation, ARRAY['user', 'bundle', 'time'],
+                                  ARRAY[user_column, bundle_column, time_column], 2)
+$$;
+COMMENT ON FUNCTION recsys.register_bundle_events(regclass, name, name, name) IS 'registers bundle purchases (or other user-bundle interactions): user id, bundle id, optional time';
+
+------------------------------------------------------------------------------
+-- Id maps and prepared data
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.id_map (
+    space      text NOT NULL CHECK (space IN ('user', 'item', 'bundle')),
+    idx        integer NOT NULL CHECK (idx >= 0),
+    ext_id     text NOT NULL,
+    first_seen timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (space, idx),
+    UNIQUE (space, ext_id)
+);
+COMMENT ON TABLE recsys.id_map IS 'external user, item and bundle ids (as text) to dense 0-based indexes; append-only, so indexes stored in weights stay valid';
+
+CREATE TABLE recsys.events_clean (
+    user_idx   integer NOT NULL,
+    item_idx   integer NOT NULL,
+    ts         timestamptz,
+    basket_idx bigint,
+    weight     real NOT NULL
+);
+CREATE INDEX ON recsys.events_clean (user_idx, ts);
+COMMENT ON TABLE recsys.events_clean IS 'cleaned, deduplicated, id-mapped events written by recsys.prepare()';
+
+CREATE TABLE recsys.user_items (
+    user_idx integer NOT NULL,
+    item_idx integer NOT NULL,
+    n        integer NOT NULL,
+    weight   real NOT NULL,
+    last_ts  timestamptz,
+    PRIMARY KEY (user_idx, item_idx)
+);
+CREATE INDEX ON recsys.user_items (item_idx);
+COMMENT ON TABLE recsys.user_items IS 'distinct user-item pairs with event count, summed weight and last time';
+
+CREATE TABLE recsys.bundle_items (
+    bundle_idx integer NOT NULL,
+    item_idx   integer NOT NULL,
+    PRIMARY KEY (bundle_idx, item_idx)
+);
+CREATE INDEX ON recsys.bundle_items (item_idx);
+COMMENT ON TABLE recsys.bundle_items IS 'cleaned bundle membership';
+
+CREATE TABLE recsys.user_bundles (
+    user_idx   integer NOT NULL,
+    bundle_idx integer NOT NULL,
+    n          integer NOT NULL,
+    last_ts    timestamptz,
+    PRIMARY KEY (user_idx, bundle_idx)
+);
+CREATE INDEX ON recsys.user_bundles (bundle_idx);
+COMMENT ON TABLE recsys.user_bundles IS 'distinct user-bundle pairs (bundle purchases) with count and last time';
+
+CREATE TABLE recsys.item_attrs (
+    item_idx integer PRIMARY KEY,
+    name     text,
+    category text,
+    price    double precision,
+    in_stock boolean
+);
+COMMENT ON TABLE recsys.item_attrs IS 'item content from the registered catalogue: name, category, price, stock';
+
+CREATE TABLE recsys.item_stats (
+    item_idx integer PRIMARY KEY,
+    n_users  integer NOT NULL,
+    n_events integer NOT NULL
+);
+COMMENT ON TABLE recsys.item_stats IS 'item popularity: distinct users and events';
+
+CREATE TABLE recsys.bundle_stats (
+    bundle_idx      integer PRIMARY KEY,
+    n_items         integer NOT NULL,
+    n_users         integer NOT NULL,
+    item_popularity real NOT NULL
+);
+COMMENT ON TABLE recsys.bundle_stats IS 'bundle popularity: size, distinct buyers, mean distinct users of its items';
+
+CREATE TABLE recsys.prepare_log (
+    run_id      bigint NOT NULL,
+    prepared_at timestamptz NOT NULL DEFAULT now(),
+    source      text NOT NULL,
+    rule        text NOT NULL,
+    rows        bigint NOT NULL
+);
+CREATE SEQUENCE recsys.prepare_run_seq;
+COMMENT ON TABLE recsys.prepare_log IS 'what each recsys.prepare() run read, kept and dropped per source and rule';
+COMMENT ON SEQUENCE recsys.prepare_run_seq IS 'run ids of recsys.prepare()';
+
+-- Appends ids not yet mapped, numbered after the largest index in the space.
+CREATE FUNCTION recsys.map_append(space text, new_ids text[]) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    INSERT INTO recsys.id_map (space, idx, ext_id)
+    SELECT map_append.space,
+           (SELECT coalesce(max(m.idx), -1) FROM recsys.id_map m WHERE m.space = map_append.space)
+             + row_number() OVER (ORDER BY length(x.id), x.id),
+           x.id
+      FROM (SELECT DISTINCT id FROM unnest(new_ids) AS u(id) WHERE id IS NOT NULL) x
+     WHERE NOT EXISTS (SELECT 1 FROM recsys.id_map m WHERE m.space = map_append.space AND m.ext_id = x.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.map_append(text, text[]) IS 'adds unmapped external ids to a space (user, item, bundle) after its largest index, in (length, text) order so numeric ids keep their order; returns how many were added';
+
+-- SQL expression reading one registered column as text (or NULL when unset).
+CREATE FUNCTION recsys.source_expr(src recsys.sources, role text, cast_to text DEFAULT 'text') RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN src.columns ->> role IS NULL THEN 'NULL::' || cast_to
+                ELSE pg_catalog.format('%I::%s', src.columns ->> role, cast_to) END
+$$;
+COMMENT ON FUNCTION recsys.source_expr(recsys.sources, text, text) IS 'quoted SQL expression that reads a registered column with a cast, or a typed NULL when the role is not registered';
+
+CREATE FUNCTION recsys.prepare() RETURNS TABLE (source text, rule text, rows bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint := nextval('recsys.prepare_run_seq');
+    s recsys.sources;
+    have_items boolean;
+    have_bundles boolean;
+    n bigint;
+BEGIN
+    -- one prepare at a time; serving keeps reading the previous data until commit
+    IF NOT pg_try_advisory_xact_lock(hashtext('recsys.prepare')) THEN
+        RAISE EXCEPTION 'another recsys.prepare() is running'
+            USING ERRCODE = 'lock_not_available', HINT = 'Wait for it to commit, then run it again if needed.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.sources WHERE kind IN ('events', 'bundle_events')) THEN
+        RAISE EXCEPTION 'no events are registered'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Call recsys.register_events(...) or recsys.register_bundle_events(...) first.';
+    END IF;
+    -- staging lives in temp tables dropped at commit (twice in one transaction: drop first)
+    IF pg_catalog.to_regclass('pg_temp.rs_report') IS NOT NULL THEN
+        DROP TABLE rs_report, rs_items, rs_bundles, rs_events, rs_bevents;
+    END IF;
+    CREATE TEMP TABLE rs_report (source text, rule text, rows bigint, ord serial) ON COMMIT DROP;
+
+    -- items
+    SELECT * INTO s FROM recsys.sources WHERE kind = 'items';
+    have_items := FOUND;
+    CREATE TEMP TABLE rs_items (item text, name text, category text, price float8, in_stock boolean) ON COMMIT DROP;
+    IF have_items THEN
+        EXECUTE pg_catalog.format('INSERT INTO rs_items SELECT %s, %s, %s, %s, %s FROM %s',
+            recsys.source_expr(s, 'item'), recsys.source_expr(s, 'name'), recsys.source_expr(s, 'category'),
+            recsys.source_expr(s, 'price', 'float8'),
+            CASE WHEN s.column_types ->> 'stock' = 'boolean' THEN recsys.source_expr(s, 'stock', 'boolean')
+                 WHEN s.columns ? 'stock' THEN pg_catalog.format('(%I > 0)', s.columns ->> 'stock')
+                 ELSE 'NULL::boolean' END,
+            s.relation);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES ('items', 'read', n);
+        DELETE FROM rs_items WHERE item IS NULL;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES ('items', 'null_key', n);
+        -- one row per item id: the first one the source returned
+        DELETE FROM rs_items a USING rs_items b
+         WHERE a.item = b.item AND a.ctid > b.ctid;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES ('items', 'duplicate', n);
+        CREATE INDEX ON rs_items (item);
+        ANALYZE rs_items;
+    END IF;
+
+    -- bundles
+    SELECT * INTO s FROM recsys.sources WHERE kind = 'bundles';
+    have_bundles := FOUND;
+    CREATE TEMP TABLE rs_bundles (bundle text, item text) ON COMMIT DROP;
+    IF have_bundles THEN
+        EXECUTE pg_catalog.format('INSERT INTO rs_bundles SELECT %s, %s FROM %s',
+            recsys.source_expr(s, 'bundle'), recsys.source_expr(s, 'item'), s.relation);
+        PERFORM recsys.prepare_rules('bundles', 'rs_bundles', ARRAY['bundle', 'item'], have_items, 'item');
+    END IF;
+
+    -- events
+    CREATE TEMP TABLE rs_events (usr text, item text, ts timestamptz, basket text, weight float8) ON COMMIT DROP;
+    SELECT * INTO s FROM recsys.sources WHERE kind = 'events';
+    IF FOUND THEN
+        EXECUTE pg_catalog.format('INSERT INTO rs_events SELECT %s, %s, %s, %s, %s FROM %s',
+            recsys.source_expr(s, 'user'), recsys.source_expr(s, 'item'),
+            recsys.source_expr(s, 'time', 'timestamptz'), recsys.source_expr(s, 'basket'),
+            recsys.source_expr(s, 'weight', 'float8'), s.relation);
+        PERFORM recsys.prepare_rules('events', 'rs_events', ARRAY['usr', 'item'], have_items, 'item');
+    END IF;
+
+    -- bundle events
+    CREATE TEMP TABLE rs_bevents (usr text, bundle text, ts timestamptz) ON COMMIT DROP;
+    SELECT * INTO s FROM recsys.sources WHERE kind = 'bundle_events';
+    IF FOUND THEN
+        IF NOT have_bundles THEN
+            RAISE EXCEPTION 'bundle events are registered but bundles are not'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Call recsys.register_bundles(...) so recsys knows what each bundle holds.';
+        END IF;
+        EXECUTE pg_catalog.format('INSERT INTO rs_bevents SELECT %s, %s, %s FROM %s',
+            recsys.source_expr(s, 'user'), recsys.source_expr(s, 'bundle'),
+            recsys.source_expr(s, 'time', 'timestamptz'), s.relation);
+        PERFORM recsys.prepare_rules('bundle_events', 'rs_bevents', ARRAY['usr', 'bundle'], true, 'bundle');
+    END IF;
+
+    -- id maps: append new ids, never renumber
+    INSERT INTO rs_report (source, rule, rows)
+    VALUES ('item_map', 'new_ids', recsys.map_append('item', ARRAY(
+                SELECT item FROM rs_items UNION SELECT item FROM rs_bundles UNION SELECT item FROM rs_events))),
+           ('bundle_map', 'new_ids', recsys.map_append('bundle', ARRAY(SELECT bundle FROM rs_bundles))),
+           ('user_map', 'new_ids', recsys.map_append('user', ARRAY(
+                SELECT usr FROM rs_events UNION SELECT usr FROM rs_bevents)));
+
+    -- prepared tables, rebuilt in this transaction (readers see the old ones until commit)
+    DELETE FROM recsys.item_attrs;
+    INSERT INTO recsys.item_attrs
+    SELECT m.idx, i.name, i.category, i.price, i.in_stock
+      FROM rs_items i JOIN recsys.id_map m ON m.space = 'item' AND m.ext_id = i.item;
+
+    DELETE FROM recsys.bundle_items;
+    INSERT INTO recsys.bundle_items
+    SELECT DISTINCT b.idx, i.idx
+      FROM rs_bundles x
+      JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = x.bundle
+      JOIN recsys.id_map i ON i.space = 'item' AND i.ext_id = x.item;
+
+    DELETE FROM recsys.events_clean;
+    INSERT INTO recsys.events_clean
+    SELECT u.idx, i.idx, e.ts,
+           CASE WHEN e.basket IS NOT NULL THEN dense_rank() OVER (ORDER BY e.basket) END,
+           coalesce(e.weight, 1)
+      FROM rs_events e
+      JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = e.usr
+      JOIN recsys.id_map i ON i.space = 'item' AND i.ext_id = e.item;
+
+    DELETE FROM recsys.user_items;
+    INSERT INTO recsys.user_items
+    SELECT user_idx, item_idx, count(*), sum(weight), max(ts)
+      FROM recsys.events_clean GROUP BY user_idx, item_idx;
+
+    DELETE FROM recsys.user_bundles;
+    INSERT INTO recsys.user_bundles
+    SELECT u.idx, b.idx, count(*), max(e.ts)
+      FROM rs_bevents e
+      JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = e.usr
+      JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = e.bundle
+     GROUP BY u.idx, b.idx;
+
+    DELETE FROM recsys.item_stats;
+    INSERT INTO recsys.item_stats
+    SELECT item_idx, count(*), sum(n) FROM recsys.user_items GROUP BY item_idx;
+
+    DELETE FROM recsys.bundle_stats;
+    INSERT INTO recsys.bundle_stats
+    SELECT bi.bundle_idx, count(*),
+           coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0),
+           avg(coalesce(st.n_users, 0))
+      FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
+     GROUP BY bi.bundle_idx;
+
+    ANALYZE recsys.id_map, recsys.events_clean, recsys.user_items, recsys.bundle_items,
+            recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats;
+
+    INSERT INTO rs_report (source, rule, rows)
+    VALUES ('events', 'kept', (SELECT count(*) FROM recsys.events_clean)),
+           ('bundles', 'kept', (SELECT count(*) FROM recsys.bundle_items)),
+           ('bundle_events', 'kept', (SELECT coalesce(sum(n), 0) FROM recsys.user_bundles)),
+           ('items', 'kept', (SELECT count(*) FROM recsys.item_attrs));
+    INSERT INTO recsys.prepare_log (run_id, source, rule, rows)
+    SELECT run, r.source, r.rule, r.rows FROM rs_report r ORDER BY r.ord;
+    RETURN QUERY SELECT r.source, r.rule, r.rows FROM rs_report r ORDER BY r.ord;
+END
+$$;
+COMMENT ON FUNCTION recsys.prepare() IS 'reads the registered sources in place, drops rows by rule (null_key, non_positive_weight, unknown_item, unknown_bundle, duplicate), appends new ids to the id maps and rebuilds the prepared tables; returns and logs rows read, dropped and kept per source and rule';
+
+-- Cleaning rules shared by the staged sources, applied in order:
+-- null_key, non_positive_weight (events), unknown_<ref>, duplicate.
+CREATE FUNCTION recsys.prepare_rules(source text, stage text, keys text[], check_ref boolean, ref text)
+RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    ref_table text := CASE ref WHEN 'item' THEN 'rs_items' ELSE 'rs_bundles' END;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT count(*) FROM %I', stage) INTO n;
+    INSERT INTO rs_report (source, rule, rows) VALUES (prepare_rules.source, 'read', n);
+    EXECUTE pg_catalog.format('DELETE FROM %I WHERE %I IS NULL OR %I IS NULL', stage, keys[1], keys[2]);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO rs_report (source, rule, rows) VALUES (prepare_rules.source, 'null_key', n);
+    IF stage = 'rs_events' THEN
+        DELETE FROM rs_events WHERE weight <= 0 OR weight = 'NaN';
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES (prepare_rules.source, 'non_positive_weight', n);
+    END IF;
+    IF check_ref THEN
+        EXECUTE pg_catalog.format('DELETE FROM %I s WHERE NOT EXISTS (SELECT 1 FROM %I r WHERE r.%I = s.%I)',
+                                  stage, ref_table, ref, ref);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES (prepare_rules.source, 'unknown_' || ref, n);
+    END IF;
+    -- exact duplicates: the same row twice (a repeat purchase at another time is kept)
+    EXECUTE pg_catalog.format(
+        'DELETE FROM %1$I WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY s.*) AS rn FROM %1$I s) d WHERE d.rn > 1)',
+        stage);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO rs_report (source, rule, rows) VALUES (prepare_rules.source, 'duplicate', n);
+END
+$$;
+COMMENT ON FUNCTION recsys.prepare_rules(text, text, text[], boolean, text) IS 'applies the cleaning rules of recsys.prepare() to one staged source and reports the rows each rule dropped';
+
+------------------------------------------------------------------------------
+-- Model store
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.models (
+    name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+    kind        text NOT NULL CHECK (kind IN ('mlp', 'rnn', 'gru', 'baseline', 'bundle')),
+    config      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+    description text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recsys.models IS 'named models: kind (mlp, rnn, gru, baseline, bundle) and configuration';
+
+CREATE TABLE recsys.model_versions (
+    version_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model          text NOT NULL REFERENCES recsys.models (name) ON DELETE CASCADE,
+    status         text NOT NULL DEFAULT 'training'
+                   CHECK (status IN ('training', 'candidate', 'active', 'retired', 'failed')),
+    -- validated on every write: a damaged value can never be stored, let alone activated
+    weights        bytea CHECK (weights IS NULL OR recsys.model_check(weights)),
+    metrics        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metrics) = 'object'),
+    data_from      timestamptz,
+    data_to        timestamptz,
+    parent_version bigint REFERENCES recsys.model_versions (version_id),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_by     name NOT NULL DEFAULT current_user,
+    activated_at   timestamptz,
+    retired_at     timestamptz,
+    note           text,
+    CHECK (status IN ('training', 'failed') OR weights IS NOT NULL),
+    CHECK (data_from IS NULL OR data_to IS NULL OR data_from <= data_to)
+);
+CREATE UNIQUE INDEX model_versions_one_active ON recsys.model_versions (model) WHERE status = 'active';
+CREATE INDEX ON recsys.model_versions (model, version_id);
+COMMENT ON TABLE recsys.model_versions IS 'versions of each model: status (training, candidate, active, retired, failed), weights in the v1 format, metrics, training data range, parent version; at most one active per model';
+
+CREATE TABLE recsys.training_runs (
+    version_id    bigint NOT NULL REFERENCES recsys.model_versions (version_id) ON DELETE CASCADE,
+    epoch         integer NOT NULL CHECK (epoch >= 0),
+    loss          double precision,
+    metrics       jsonb NOT NULL DEFAULT '{}',
+    samples       bigint,
+    samples_per_s double precision,
+    elapsed_ms    double precision,
+    finished_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (version_id, epoch)
+);
+COMMENT ON TABLE recsys.training_runs IS 'one row per training epoch of a model version (loss, validation metrics, throughput), committed as training goes';
+
+CREATE FUNCTION recsys.create_model(name text, kind text, config jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(name, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A model name is 1 to 63 characters of a-z, 0-9 and _, starting with a letter.';
+    END IF;
+    IF kind IS NULL OR kind NOT IN ('mlp', 'rnn', 'gru', 'baseline', 'bundle') THEN
+        RAISE EXCEPTION 'unknown model kind %', pg_catalog.quote_literal(coalesce(kind, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use one of mlp, rnn, gru, baseline, bundle.';
+    END IF;
+    IF config IS NULL OR pg_catalog.jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO recsys.models (name, kind, config, description)
+    VALUES (create_model.name, create_model.kind, create_model.config, create_model.description);
+    RETURN name;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'model % already exists', pg_catalog.quote_literal(name) USING ERRCODE = 'duplicate_object';
+END
+$$;
+COMMENT ON FUNCTION recsys.create_model(text, text, jsonb, text) IS 'creates a named model of a kind (mlp, rnn, gru, baseline, bundle) with a JSON configuration';
+
+CREATE FUNCTION recsys.add_version(model text, weights bytea, status text DEFAULT 'candidate',
+                                   metrics jsonb DEFAULT '{}', parent_version bigint DEFAULT NULL,
+                                   data_from timestamptz DEFAULT NULL, data_to timestamptz DEFAULT NULL,
+                                   note text DEFAULT NULL)
+RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m recsys.models;
+    v bigint;
+BEGIN
+    SELECT * INTO m FROM recsys.models WHERE name = add_version.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model % does not exist', pg_catalog.quote_literal(coalesce(add_version.model, 'NULL'))
+            USING ERRCODE = 'undefined_object', HINT = 'Create it with recsys.create_model(name, kind).';
+    END IF;
+    IF status IS NULL OR status NOT IN ('training', 'candidate', 'failed') THEN
+        RAISE EXCEPTION 'a new version must start as training, candidate or failed, not %', coalesce(status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Activate it afterwards with recsys.activate_version(id).';
+    END IF;
+    IF weights IS NOT NULL AND recsys.model_info(weights) ->> 'kind' <> m.kind THEN
+        RAISE EXCEPTION 'weights of kind % do not fit model % of kind %',
+                        recsys.model_info(weights) ->> 'kind', m.name, m.kind
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    INSERT INTO recsys.model_versions (model, status, weights, metrics, parent_version, data_from, data_to, note)
+    VALUES (m.name, add_version.status, add_version.weights, coalesce(add_version.metrics, '{}'),
+            add_version.parent_version, add_version.data_from, add_version.data_to, add_version.note)
+    RETURNING version_id INTO v;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION recsys.add_version(text, bytea, text, jsonb, bigint, timestamptz, timestamptz, text) IS 'stores a new version of a model (weights validated, kind checked) as training, candidate or failed; returns its version_id';
+
+CREATE FUNCTION recsys.activate_version(version_id bigint) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v recsys.model_versions;
+    previous bigint;
+BEGIN
+    SELECT * INTO v FROM recsys.model_versions mv WHERE mv.version_id = activate_version.version_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model version % does not exist', coalesce(activate_version.version_id::text, 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    -- serialise activations of one model; readers never wait
+    PERFORM 1 FROM recsys.models WHERE name = v.model FOR UPDATE;
+    SELECT * INTO v FROM recsys.model_versions mv WHERE mv.version_id = activate_version.version_id;
+    IF v.status = 'active' THEN
+        RETURN v.version_id;
+    END IF;
+    IF v.status NOT IN ('candidate', 'retired') THEN
+        RAISE EXCEPTION 'model version % is %, only a candidate or retired version can be activated',
+                        v.version_id, v.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE recsys.model_versions mv SET status = 'retired', retired_at = pg_catalog.now()
+     WHERE mv.model = v.model AND mv.status = 'active'
+    RETURNING mv.version_id INTO previous;
+    UPDATE recsys.model_versions mv SET status = 'active', activated_at = pg_catalog.now(), retired_at = NULL
+     WHERE mv.version_id = v.version_id;
+    RETURN previous;
+END
+$$;
+COMMENT ON FUNCTION recsys.activate_version(bigint) IS 'makes a candidate (or retired, to roll back) version the active one of its model and retires the previous active version, in one transaction; returns the previous active version_id';
+
+CREATE FUNCTION recsys.active_version(model text) RETURNS bigint
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT mv.version_id FROM recsys.model_versions mv WHERE mv.model = active_version.model AND mv.status = 'active'
+$$;
+COMMENT ON FUNCTION recsys.active_version(text) IS 'version_id of the active version of a model, NULL when none is active';
+
+CREATE FUNCTION recsys.rollback(model text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target bigint;
+BEGIN
+    SELECT mv.version_id INTO target FROM recsys.model_versions mv
+     WHERE mv.model = rollback.model AND mv.status = 'retired'
+     ORDER BY mv.retired_at DESC, mv.version_id DESC LIMIT 1;
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'model % has no retired version to roll back to', pg_catalog.quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM recsys.activate_version(target);
+    RETURN target;
+END
+$$;
+COMMENT ON FUNCTION recsys.rollback(text) IS 'reactivates the most recently retired version of a model; returns its version_id';
+
+------------------------------------------------------------------------------
+-- Serving: the baseline ranker (bundle view + item view + popularity)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.check_serving_options(k integer, options jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text;
+BEGIN
+    IF k IS NULL OR k < 1 THEN
+        RAISE EXCEPTION 'k must be at least 1, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k > 10000 THEN
+        RAISE EXCEPTION 'k must be at most 10000, got %', k USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF options IS NULL OR pg_catalog.jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass ''{}'' for the defaults.';
+    END IF;
+    FOR key IN SELECT pg_catalog.jsonb_object_keys(options) LOOP
+        IF key NOT IN ('exclude_taken') THEN
+            RAISE EXCEPTION 'unknown option %', pg_catalog.quote_literal(key)
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Known options: exclude_taken.';
+        END IF;
+    END LOOP;
+    IF options ? 'exclude_taken' AND pg_catalog.jsonb_typeof(options -> 'exclude_taken') <> 'boolean' THEN
+        RAISE EXCEPTION 'option exclude_taken must be true or false' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN '{"exclude_taken": true}'::jsonb || options;
+END
+$$;
+COMMENT ON FUNCTION recsys.check_serving_options(integer, jsonb) IS 'validates k (1..10000) and the serving options (exclude_taken: skip bundles the user already took, default true); returns the options with defaults filled in';
+
+CREATE FUNCTION recsys.rank_bundles(user_idx integer, k integer, exclude_taken boolean DEFAULT true)
+RETURNS TABLE (rank integer, bundle_idx integer, score real, reason text)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH mine AS (
+        SELECT ub.bundle_idx FROM recsys.user_bundles ub WHERE ub.user_idx = rank_bundles.user_idx
+    ),
+    -- bundle view: cosine co-occurrence over customers, per bundle already taken
+    pairs AS (
+        SELECT o.bundle_idx, m.bundle_idx AS via, count(*) AS co,
+               count(*) / sqrt(max(sm.n_users)::float8 * max(so.n_users)) AS s
+          FROM mine m
+          JOIN recsys.user_bundles peer ON peer.bundle_idx = m.bundle_idx AND peer.user_idx <> rank_bundles.user_idx
+          JOIN recsys.user_bundles o ON o.user_idx = peer.user_idx AND o.bundle_idx <> m.bundle_idx
+          JOIN recsys.bundle_stats sm ON sm.bundle_idx = m.bundle_idx
+          JOIN recsys.bundle_stats so ON so.bundle_idx = o.bundle_idx
+         GROUP BY o.bundle_idx, m.bundle_idx
+    ),
+    bundle_view AS (
+        SELECT p.bundle_idx, sum(p.s) AS s,
+               (array_agg(p.via ORDER BY p.co DESC, p.via))[1] AS via,
+               max(p.co) AS co
+          FROM pairs p GROUP BY p.bundle_idx
+    ),
+    -- item view: items of the bundle the customer bought, rarer items count more
+    item_view AS (
+        SELECT bi.bundle_idx, count(*) AS n_common,
+               sum(1.0 / ln(2.0 + coalesce(st.n_users, 0))) / sqrt(max(bs.n_items)) AS s,
+               (array_agg(bi.item_idx ORDER BY st.n_users DESC NULLS LAST, bi.item_idx))[1] AS via_item
+          FROM recsys.user_items ui
+          JOIN recsys.bundle_items bi ON bi.item_idx = ui.item_idx
+          JOIN recsys.bundle_stats bs ON bs.bundle_idx = bi.bundle_idx
+          LEFT JOIN recsys.item_stats st ON st.item_idx = bi.item_idx
+         WHERE ui.user_idx = rank_bundles.user_idx
+         GROUP BY bi.bundle_idx
+    ),
+    scored AS (
+        SELECT bs.bundle_idx, bs.n_users,
+               coalesce(bv.s, 0) AS s_bundle, coalesce(iv.s, 0) AS s_item,
+               coalesce(bv.s, 0) + coalesce(iv.s, 0)
+                 + 1e-3 * ln(1.0 + bs.n_users) + 1e-6 * ln(1.0 + bs.item_popularity) AS score,
+               bv.via, bv.co, iv.n_common, iv.via_item
+          FROM recsys.bundle_stats bs
+          LEFT JOIN bundle_view bv ON bv.bundle_idx = bs.bundle_idx
+          LEFT JOIN item_view iv ON iv.bundle_idx = bs.bundle_idx
+         WHERE NOT (rank_bundles.exclude_taken AND bs.bundle_idx IN (SELECT mine.bundle_idx FROM mine))
+         ORDER BY score DESC, bs.n_users DESC, bs.bundle_idx
+         LIMIT rank_bundles.k
+    )
+    SELECT (row_number() OVER (ORDER BY sc.score DESC, sc.n_users DESC, sc.bundle_idx))::integer,
+           sc.bundle_idx, sc.score::real,
+           CASE
+             WHEN sc.s_bundle > 0 AND sc.s_bundle >= sc.s_item THEN
+               pg_catalog.format('taken by %s customers who also took bundle %s', sc.co,
+                                 (SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'bundle' AND m.idx = sc.via))
+             WHEN sc.s_item > 0 THEN
+               pg_catalog.format('has %s item%s you bought, like %s', sc.n_common,
+                                 CASE WHEN sc.n_common > 1 THEN 's' ELSE '' END,
+                                 coalesce((SELECT a.name FROM recsys.item_attrs a WHERE a.item_idx = sc.via_item),
+                                          'item ' || (SELECT m.ext_id FROM recsys.id_map m
+                                                       WHERE m.space = 'item' AND m.idx = sc.via_item)))
+             WHEN rank_bundles.user_idx IS NULL THEN
+               pg_catalog.format('popular with all customers (new customer): taken by %s customers', sc.n_users)
+             ELSE pg_catalog.format('popular: taken by %s customers', sc.n_users)
+           END
+      FROM scored sc
+     ORDER BY 1
+$$;
+COMMENT ON FUNCTION recsys.rank_bundles(integer, integer, boolean) IS 'baseline bundle ranking on dense indexes: bundle view (cosine co-occurrence of bundles over customers) plus item view (bundles holding items the user bought) plus popularity; NULL user_idx gives the labelled popularity tier';
+
+CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    opts jsonb := recsys.check_serving_options(k, options);
+    u integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM recsys.bundle_stats) THEN
+        RAISE EXCEPTION 'recsys has no prepared bundles'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Register bundles and events, then run SELECT * FROM recsys.prepare().';
+    END IF;
+    SELECT m.idx INTO u FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = recommend_bundles.user_id;
+    RETURN QUERY
+    SELECT r.rank, b.ext_id,
+           ARRAY(SELECT im.ext_id FROM recsys.bundle_items bi
+                   JOIN recsys.id_map im ON im.space = 'item' AND im.idx = bi.item_idx
+                  WHERE bi.bundle_idx = r.bundle_idx ORDER BY bi.item_idx),
+           r.score, r.reason
+      FROM recsys.rank_bundles(u, recommend_bundles.k, (opts ->> 'exclude_taken')::boolean) r
+      JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx
+     ORDER BY r.rank;
+END
+$$;
+COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; an unknown user gets the popularity tier, labelled in reason; options: exclude_taken (default true)';
+
+CREATE FUNCTION recommend_bundles(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id bigint, items bigint[], score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM recsys.sources s
+                WHERE (s.kind = 'bundles' AND (s.column_types ->> 'bundle' NOT IN ('smallint', 'integer', 'bigint')
+                                            OR s.column_types ->> 'item' NOT IN ('smallint', 'integer', 'bigint')))) THEN
+        RAISE EXCEPTION 'bundle or item ids are not integers, so they cannot be returned as bigint'
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Call recommend_bundles(user_id::text, k), which returns ids as text.';
+    END IF;
+    RETURN QUERY
+    SELECT r.rank, r.bundle_id::bigint, r.items::bigint[], r.score, r.reason
+      FROM @extschema@.recommend_bundles(user_id::text, k, options) r;
+END
+$$;
+COMMENT ON FUNCTION recommend_bundles(bigint, integer, jsonb) IS 'top-k bundles for a user with integer ids: rank, bundle_id, items, score, reason; same ranking as the text form';
+
+------------------------------------------------------------------------------
+-- The embedded demo shop
+------------------------------------------------------------------------------
+
+-- Uniform [0, 1) from (seed, stream, key): a hash, so the generated shop does
+-- not depend on the order in which a plan visits rows.
+CREATE FUNCTION recsys.demo_uniform(seed bigint, stream integer, key bigint) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ((pg_catalog.hashint8extended(key * 1000003 + stream, seed) >> 11) & 9007199254740991)::float8
+           / 9007199254740992.0
+$$;
+COMMENT ON FUNCTION recsys.demo_uniform(bigint, integer, bigint) IS 'deterministic uniform number in [0, 1) from a seed, a stream number and a key; used by recsys.demo_shop';
+
+CREATE FUNCTION recsys.demo_shop(target_schema name DEFAULT 'shop', customers integer DEFAULT 3000,
+                                 seed bigint DEFAULT 42, register boolean DEFAULT true)
+RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    counts jsonb;
+BEGIN
+    IF customers IS NULL OR customers < 50 OR customers > 1000000 THEN
+        RAISE EXCEPTION 'customers must be between 50 and 1000000, got %', coalesce(customers::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF target_schema IS NULL OR seed IS NULL OR register IS NULL THEN
+        RAISE EXCEPTION 'target_schema, seed and register must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- a fresh schema: never touches existing shop data (fails if it exists)
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I', target_schema);
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(target_schema) || ', pg_catalog, pg_temp', true);
+
+    -- 8 departments: an anchor product and 4 complements, 3 brands x 2 lines each
+    CREATE TABLE departments (dept integer PRIMARY KEY, anchor text, base_price numeric,
+                              brands text[], complements text[], complement_prices numeric[]);
+    INSERT INTO departments VALUES
+      (1, 'Smartphone', 699, '{Nova,Zenit,Orca}', '{Phone Case,Screen Protector,USB-C Charger,Wireless Earbuds}', '{19,12,25,89}'),
+      (2, 'Laptop', 1199, '{Aero,Vertex,Lumen}', '{Laptop Sleeve,Wireless Mouse,USB-C Hub,Keyboard}', '{29,25,45,69}'),
+      (3, 'Mirrorless Camera', 899, '{Kito,Prisma,Halden}', '{Memory Card,Tripod,Camera Bag,Lens Cleaning Kit}', '{29,49,59,15}'),
+      (4, 'Espresso Machine', 499, '{Brava,Milo,Crema}', '{Coffee Beans,Milk Frother,Ceramic Mug,Descaler}', '{14,39,12,9}'),
+      (5, 'Running Shoes', 129, '{Stride,Pace,Vela}', '{Running Socks,Water Bottle,Sports Watch,Running Cap}', '{12,15,149,19}'),
+      (6, 'Game Console', 449, '{Pixel,Arcadia,Nexo}', '{Controller,Gaming Headset,Game,Charging Dock}', '{59,79,49,29}'),
+      (7, 'Stroller', 399, '{Bloom,Nido,Koala}', '{Diaper Bag,Rain Cover,Cup Holder,Baby Blanket}', '{49,25,12,29}'),
+      (8, 'Chef Knife', 89, '{Forge,Sora,Tama}', '{Cutting Board,Knife Sharpener,Apron,Knife Block}', '{35,29,19,49}');
+    COMMENT ON TABLE departments IS 'demo shop: departments, each an anchor product with four complements';
+
+    -- product_id = 1000 + series * 5 + slot; series = (dept, brand, line); slot 0 is the anchor
+    CREATE TABLE products (
+        product_id bigint PRIMARY KEY,
+        name       text NOT NULL,
+        category   text NOT NULL,
+        dept       integer NOT NULL,
+        brand      text NOT NULL,
+        line       text NOT NULL,
+        price      numeric(10,2) NOT NULL,
+        stock      integer NOT NULL,
+        created_at timestamptz NOT NULL
+    );
+    INSERT INTO products
+    SELECT 1000 + sr.series * 5 + slot.n,
+           d.brands[sr.b] || ' ' || sr.line || ' ' || CASE slot.n WHEN 0 THEN d.anchor ELSE d.complements[slot.n] END,
+           CASE slot.n WHEN 0 THEN d.anchor ELSE d.complements[slot.n] END,
+           d.dept, d.brands[sr.b], sr.line,
+           round((CASE slot.n WHEN 0 THEN d.base_price ELSE d.complement_prices[slot.n] END)
+                 * (0.9 + 0.15 * sr.b) * (CASE sr.line WHEN 'Pro' THEN 1.5 ELSE 1 END)) - 0.01,
+           CASE WHEN recsys.demo_uniform(seed, 1, sr.series * 5 + slot.n) < 0.08 THEN 0
+                ELSE 1 + floor(recsys.demo_uniform(seed, 2, sr.series * 5 + slot.n) * 80)::int END,
+           timestamptz '2026-01-01 00:00+00' + (sr.series * 5 + slot.n) * interval '1 day'
+      FROM departments d
+     CROSS JOIN LATERAL (SELECT (d.dept - 1) * 6 + (b - 1) * 2 + (l - 1) AS series, b,
+                                CASE l WHEN 1 THEN 'Lite' ELSE 'Pro' END AS line
+                           FROM generate_series(1, 3) b, generate_series(1, 2) l) sr
+     CROSS JOIN generate_series(0, 4) AS slot(n);
+    COMMENT ON TABLE products IS 'demo shop: products with names, categories, prices and stock';
+
+    -- customers: one or two favourite departments, a favourite brand, a taste for Pro lines
+    CREATE TABLE customers (
+        customer_id bigint PRIMARY KEY,
+        name        text NOT NULL,
+        city        text NOT NULL,
+        fav_dept    integer NOT NULL,
+        second_dept integer,
+        fav_brand   integer NOT NULL,
+        pro_taste   double precision NOT NULL,
+        signed_up   date NOT NULL
+    );
+    INSERT INTO customers
+    SELECT c,
+           (ARRAY['Ana','Ben','Chen','Dara','Eli','Fatima','Goran','Hana','Ivan','Jia','Kofi','Lena','Mateo','Nora',
+                  'Omar','Priya','Quinn','Rosa','Sven','Tara','Umar','Vera','Wei','Yusuf','Zoe'])
+             [1 + floor(recsys.demo_uniform(seed, 10, c) * 25)::int] || ' ' ||
+           (ARRAY['Li','Smith','Garcia','Muller','Rossi','Kim','Novak','Silva','Sato','Khan','Dubois','Jansen',
+                  'Popov','Nguyen','Okafor','Larsen'])[1 + floor(recsys.demo_uniform(seed, 11, c) * 16)::int],
+           (ARRAY['Berlin','Lisbon','Shanghai','Austin','Lagos','Osaka','Toronto','Krakow'])
+             [1 + floor(recsys.demo_uniform(seed, 12, c) * 8)::int],
+           1 + floor(recsys.demo_uniform(seed, 13, c) * 8)::int,
+           CASE WHEN recsys.demo_uniform(seed, 14, c) < 0.45 THEN 1 + floor(recsys.demo_uniform(seed, 15, c) * 8)::int END,
+           1 + floor(recsys.demo_uniform(seed, 16, c) * 3)::int,
+           recsys.demo_uniform(seed, 17, c),
+           date '2026-01-01' + floor(recsys.demo_uniform(seed, 18, c) * 120)::int
+      FROM generate_series(1, customers) c;
+    COMMENT ON TABLE customers IS 'demo shop: customers with hidden tastes that drive their orders';
+
+    -- orders: 1 to 8 per customer over May to October 2026; about 3% cancelled, 1% guest checkouts
+    CREATE TABLE orders (
+        order_id    bigint PRIMARY KEY,
+        customer_id bigint,
+        ordered_at  timestamptz NOT NULL,
+        status      text NOT NULL,
+        dept        integer NOT NULL,
+        series      integer NOT NULL
+    );
+    INSERT INTO orders
+    SELECT o.order_id,
+           CASE WHEN recsys.demo_uniform(seed, 20, o.order_id) < 0.01 THEN NULL ELSE c.customer_id END,
+           timestamptz '2026-05-01 08:00+00' + recsys.demo_uniform(seed, 21, o.order_id) * interval '183 days',
+           CASE WHEN recsys.demo_uniform(seed, 22, o.order_id) < 0.03 THEN 'cancelled' ELSE 'completed' END,
+           o.dept,
+           (o.dept - 1) * 6
+             + (CASE WHEN recsys.demo_uniform(seed, 24, o.order_id) < 0.7 THEN c.fav_brand
+                     ELSE 1 + floor(recsys.demo_uniform(seed, 25, o.order_id) * 3)::int END - 1) * 2
+             + (CASE WHEN recsys.demo_uniform(seed, 26, o.order_id) < c.pro_taste THEN 1 ELSE 0 END)
+      FROM customers c
+     CROSS JOIN LATERAL (
+        SELECT c.customer_id * 10 + j AS order_id,
+               CASE WHEN recsys.demo_uniform(seed, 23, c.customer_id * 10 + j) < 0.85
+                    THEN CASE WHEN c.second_dept IS NOT NULL AND recsys.demo_uniform(seed, 27, c.customer_id * 10 + j) < 0.4
+                              THEN c.second_dept ELSE c.fav_dept END
+                    ELSE 1 + floor(recsys.demo_uniform(seed, 28, c.customer_id * 10 + j) * 8)::int END AS dept
+          FROM generate_series(1, 1 + floor(recsys.demo_uniform(seed, 19, c.customer_id) ^ 2 * 8)::int) j
+     ) o;
+    COMMENT ON TABLE orders IS 'demo shop: orders (status completed or cancelled; customer_id NULL for guest checkout)';
+
+    -- order lines: the anchor and its complements of the same series, sometimes another brand's
+    -- complement; about 0.5% name a discontinued product and 1% are entered twice
+    CREATE TABLE order_items (
+        order_id   bigint NOT NULL,
+        product_id bigint NOT NULL,
+        quantity   integer NOT NULL,
+        unit_price numeric(10,2)
+    );
+    INSERT INTO order_items
+    SELECT l.order_id,
+           CASE WHEN recsys.demo_uniform(seed, 30, l.key) < 0.005 THEN 99000 + l.slot ELSE l.product_id END,
+           1 + (recsys.demo_uniform(seed, 31, l.key) < 0.1)::int,
+           p.price
+      FROM (SELECT o.order_id, o.order_id * 5 + s.slot AS key, s.slot,
+                   1000 + CASE WHEN s.slot > 0 AND recsys.demo_uniform(seed, 32, o.order_id * 5 + s.slot) < 0.15
+                               THEN (o.dept - 1) * 6 + floor(recsys.demo_uniform(seed, 33, o.order_id * 5 + s.slot) * 6)::int
+                               ELSE o.series END * 5 + s.slot AS product_id
+              FROM orders o
+             CROSS JOIN generate_series(0, 4) AS s(slot)
+             WHERE recsys.demo_uniform(seed, 34, o.order_id * 5 + s.slot) < (ARRAY[0.55, 0.5, 0.35, 0.3, 0.2])[s.slot + 1]
+                OR (s.slot = 1 AND recsys.demo_uniform(seed, 34, o.order_id * 5) >= 0.55)) l
+      LEFT JOIN products p ON p.product_id = l.product_id;
+    INSERT INTO order_items
+    SELECT * FROM order_items oi
+     WHERE recsys.demo_uniform(seed, 35, oi.order_id * 100003 + oi.product_id) < 0.01;
+    COMMENT ON TABLE order_items IS 'demo shop: order lines, with the usual mess (a few duplicates and discontinued products)';
+
+    CREATE VIEW order_lines AS
+    SELECT o.customer_id, oi.product_id, o.ordered_at, o.order_id, oi.quantity
+      FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
+     WHERE o.status <> 'cancelled';
+    COMMENT ON VIEW order_lines IS 'demo shop: completed order lines, the events recsys reads';
+
+    -- curated bundles: per series a starter kit (anchor + 3 complements), per brand an accessory pack
+    CREATE TABLE bundles (bundle_id bigint PRIMARY KEY, name text NOT NULL, dept integer NOT NULL);
+    CREATE TABLE bundle_items (bundle_id bigint NOT NULL, product_id bigint NOT NULL, PRIMARY KEY (bundle_id, product_id));
+    INSERT INTO bundles
+    SELECT 500 + sr.series, min(p.brand || ' ' || p.line || ' ' || d.anchor) || ' starter kit', min(d.dept)
+      FROM (SELECT DISTINCT (product_id - 1000) / 5 AS series FROM products) sr
+      JOIN products p ON p.product_id = 1000 + sr.series * 5
+      JOIN departments d ON d.dept = p.dept
+     GROUP BY sr.series;
+    INSERT INTO bundle_items
+    SELECT 500 + (p.product_id - 1000) / 5, p.product_id FROM products p WHERE (p.product_id - 1000) % 5 IN (0, 1, 2, 3);
+    INSERT INTO bundles
+    SELECT 600 + (d.dept - 1) * 3 + b, d.brands[b] || ' ' || lower(d.anchor) || ' accessory pack', d.dept
+      FROM departments d CROSS JOIN generate_series(1, 3) b;
+    INSERT INTO bundle_items
+    SELECT 600 + (p.dept - 1) * 3 + b, p.product_id
+      FROM departments d CROSS JOIN generate_series(1, 3) b
+      JOIN products p ON p.dept = d.dept AND p.brand = d.brands[b] AND p.line = 'Lite'
+     WHERE (p.product_id - 1000) % 5 > 0;
+    COMMENT ON TABLE bundles IS 'demo shop: curated bundles (starter kits and accessory packs)';
+    COMMENT ON TABLE bundle_items IS 'demo shop: what each curated bundle holds';
+
+    -- bundle purchases: 0 to 3 per customer, from favourite departments and brands
+    CREATE TABLE bundle_orders (customer_id bigint NOT NULL, bundle_id bigint NOT NULL, ordered_at timestamptz NOT NULL);
+    INSERT INTO bundle_orders
+    SELECT c.customer_id,
+           CASE WHEN recsys.demo_uniform(seed, 41, c.customer_id * 10 + j) < 0.5
+                THEN 500 + (x.dept - 1) * 6 + (x.brand - 1) * 2
+                       + (recsys.demo_uniform(seed, 42, c.customer_id * 10 + j) < c.pro_taste)::int
+                ELSE 600 + (x.dept - 1) * 3 + x.brand END,
+           timestamptz '2026-05-01 08:00+00' + recsys.demo_uniform(seed, 43, c.customer_id * 10 + j) * interval '183 days'
+      FROM customers c
+     CROSS JOIN LATERAL generate_series(1, floor(recsys.demo_uniform(seed, 40, c.customer_id) ^ 1.5 * 4)::int) j
+     CROSS JOIN LATERAL (
+        SELECT CASE WHEN c.second_dept IS NOT NULL AND recsys.demo_uniform(seed, 44, c.customer_id * 10 + j) < 0.4
+                    THEN c.second_dept ELSE c.fav_dept END AS dept,
+               CASE WHEN recsys.demo_uniform(seed, 45, c.customer_id * 10 + j) < 0.7 THEN c.fav_brand
+                    ELSE 1 + floor(recsys.demo_uniform(seed, 46, c.customer_id * 10 + j) * 3)::int END AS brand
+     ) x;
+    COMMENT ON TABLE bundle_orders IS 'demo shop: bundle purchases';
+
+    SELECT pg_catalog.jsonb_build_object(
+             'customers', (SELECT count(*) FROM customers), 'products', (SELECT count(*) FROM products),
+             'orders', (SELECT count(*) FROM orders), 'order_items', (SELECT count(*) FROM order_items),
+             'bundles', (SELECT count(*) FROM bundles), 'bundle_items', (SELECT count(*) FROM bundle_items),
+             'bundle_orders', (SELECT count(*) FROM bundle_orders))
+      INTO counts;
+
+    IF register THEN
+        PERFORM recsys.register_events(pg_catalog.format('%I.order_lines', target_schema)::regclass,
+                                       'customer_id', 'product_id', 'ordered_at', 'order_id', 'quantity');
+        PERFORM recsys.register_items(pg_catalog.format('%I.products', target_schema)::regclass,
+                                      'product_id', 'name', 'category', 'price', 'stock');
+        PERFORM recsys.register_bundles(pg_catalog.format('%I.bundle_items', target_schema)::regclass,
+                                        'bundle_id', 'product_id');
+        PERFORM recsys.register_bundle_events(pg_catalog.format('%I.bundle_orders', target_schema)::regclass,
+                                              'customer_id', 'bundle_id', 'ordered_at');
+    END IF;
+    RETURN counts;
+END
+$fn$;
+COMMENT ON FUNCTION recsys.demo_shop(name, integer, bigint, boolean) IS 'creates the deterministic demo shop in a new schema (customers, products, orders, order_items, order_lines view, bundles, bundle_items, bundle_orders) and, unless register is false, registers it as the recsys sources; returns row counts';
+
+------------------------------------------------------------------------------
+-- pg_dump keeps recsys state (extension member tables are otherwise skipped)
+------------------------------------------------------------------------------
+-- (one call per statement: each call updates the pg_extension row)
+SELECT pg_catalog.pg_extension_config_dump('recsys.sources', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.id_map', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.events_clean', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.user_items', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.bundle_items', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.user_bundles', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_attrs', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_stats', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.bundle_stats', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.prepare_log', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.prepare_run_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.models', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.training_runs', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.model_versions', 'version_id')::regclass, '');
