@@ -10,7 +10,7 @@ DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
 REGRESS = version weights_format registration prepare recommend demo_shop
-REGRESS_OPTS = --inputdir=. --outputdir=results
+REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 PG_CPPFLAGS = -I$(srcdir)/src $(OPENBLAS_CFLAGS) -DRECSYS_VERSION='"$(EXTVERSION)"'

@@ -267,9 +267,11 @@ CREATE TABLE recsys.bundle_stats (
     bundle_idx      integer PRIMARY KEY,
     n_items         integer NOT NULL,
     n_users         integer NOT NULL,
-    item_popularity real NOT NULL
+    item_popularity real NOT NULL,
+    -- small enough never to outweigh a personal signal; ranks the popularity tier
+    pop_score       double precision NOT NULL
 );
-COMMENT ON TABLE recsys.bundle_stats IS 'bundle popularity: size, distinct buyers, mean distinct users of its items';
+COMMENT ON TABLE recsys.bundle_stats IS 'bundle popularity: size, distinct buyers, mean distinct users of its items, and the popularity score that breaks ties and ranks cold start';
 
 CREATE TABLE recsys.prepare_log (
     run_id      bigint NOT NULL,
@@ -335,6 +337,14 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Call recsys.register_events(...) or recsys.register_bundle_events(...) first.';
     END IF;
+    -- a registration stores the relation's oid: a dropped relation is named, not guessed
+    FOR s IN SELECT * FROM recsys.sources LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.relation) THEN
+            RAISE EXCEPTION 'the relation registered for % (oid %) no longer exists', s.kind, s.relation::oid
+                USING ERRCODE = 'undefined_table',
+                      HINT = pg_catalog.format('Register the %s again with recsys.register_%s(...).', s.kind, s.kind);
+        END IF;
+    END LOOP;
     -- staging lives in temp tables dropped at commit (twice in one transaction: drop first)
     IF pg_catalog.to_regclass('pg_temp.rs_report') IS NOT NULL THEN
         DROP TABLE rs_report, rs_items, rs_bundles, rs_events, rs_bevents;
@@ -452,11 +462,13 @@ BEGIN
 
     DELETE FROM recsys.bundle_stats;
     INSERT INTO recsys.bundle_stats
-    SELECT bi.bundle_idx, count(*),
-           coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0),
-           avg(coalesce(st.n_users, 0))
-      FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
-     GROUP BY bi.bundle_idx;
+    SELECT x.bundle_idx, x.n_items, x.n_users, x.item_popularity,
+           1e-3 * ln(1 + x.n_users::float8) + 1e-6 * ln(1 + x.item_popularity::float8)
+      FROM (SELECT bi.bundle_idx, count(*) AS n_items,
+                   coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0) AS n_users,
+                   avg(coalesce(st.n_users, 0)) AS item_popularity
+              FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
+             GROUP BY bi.bundle_idx) x;
 
     ANALYZE recsys.id_map, recsys.events_clean, recsys.user_items, recsys.bundle_items,
             recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats;
@@ -719,6 +731,12 @@ END
 $$;
 COMMENT ON FUNCTION recsys.check_serving_options(integer, jsonb) IS 'validates k (1..10000) and the serving options (exclude_taken: skip bundles the user already took, default true); returns the options with defaults filled in';
 
+CREATE FUNCTION recsys.n_customers(n bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT n || CASE WHEN n = 1 THEN ' customer' ELSE ' customers' END $$;
+COMMENT ON FUNCTION recsys.n_customers(bigint) IS 'a count of customers in words for reasons: 1 customer, 2 customers';
+
 CREATE FUNCTION recsys.rank_bundles(user_idx integer, k integer, exclude_taken boolean DEFAULT true)
 RETURNS TABLE (rank integer, bundle_idx integer, score real, reason text)
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -747,7 +765,7 @@ AS $$
     -- item view: items of the bundle the customer bought, rarer items count more
     item_view AS (
         SELECT bi.bundle_idx, count(*) AS n_common,
-               sum(1.0 / ln(2.0 + coalesce(st.n_users, 0))) / sqrt(max(bs.n_items)) AS s,
+               sum(1 / ln(2 + coalesce(st.n_users, 0)::float8)) / sqrt(max(bs.n_items)::float8) AS s,
                (array_agg(bi.item_idx ORDER BY st.n_users DESC NULLS LAST, bi.item_idx))[1] AS via_item
           FROM recsys.user_items ui
           JOIN recsys.bundle_items bi ON bi.item_idx = ui.item_idx
@@ -759,8 +777,7 @@ AS $$
     scored AS (
         SELECT bs.bundle_idx, bs.n_users,
                coalesce(bv.s, 0) AS s_bundle, coalesce(iv.s, 0) AS s_item,
-               coalesce(bv.s, 0) + coalesce(iv.s, 0)
-                 + 1e-3 * ln(1.0 + bs.n_users) + 1e-6 * ln(1.0 + bs.item_popularity) AS score,
+               coalesce(bv.s, 0) + coalesce(iv.s, 0) + bs.pop_score AS score,
                bv.via, bv.co, iv.n_common, iv.via_item
           FROM recsys.bundle_stats bs
           LEFT JOIN bundle_view bv ON bv.bundle_idx = bs.bundle_idx
@@ -773,7 +790,7 @@ AS $$
            sc.bundle_idx, sc.score::real,
            CASE
              WHEN sc.s_bundle > 0 AND sc.s_bundle >= sc.s_item THEN
-               pg_catalog.format('taken by %s customers who also took bundle %s', sc.co,
+               pg_catalog.format('taken by %s who also took bundle %s', recsys.n_customers(sc.co),
                                  (SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'bundle' AND m.idx = sc.via))
              WHEN sc.s_item > 0 THEN
                pg_catalog.format('has %s item%s you bought, like %s', sc.n_common,
@@ -781,9 +798,10 @@ AS $$
                                  coalesce((SELECT a.name FROM recsys.item_attrs a WHERE a.item_idx = sc.via_item),
                                           'item ' || (SELECT m.ext_id FROM recsys.id_map m
                                                        WHERE m.space = 'item' AND m.idx = sc.via_item)))
+             WHEN sc.n_users = 0 THEN 'new bundle: nobody has taken it yet'
              WHEN rank_bundles.user_idx IS NULL THEN
-               pg_catalog.format('popular with all customers (new customer): taken by %s customers', sc.n_users)
-             ELSE pg_catalog.format('popular: taken by %s customers', sc.n_users)
+               pg_catalog.format('popular with all customers (new customer): taken by %s', recsys.n_customers(sc.n_users))
+             ELSE pg_catalog.format('popular: taken by %s', recsys.n_customers(sc.n_users))
            END
       FROM scored sc
      ORDER BY 1

@@ -15,6 +15,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "model_io.h"
@@ -189,8 +190,17 @@ PackFill(PackTensor *t, JsonbValue *v, int depth)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("tensor \"%s\" holds a non-number", t->desc.name)));
-		t->data[t->filled++] = DatumGetFloat4(DirectFunctionCall1(numeric_float4,
-																  NumericGetDatum(v->val.numeric)));
+		{
+			double		x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+																 NumericGetDatum(v->val.numeric)));
+
+			if (!(fabs(x) <= FLT_MAX))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("tensor \"%s\" value %lld is out of range for float32",
+								t->desc.name, (long long) t->filled + 1)));
+			t->data[t->filled++] = (float) x;
+		}
 		return;
 	}
 	n = JsonbIsArray(v) ? (int) JsonContainerSize(v->val.binary.data) : -1;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Scores recommend_bundles on a Youshu split with the CrossCBR/BGCN protocol:
+# full ranking over all bundles, training pairs masked (exclude_taken), Recall@K =
+# hits / |positives|, NDCG@K with binary relevance and ideal DCG over min(|positives|, K),
+# averaged over users with at least one positive. Prints a most-popular baseline
+# computed the same way, on the same users.
+#
+#   bench/youshu_quality.sh [DATABASE] [SCHEMA] [SPLIT]     (defaults: postgres youshu tune)
+# Load the data first with bench/load_youshu.sh.
+set -euo pipefail
+DB=${1:-postgres}
+SCHEMA=${2:-youshu}
+SPLIT=${3:-tune}
+START=$SECONDS
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v schema="$SCHEMA" -v split="user_bundle_$SPLIT" <<'SQL'
+SET client_min_messages = warning;
+\timing off
+CREATE TEMP TABLE truth AS
+SELECT user_id::text AS user_id, array_agg(bundle_id::text) AS positives
+  FROM :"schema".:"split" GROUP BY user_id;
+CREATE TEMP TABLE ranked AS
+SELECT 'recommend_bundles' AS method, t.user_id, r.rank, r.bundle_id
+  FROM truth t CROSS JOIN LATERAL recommend_bundles(t.user_id, 40) r;
+-- most popular, masked the same way
+CREATE TEMP TABLE train AS
+SELECT user_id::text AS user_id, bundle_id::text AS bundle_id FROM :"schema".user_bundle_train;
+CREATE INDEX ON train (user_id);
+ANALYZE train;
+CREATE TEMP TABLE popular AS
+SELECT bundle_id::text AS bundle_id, count(*) AS n FROM :"schema".user_bundle_train GROUP BY 1;
+CREATE TEMP TABLE ranked_pop AS
+SELECT 'most_popular' AS method, t.user_id, p.rank, p.bundle_id
+  FROM truth t CROSS JOIN LATERAL (
+    SELECT (row_number() OVER (ORDER BY c.n DESC, c.bundle_id))::int AS rank, c.bundle_id
+      FROM popular c
+     WHERE NOT EXISTS (SELECT 1 FROM train tr WHERE tr.user_id = t.user_id AND tr.bundle_id = c.bundle_id)
+     ORDER BY c.n DESC, c.bundle_id LIMIT 40) p;
+WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop),
+ks AS (SELECT unnest(ARRAY[20, 40]) AS k),
+per_user AS (
+  SELECT a.method, ks.k, t.user_id,
+         count(*) FILTER (WHERE a.rank <= ks.k AND a.bundle_id = ANY (t.positives))::float8
+           / cardinality(t.positives) AS recall,
+         coalesce(sum(1 / log(2, a.rank + 1)) FILTER (WHERE a.rank <= ks.k AND a.bundle_id = ANY (t.positives)), 0)
+           / (SELECT sum(1 / log(2, i + 1)) FROM generate_series(1, least(cardinality(t.positives), ks.k)) i) AS ndcg
+    FROM truth t CROSS JOIN ks JOIN all_ranked a ON a.user_id = t.user_id
+   GROUP BY a.method, ks.k, t.user_id, t.positives)
+SELECT method, k, count(*) AS users, round(avg(recall)::numeric, 4) AS recall, round(avg(ndcg)::numeric, 4) AS ndcg
+  FROM per_user GROUP BY method, k ORDER BY k, method;
+SQL
+echo "scored split $SPLIT of $SCHEMA in $((SECONDS - START)) s"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Layout, version-in-one-place and README agreement. Needs PGHOST/PGPORT/PGUSER and
+# a database with recsys installed as $1 (for the reference check).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/test/tap.sh"
+cd "$ROOT"
+DB=${1:-postgres}
+
+for p in Makefile src sql expected test recsys.control README.md .ci/run bench; do
+    [ -e "$p" ]; ok $? "layout: $p exists"
+done
+V=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" recsys.control)
+[ -n "$V" ]; ok $? "control file names a default_version ($V)"
+[ -f "sql/recsys--$V.sql" ]; ok $? "install script sql/recsys--$V.sql exists for the control version"
+is "$(make -s --no-print-directory -f Makefile -f - print-version <<<'print-version: ; @echo $(EXTVERSION)' 2>/dev/null)" "$V" \
+   "Makefile EXTVERSION is derived from the control file"
+ls sql/recsys--*.sql | grep -v -- "--$V.sql" | grep -v -- '--.*--' >/dev/null
+ok $((1 - $?)) "no install script for another version lingers"
+for f in sql/recsys--*.sql; do
+    head -3 "$f" | grep -q '^\\echo Use "CREATE EXTENSION recsys"'; ok $? "$f starts with the \\echo guard"
+done
+TEST_CMD=$(grep -x 'bash scripts/test.sh' README.md | head -1)
+[ -n "$TEST_CMD" ]; ok $? "README shows the test command"
+grep -qx "exec $TEST_CMD" .ci/run; ok $? ".ci/run runs exactly the README test command"
+DEMO_CMD=$(grep -x 'bash scripts/demo.sh' README.md | head -1)
+[ -n "$DEMO_CMD" ]; ok $? "README shows the demo command"
+want=$(scripts/reference.sh "$DB")
+got=$(sed -n '/<!-- reference:start -->/,/<!-- reference:end -->/p' README.md | sed '1d;$d')
+[ "$want" = "$got" ]; ok $? "README reference mirrors the COMMENT ON text (scripts/reference.sh --write updates it)"
+if [ "$want" != "$got" ]; then diff <(echo "$want") <(echo "$got") | head -20 | sed 's/^/#   /'; fi
+tap_done

@@ -1,0 +1,64 @@
+-- Catalog-wide rules: every object commented, search_path pinned, volatility told, state dumped by pg_dump.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP EXTENSION IF EXISTS recsys CASCADE;
+CREATE EXTENSION recsys;
+BEGIN;
+SELECT plan(9);
+
+CREATE TEMP VIEW members AS
+SELECT d.classid::regclass AS catalog, d.objid,
+       pg_describe_object(d.classid, d.objid, 0) AS object
+  FROM pg_depend d
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'recsys') AND d.deptype = 'e';
+
+SELECT is(array_agg(object ORDER BY object), NULL,
+          'every function, table, view, sequence and schema of recsys has a COMMENT')
+  FROM members m
+ WHERE m.catalog IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_namespace'::regclass)
+   AND obj_description(m.objid, m.catalog::text) IS NULL
+   AND NOT (m.catalog = 'pg_class'::regclass
+            AND (SELECT relkind FROM pg_class WHERE oid = m.objid) IN ('i', 'S')
+            AND object NOT LIKE 'sequence recsys.prepare_run_seq');
+
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
+          'every SQL and PL/pgSQL function pins search_path')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE m.catalog = 'pg_proc'::regclass AND l.lanname IN ('sql', 'plpgsql')
+   AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'];
+
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'no function is SECURITY DEFINER')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
+
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'functions that write are VOLATILE')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid
+ WHERE m.catalog = 'pg_proc'::regclass AND p.provolatile <> 'v'
+   AND (p.prosrc ~* '\m(insert|update|delete)\s+(into|from)?\s*recsys\.' OR p.prosrc ~* '\mCREATE\s+(TABLE|SCHEMA|VIEW)');
+
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'functions that read tables are not IMMUTABLE')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid
+ WHERE m.catalog = 'pg_proc'::regclass AND p.provolatile = 'i' AND p.prosrc ~* '\mFROM\s+recsys\.';
+
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'C functions are IMMUTABLE STRICT PARALLEL SAFE')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid JOIN pg_language l ON l.oid = p.prolang
+ WHERE m.catalog = 'pg_proc'::regclass AND l.lanname = 'c'
+   AND NOT (p.provolatile = 'i' AND p.proisstrict AND p.proparallel = 's');
+
+SELECT is(array_agg(c.oid::regclass::text ORDER BY 1), NULL, 'every recsys table is dumped by pg_dump')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'recsys' AND c.relkind IN ('r', 'S')
+   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'recsys')::oid[]);
+
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND p.proname = 'recommend_bundles'), 2::bigint,
+          'recommend_bundles (bigint and text forms) is in the extension schema');
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND p.proname <> 'recommend_bundles'
+              AND p.oid IN (SELECT objid FROM members)), 0::bigint,
+          'nothing else of recsys lands in the extension schema');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,33 @@
+/*
+ * run_unit.c — runs every unit case, prints one line per case and a closing
+ * "N passed, N failed" line that scripts/test.sh adds to the total.
+ */
+#include <string.h>
+
+#include "unit.h"
+
+static const UnitCase *const suites[] = {unit_format_cases, NULL};
+
+int
+main(int argc, char **argv)
+{
+	int			passed = 0,
+				failed_cases = 0;
+
+	for (int s = 0; suites[s]; s++)
+		for (const UnitCase *c = suites[s]; c->name; c++)
+		{
+			int			failed = 0;
+
+			if (argc > 1 && strstr(c->name, argv[1]) == NULL)
+				continue;
+			c->fn(&failed);
+			printf("%s %s\n", failed ? "not ok" : "ok", c->name);
+			if (failed)
+				failed_cases++;
+			else
+				passed++;
+		}
+	printf("unit: %d passed, %d failed\n", passed, failed_cases);
+	return failed_cases ? 1 : 0;
+}
