@@ -1,4 +1,5 @@
 # Minimal TAP helpers for the shell suites (sourced). Each check prints "ok"/"not ok".
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 TAP_N=0
 TAP_FAILED=0
 ok() { # ok CONDITION_EXIT_CODE DESCRIPTION
