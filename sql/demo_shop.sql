@@ -1,10 +1,5 @@
 -- The embedded demo shop: deterministic, realistic shape, and the literal first query works.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN EXECUTE q; RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+\i test/regress_setup.psql
 DROP SCHEMA IF EXISTS shop CASCADE;
 DROP SCHEMA IF EXISTS shop_b CASCADE;
 DROP SCHEMA IF EXISTS shop_c CASCADE;

@@ -1,10 +1,5 @@
 -- prepare(): cleaning rules with counts, dense id maps that only ever append.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN EXECUTE q; RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+\i test/regress_setup.psql
 
 DROP SCHEMA IF EXISTS p CASCADE;
 CREATE SCHEMA p;

@@ -1,10 +1,5 @@
 -- recommend_bundles(): ranked rows with reasons, exact k, labelled cold start, argument checks.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN EXECUTE q; RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+\i test/regress_setup.psql
 
 -- before any data: a clear error, not an empty answer
 SELECT pg_temp.try($$SELECT * FROM recommend_bundles(1, 5)$$);

@@ -1,10 +1,5 @@
 -- Registering the shop's own relations: validation names what is wrong; identifiers never reach SQL unquoted.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN EXECUTE q; RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+\i test/regress_setup.psql
 
 CREATE SCHEMA reg;
 CREATE TABLE reg.t (customer bigint, product text, at timestamptz, basket uuid, qty numeric, note jsonb,

@@ -1,10 +1,5 @@
 -- Weights format v1: pack, describe, read back, and refuse every damaged value.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN EXECUTE q; RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+\i test/regress_setup.psql
 
 CREATE TEMP TABLE m AS
 SELECT recsys.model_pack('mlp', '{"layer0.w": [[1, -2, 3.5], [0, 0.001, -7]], "layer0.b": [0.25, -0.5, 2]}',
