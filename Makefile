@@ -3,8 +3,8 @@ EXTENSION  = recsys
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = recsys
 
-CORE_OBJS = src/core/rs_format.o
-OBJS = src/recsys.o src/rs_crc32c.o src/model_io.o $(CORE_OBJS)
+CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o
+OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o $(CORE_OBJS)
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
@@ -19,7 +19,7 @@ OPTFLAGS ?= -O2
 PG_CFLAGS = $(OPTFLAGS) -Wall $(if $(RECSYS_WERROR),-Werror,)
 SHLIB_LINK = -lopenblas -lm
 
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -29,14 +29,22 @@ include $(PGXS)
 $(DATA):
 	@echo "missing install script $@ for default_version $(EXTVERSION) in $(EXTENSION).control" >&2; exit 1
 
-# C unit tests of the plain-C core (no server needed).
-UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c
+# C unit tests of the plain-C core (no server needed): run_unit is the float build the
+# server runs, run_unit_f64 the double reference build for the gradient checks.
+NN_SRCS = src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c
+UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c
+UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
-test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) src/rs_crc32c.c test/unit/unit.h
-	$(CC) $(OPTFLAGS) -Wall -I$(srcdir)/src -I$(includedir_server) $(OPENBLAS_CFLAGS) -o $@ \
-	  $(UNIT_SRCS) $(CORE_OBJS:.o=.c) src/rs_crc32c.c $(PG_LIBDIR)/libpgport.a -lopenblas -lm
+UNIT_CC = $(CC) $(OPTFLAGS) -Wall -I$(srcdir)/src -I$(includedir_server) $(OPENBLAS_CFLAGS)
+UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a -lopenblas -lm
 
-unitcheck: test/unit/run_unit
-	test/unit/run_unit
+test/unit/run_unit: $(UNIT_DEPS)
+	$(UNIT_CC) -o $@ $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c $(UNIT_LIBS)
+
+test/unit/run_unit_f64: $(UNIT_DEPS)
+	$(UNIT_CC) -DRS_DOUBLE -o $@ test/unit/run_unit.c test/unit/test_nn.c $(NN_SRCS) src/rs_prng.c $(UNIT_LIBS)
+
+unitcheck: test/unit/run_unit test/unit/run_unit_f64
+	test/unit/run_unit; a=$$?; test/unit/run_unit_f64; b=$$?; exit $$((a || b))
 
 .PHONY: unitcheck

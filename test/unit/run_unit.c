@@ -6,7 +6,13 @@
 
 #include "unit.h"
 
-static const UnitCase *const suites[] = {unit_format_cases, NULL};
+#ifdef RS_DOUBLE
+#define BUILD "unit (double)"
+static const UnitCase *const suites[] = {unit_nn_cases, NULL};
+#else
+#define BUILD "unit"
+static const UnitCase *const suites[] = {unit_format_cases, unit_nn_cases, NULL};
+#endif
 
 int
 main(int argc, char **argv)
@@ -28,6 +34,6 @@ main(int argc, char **argv)
 			else
 				passed++;
 		}
-	printf("unit: %d passed, %d failed\n", passed, failed_cases);
+	printf("%s: %d passed, %d failed\n", BUILD, passed, failed_cases);
 	return failed_cases ? 1 : 0;
 }

@@ -30,5 +30,6 @@ typedef struct UnitCase
 } while (0)
 
 extern const UnitCase unit_format_cases[];
+extern const UnitCase unit_nn_cases[];
 
 #endif

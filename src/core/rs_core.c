@@ -1,0 +1,132 @@
+/*
+ * rs_core.c — hooks, GEMM wrapper, activations and initialisation.
+ */
+#include "rs_core.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *
+default_alloc(size_t size)
+{
+	return calloc(1, size);
+}
+
+static void
+no_check(void)
+{
+}
+
+void	   *(*rs_alloc) (size_t size) = default_alloc;
+void		(*rs_release) (void *ptr) = free;
+void		(*rs_check_interrupts) (void) = no_check;
+
+void
+rs_gemm(int trans_a, int trans_b, int m, int n, int k, rs_real alpha,
+		const rs_real *a, int lda, const rs_real *b, int ldb,
+		rs_real beta, rs_real *c, int ldc)
+{
+#ifdef RS_DOUBLE
+	cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+				m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+				m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh"};
+
+int
+rs_act_from_name(const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, act_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+rs_act_name(RsAct act)
+{
+	return act_names[act];
+}
+
+void
+rs_act_forward(RsAct act, rs_real *x, int64_t n)
+{
+	switch (act)
+	{
+		case RS_ACT_LINEAR:
+			break;
+		case RS_ACT_RELU:
+			for (int64_t i = 0; i < n; i++)
+				x[i] = x[i] > 0 ? x[i] : 0;
+			break;
+		case RS_ACT_SIGMOID:
+			for (int64_t i = 0; i < n; i++)
+				x[i] = rs_sigmoid(x[i]);
+			break;
+		case RS_ACT_TANH:
+			for (int64_t i = 0; i < n; i++)
+				x[i] = (rs_real) tanh((double) x[i]);
+			break;
+	}
+}
+
+void
+rs_act_backward(RsAct act, const rs_real *y, rs_real *d, int64_t n)
+{
+	switch (act)
+	{
+		case RS_ACT_LINEAR:
+			break;
+		case RS_ACT_RELU:
+			for (int64_t i = 0; i < n; i++)
+				d[i] = y[i] > 0 ? d[i] : 0;
+			break;
+		case RS_ACT_SIGMOID:
+			for (int64_t i = 0; i < n; i++)
+				d[i] *= y[i] * (1 - y[i]);
+			break;
+		case RS_ACT_TANH:
+			for (int64_t i = 0; i < n; i++)
+				d[i] *= 1 - y[i] * y[i];
+			break;
+	}
+}
+
+double
+rs_rng_normal(RsRng *rng)
+{
+	double		u1 = rs_rng_uniform(rng),
+				u2 = rs_rng_uniform(rng);
+
+	/* u1 in (0, 1]: log never sees zero */
+	return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+uint32_t
+rs_rng_below(RsRng *rng, uint32_t n)
+{
+	/* multiply-shift: unbiased enough for sampling, and branch free */
+	return (uint32_t) (((rs_rng_u64(rng) >> 32) * (uint64_t) n) >> 32);
+}
+
+void
+rs_init_dense(RsRng *rng, rs_real *w, int fan_in, int fan_out, RsAct act)
+{
+	double		limit = act == RS_ACT_RELU ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+
+	for (int64_t i = 0; i < (int64_t) fan_in * fan_out; i++)
+		w[i] = (rs_real) ((2.0 * rs_rng_uniform(rng) - 1.0) * limit);
+}
+
+void
+rs_init_normal(RsRng *rng, rs_real *w, int64_t n, double std)
+{
+	for (int64_t i = 0; i < n; i++)
+		w[i] = (rs_real) (rs_rng_normal(rng) * std);
+}

@@ -1,0 +1,83 @@
+/*
+ * rs_core.h — shared pieces of the numeric core (plain C + cblas, no PostgreSQL).
+ *
+ * The core is written once over rs_real. Built normally rs_real is float and
+ * products go to cblas_sgemm; built with -DRS_DOUBLE (the unit tests' reference
+ * build) it is double and cblas_dgemm, so gradient checks can compare analytic
+ * gradients with finite differences in double precision.
+ *
+ * The core never allocates behind the caller's back except through rs_alloc, and
+ * calls rs_check_interrupts between BLAS calls of long loops: PostgreSQL points
+ * these at palloc and CHECK_FOR_INTERRUPTS, tests at calloc and nothing.
+ */
+#ifndef RS_CORE_H
+#define RS_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef RS_DOUBLE
+typedef double rs_real;
+#else
+typedef float rs_real;
+#endif
+
+/* hooks, set by the embedding program */
+extern void *(*rs_alloc) (size_t size);	/* zeroed memory */
+extern void (*rs_release) (void *ptr);
+extern void (*rs_check_interrupts) (void);
+
+/* deterministic random numbers: PostgreSQL's pg_prng (xoroshiro128**) via src/rs_prng.c */
+typedef struct RsRng
+{
+	uint64_t	s0,
+				s1;
+} RsRng;
+extern void rs_rng_seed(RsRng *rng, uint64_t seed);
+extern uint64_t rs_rng_u64(RsRng *rng);
+extern double rs_rng_uniform(RsRng *rng);	/* [0, 1) */
+extern double rs_rng_normal(RsRng *rng);	/* N(0, 1), Box-Muller */
+extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n) */
+
+/* row-major C = alpha * op(A) op(B) + beta * C */
+extern void rs_gemm(int trans_a, int trans_b, int m, int n, int k, rs_real alpha,
+					const rs_real *a, int lda, const rs_real *b, int ldb,
+					rs_real beta, rs_real *c, int ldc);
+
+typedef enum RsAct
+{
+	RS_ACT_LINEAR = 0,
+	RS_ACT_RELU,
+	RS_ACT_SIGMOID,
+	RS_ACT_TANH
+} RsAct;
+
+extern int	rs_act_from_name(const char *name);	/* -1 if unknown */
+extern const char *rs_act_name(RsAct act);
+extern void rs_act_forward(RsAct act, rs_real *x, int64_t n);
+/* d *= act'(y), from the activation's output y */
+extern void rs_act_backward(RsAct act, const rs_real *y, rs_real *d, int64_t n);
+
+static inline rs_real
+rs_sigmoid(rs_real x)
+{
+	/* split by sign so exp never overflows */
+	if (x >= 0)
+	{
+		rs_real		e = (rs_real) __builtin_exp((double) -x);
+
+		return 1 / (1 + e);
+	}
+	else
+	{
+		rs_real		e = (rs_real) __builtin_exp((double) x);
+
+		return e / (1 + e);
+	}
+}
+
+/* initialisation: Xavier (Glorot) uniform for tanh/sigmoid/linear, He uniform for ReLU */
+extern void rs_init_dense(RsRng *rng, rs_real *w, int fan_in, int fan_out, RsAct act);
+extern void rs_init_normal(RsRng *rng, rs_real *w, int64_t n, double std);
+
+#endif							/* RS_CORE_H */

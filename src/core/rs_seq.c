@@ -1,0 +1,470 @@
+/*
+ * rs_seq.c — Elman RNN and GRU encoders with backpropagation through time.
+ *
+ * The input projection of all steps is one GEMM before the loop (T*B x E by
+ * E x GH) and its gradient one GEMM after it; inside the loop each step does the
+ * recurrent GEMMs only. Embedding and output tables get row-sparse gradients.
+ */
+#include "rs_seq.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "rs_loss.h"
+
+int64_t
+rs_seq_layout(RsSeq *m)
+{
+	int64_t		gh,
+				sizes[RS_SEQ_NTENSORS];
+
+	m->gates = m->cell == RS_CELL_GRU ? 3 : 1;
+	gh = (int64_t) m->gates * m->hidden;
+	sizes[RS_SEQ_EMB] = (int64_t) m->vocab * m->embed;
+	sizes[RS_SEQ_WX] = (int64_t) m->embed * gh;
+	sizes[RS_SEQ_WH] = (int64_t) m->hidden * gh;
+	sizes[RS_SEQ_BX] = gh;
+	sizes[RS_SEQ_BH] = gh;
+	sizes[RS_SEQ_OUT] = (int64_t) m->vocab * m->hidden;
+	sizes[RS_SEQ_OUTB] = m->vocab;
+	m->off[0] = 0;
+	for (int i = 0; i < RS_SEQ_NTENSORS; i++)
+		m->off[i + 1] = m->off[i] + sizes[i];
+	return m->off[RS_SEQ_NTENSORS];
+}
+
+void
+rs_seq_bind(RsSeq *m, rs_real *params, rs_real *grads)
+{
+	rs_seq_layout(m);
+	for (int i = 0; i < RS_SEQ_NTENSORS; i++)
+	{
+		m->p[i] = params + m->off[i];
+		m->g[i] = grads ? grads + m->off[i] : NULL;
+	}
+}
+
+void
+rs_seq_init(RsSeq *m, RsRng *rng)
+{
+	int			gh = m->gates * m->hidden;
+
+	rs_init_normal(rng, m->p[RS_SEQ_EMB], (int64_t) m->vocab * m->embed, 1.0 / sqrt((double) m->embed));
+	rs_init_dense(rng, m->p[RS_SEQ_WX], m->embed, gh, m->cell == RS_CELL_GRU ? RS_ACT_TANH : m->act);
+	rs_init_dense(rng, m->p[RS_SEQ_WH], m->hidden, gh, m->cell == RS_CELL_GRU ? RS_ACT_TANH : m->act);
+	memset(m->p[RS_SEQ_BX], 0, sizeof(rs_real) * gh);
+	memset(m->p[RS_SEQ_BH], 0, sizeof(rs_real) * gh);
+	rs_init_normal(rng, m->p[RS_SEQ_OUT], (int64_t) m->vocab * m->hidden, 1.0 / sqrt((double) m->hidden));
+	memset(m->p[RS_SEQ_OUTB], 0, sizeof(rs_real) * m->vocab);
+}
+
+#define FREE_IF(x) do { if (x) { rs_release(x); (x) = NULL; } } while (0)
+
+void
+rs_seq_free(RsSeq *m)
+{
+	FREE_IF(m->x_all);
+	FREE_IF(m->gx);
+	FREE_IF(m->h_all);
+	FREE_IF(m->gate);
+	FREE_IF(m->hn);
+	FREE_IF(m->gh);
+	FREE_IF(m->dgx);
+	FREE_IF(m->dgh);
+	FREE_IF(m->dh);
+	FREE_IF(m->dh2);
+	FREE_IF(m->logits);
+	FREE_IF(m->dlogits);
+	FREE_IF(m->negs_h);
+	FREE_IF(m->dnegs_h);
+	FREE_IF(m->mark_emb);
+	FREE_IF(m->mark_out);
+	FREE_IF(m->rows_emb);
+	FREE_IF(m->rows_out);
+	m->cap_b = m->cap_t = m->cap_k = 0;
+}
+
+static void
+reserve(RsSeq *m, int batch, int steps, int k)
+{
+	size_t		r = sizeof(rs_real);
+	size_t		gh = (size_t) m->gates * m->hidden;
+
+	if (batch > m->cap_b || steps > m->cap_t)
+	{
+		int			b = batch > m->cap_b ? batch : m->cap_b,
+					t = steps > m->cap_t ? steps : m->cap_t;
+		size_t		tb = (size_t) t * b;
+
+		FREE_IF(m->x_all);
+		FREE_IF(m->gx);
+		FREE_IF(m->h_all);
+		FREE_IF(m->gate);
+		FREE_IF(m->hn);
+		FREE_IF(m->gh);
+		FREE_IF(m->dgx);
+		FREE_IF(m->dgh);
+		FREE_IF(m->dh);
+		FREE_IF(m->dh2);
+		m->x_all = rs_alloc(r * tb * m->embed);
+		m->gx = rs_alloc(r * tb * gh);
+		m->h_all = rs_alloc(r * (tb + b) * m->hidden);
+		m->gate = rs_alloc(r * tb * gh);
+		m->hn = rs_alloc(r * tb * m->hidden);
+		m->gh = rs_alloc(r * b * gh);
+		m->dgx = rs_alloc(r * tb * gh);
+		m->dgh = rs_alloc(r * b * gh);
+		m->dh = rs_alloc(r * b * m->hidden);
+		m->dh2 = rs_alloc(r * b * m->hidden);
+		m->cap_b = b;
+		m->cap_t = t;
+		m->cap_k = 0;			/* logits are sized by batch too */
+	}
+	if (k + 1 > m->cap_k)
+	{
+		FREE_IF(m->logits);
+		FREE_IF(m->dlogits);
+		FREE_IF(m->negs_h);
+		FREE_IF(m->dnegs_h);
+		m->logits = rs_alloc(r * m->cap_b * (k + 1));
+		m->dlogits = rs_alloc(r * m->cap_b * (k + 1));
+		m->negs_h = rs_alloc(r * (k + 1) * m->hidden);
+		m->dnegs_h = rs_alloc(r * (k + 1) * m->hidden);
+		m->cap_k = k + 1;
+	}
+	if (!m->mark_emb)
+	{
+		m->mark_emb = rs_alloc(m->vocab);
+		m->mark_out = rs_alloc(m->vocab);
+		m->rows_emb = rs_alloc(sizeof(int32_t) * m->vocab);
+		m->rows_out = rs_alloc(sizeof(int32_t) * m->vocab);
+	}
+}
+
+rs_real *
+rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
+{
+	int			H = m->hidden,
+				E = m->embed,
+				GH = m->gates * m->hidden;
+	rs_real    *bx = m->p[RS_SEQ_BX],
+			   *bh = m->p[RS_SEQ_BH];
+
+	reserve(m, batch, steps, 0);
+	/* gather embeddings time-major; padding rows are zero and never used */
+	for (int t = 0; t < steps; t++)
+		for (int b = 0; b < batch; b++)
+		{
+			rs_real    *dst = m->x_all + ((int64_t) t * batch + b) * E;
+
+			if (t < len[b])
+				memcpy(dst, m->p[RS_SEQ_EMB] + (int64_t) items[(int64_t) b * steps + t] * E, sizeof(rs_real) * E);
+			else
+				memset(dst, 0, sizeof(rs_real) * E);
+		}
+	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
+		memcpy(m->gx + r * GH, bx, sizeof(rs_real) * GH);
+	if (steps > 0)
+		rs_gemm(0, 0, steps * batch, GH, E, 1, m->x_all, E, m->p[RS_SEQ_WX], GH, 1, m->gx, GH);
+	memset(m->h_all, 0, sizeof(rs_real) * (size_t) batch * H);
+
+	for (int t = 0; t < steps; t++)
+	{
+		const rs_real *h = m->h_all + (int64_t) t * batch * H;
+		rs_real    *hnext = m->h_all + (int64_t) (t + 1) * batch * H;
+
+		for (int b = 0; b < batch; b++)
+			memcpy(m->gh + (int64_t) b * GH, bh, sizeof(rs_real) * GH);
+		rs_gemm(0, 0, batch, GH, H, 1, h, H, m->p[RS_SEQ_WH], GH, 1, m->gh, GH);
+		for (int b = 0; b < batch; b++)
+		{
+			int64_t		row = (int64_t) t * batch + b;
+			const rs_real *gx = m->gx + row * GH,
+					   *gh = m->gh + (int64_t) b * GH,
+					   *hb = h + (int64_t) b * H;
+			rs_real    *gate = m->gate + row * GH,
+					   *out = hnext + (int64_t) b * H;
+
+			if (t >= len[b])
+			{
+				memcpy(out, hb, sizeof(rs_real) * H);
+				continue;
+			}
+			if (m->cell == RS_CELL_RNN)
+			{
+				for (int j = 0; j < H; j++)
+					gate[j] = gx[j] + gh[j];
+				rs_act_forward(m->act, gate, H);
+				memcpy(out, gate, sizeof(rs_real) * H);
+			}
+			else
+			{
+				rs_real    *hn = m->hn + row * H;
+
+				for (int j = 0; j < H; j++)
+				{
+					rs_real		z = rs_sigmoid(gx[j] + gh[j]),
+								r = rs_sigmoid(gx[H + j] + gh[H + j]),
+								n = (rs_real) tanh((double) (gx[2 * H + j] + r * gh[2 * H + j]));
+
+					gate[j] = z;
+					gate[H + j] = r;
+					gate[2 * H + j] = n;
+					hn[j] = gh[2 * H + j];
+					out[j] = (1 - z) * n + z * hb[j];
+				}
+			}
+		}
+		rs_check_interrupts();
+	}
+	m->h_final = m->h_all + (int64_t) steps * batch * H;
+	return m->h_final;
+}
+
+static void
+mark(uint8_t *marks, int32_t *rows, int *nrows, int32_t row)
+{
+	if (!marks[row])
+	{
+		marks[row] = 1;
+		rows[(*nrows)++] = row;
+	}
+}
+
+double
+rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int batch)
+{
+	int			H = m->hidden,
+				W = k + 1;
+	const rs_real *hT = m->h_final;
+	rs_real    *out = m->p[RS_SEQ_OUT],
+			   *outb = m->p[RS_SEQ_OUTB];
+	double		loss;
+
+	reserve(m, batch, m->cap_t ? m->cap_t : 1, k);
+	/* negatives are shared by the batch: gather their rows once, one GEMM scores them all */
+	for (int j = 0; j < k; j++)
+		memcpy(m->negs_h + (int64_t) j * H, out + (int64_t) negs[j] * H, sizeof(rs_real) * H);
+	if (k > 0)
+		rs_gemm(0, 1, batch, k, H, 1, hT, H, m->negs_h, H, 0, m->logits + 1, W);
+	for (int b = 0; b < batch; b++)
+	{
+		rs_real    *row = m->logits + (int64_t) b * W;
+		const rs_real *hb = hT + (int64_t) b * H,
+				   *ot = out + (int64_t) targets[b] * H;
+		rs_real		s = outb[targets[b]];
+
+		for (int j = 0; j < H; j++)
+			s += hb[j] * ot[j];
+		row[0] = s;
+		for (int j = 0; j < k; j++)
+			row[1 + j] += outb[negs[j]];
+	}
+	/* with k = 0 the row is the target alone and the loss is zero */
+	loss = rs_loss_sampled_softmax(m->logits, batch, W, m->dlogits);
+
+	/* dh = dpos * out[target] + dneg . negs_h */
+	if (k > 0)
+		rs_gemm(0, 0, batch, H, k, 1, m->dlogits + 1, W, m->negs_h, H, 0, m->dh, H);
+	else
+		memset(m->dh, 0, sizeof(rs_real) * (size_t) batch * H);
+	if (m->g[RS_SEQ_OUT])
+	{
+		rs_real    *gout = m->g[RS_SEQ_OUT],
+				   *goutb = m->g[RS_SEQ_OUTB];
+
+		/* d negs_h = dneg^T h, scattered into the shared negative rows */
+		if (k > 0)
+			rs_gemm(1, 0, k, H, batch, 1, m->dlogits + 1, W, hT, H, 0, m->dnegs_h, H);
+		for (int j = 0; j < k; j++)
+		{
+			rs_real		db = 0;
+
+			mark(m->mark_out, m->rows_out, &m->nrows_out, negs[j]);
+			for (int c = 0; c < H; c++)
+				gout[(int64_t) negs[j] * H + c] += m->dnegs_h[(int64_t) j * H + c];
+			for (int b = 0; b < batch; b++)
+				db += m->dlogits[(int64_t) b * W + 1 + j];
+			goutb[negs[j]] += db;
+		}
+		for (int b = 0; b < batch; b++)
+		{
+			rs_real		dp = m->dlogits[(int64_t) b * W];
+			const rs_real *hb = hT + (int64_t) b * H;
+			rs_real    *g = gout + (int64_t) targets[b] * H;
+
+			mark(m->mark_out, m->rows_out, &m->nrows_out, targets[b]);
+			for (int c = 0; c < H; c++)
+				g[c] += dp * hb[c];
+			goutb[targets[b]] += dp;
+		}
+	}
+	for (int b = 0; b < batch; b++)
+	{
+		rs_real		dp = m->dlogits[(int64_t) b * W];
+		const rs_real *ot = out + (int64_t) targets[b] * H;
+		rs_real    *d = m->dh + (int64_t) b * H;
+
+		for (int c = 0; c < H; c++)
+			d[c] += dp * ot[c];
+	}
+	return loss;
+}
+
+void
+rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
+{
+	int			H = m->hidden,
+				E = m->embed,
+				GH = m->gates * m->hidden;
+	rs_real    *dh = m->dh,
+			   *dprev = m->dh2;
+
+	for (int t = steps - 1; t >= 0; t--)
+	{
+		const rs_real *h = m->h_all + (int64_t) t * batch * H;
+
+		for (int b = 0; b < batch; b++)
+		{
+			int64_t		row = (int64_t) t * batch + b;
+			rs_real    *dgx = m->dgx + row * GH,
+					   *dgh = m->dgh + (int64_t) b * GH;
+			const rs_real *gate = m->gate + row * GH,
+					   *dhb = dh + (int64_t) b * H,
+					   *hb = h + (int64_t) b * H;
+			rs_real    *dpb = dprev + (int64_t) b * H;
+
+			if (t >= len[b])
+			{
+				/* state carried forward unchanged: gradient passes straight through */
+				memset(dgx, 0, sizeof(rs_real) * GH);
+				memset(dgh, 0, sizeof(rs_real) * GH);
+				memcpy(dpb, dhb, sizeof(rs_real) * H);
+				continue;
+			}
+			if (m->cell == RS_CELL_RNN)
+			{
+				for (int j = 0; j < H; j++)
+					dgx[j] = dhb[j];
+				rs_act_backward(m->act, gate, dgx, H);
+				memcpy(dgh, dgx, sizeof(rs_real) * H);
+				memset(dpb, 0, sizeof(rs_real) * H);
+			}
+			else
+			{
+				const rs_real *hn = m->hn + row * H;
+
+				for (int j = 0; j < H; j++)
+				{
+					rs_real		z = gate[j],
+								r = gate[H + j],
+								n = gate[2 * H + j];
+					rs_real		dn = dhb[j] * (1 - z),
+								dz = dhb[j] * (hb[j] - n);
+					rs_real		dan = dn * (1 - n * n);
+					rs_real		dr = dan * hn[j];
+
+					dgx[j] = dgh[j] = dz * z * (1 - z);
+					dgx[H + j] = dgh[H + j] = dr * r * (1 - r);
+					dgx[2 * H + j] = dan;
+					dgh[2 * H + j] = dan * r;
+					dpb[j] = dhb[j] * z;
+				}
+			}
+		}
+		/* recurrent weights and the gradient into the previous state */
+		if (m->g[RS_SEQ_WH])
+		{
+			rs_gemm(1, 0, H, GH, batch, 1, h, H, m->dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+			for (int b = 0; b < batch; b++)
+				for (int j = 0; j < GH; j++)
+					m->g[RS_SEQ_BH][j] += m->dgh[(int64_t) b * GH + j];
+		}
+		rs_gemm(0, 1, batch, H, GH, 1, m->dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+		{
+			rs_real    *tmp = dh;
+
+			dh = dprev;
+			dprev = tmp;
+		}
+		rs_check_interrupts();
+	}
+	if (steps == 0 || !m->g[RS_SEQ_WX])
+		return;
+	/* input projection of all steps at once, then embedding rows */
+	rs_gemm(1, 0, E, GH, steps * batch, 1, m->x_all, E, m->dgx, GH, 1, m->g[RS_SEQ_WX], GH);
+	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
+		for (int j = 0; j < GH; j++)
+			m->g[RS_SEQ_BX][j] += m->dgx[r * GH + j];
+	/* dX overwrites x_all, which backward no longer needs */
+	rs_gemm(0, 1, steps * batch, E, GH, 1, m->dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->x_all, E);
+	for (int t = 0; t < steps; t++)
+		for (int b = 0; b < batch; b++)
+		{
+			int32_t		item;
+			const rs_real *dx;
+			rs_real    *ge;
+
+			if (t >= len[b])
+				continue;
+			item = items[(int64_t) b * steps + t];
+			dx = m->x_all + ((int64_t) t * batch + b) * E;
+			ge = m->g[RS_SEQ_EMB] + (int64_t) item * E;
+			mark(m->mark_emb, m->rows_emb, &m->nrows_emb, item);
+			for (int c = 0; c < E; c++)
+				ge[c] += dx[c];
+		}
+}
+
+double
+rs_seq_train_batch(RsSeq *m, RsOptim *opt, rs_real *params, rs_real *grads,
+				   rs_real *opt_m, rs_real *opt_v, const int32_t *items, const int32_t *len,
+				   int batch, int steps, const int32_t *targets, const int32_t *negs, int k)
+{
+	int64_t		dense_from = m->off[RS_SEQ_WX],
+				dense_to = m->off[RS_SEQ_OUT];
+	double		loss,
+				scale = 1.0;
+
+	rs_seq_bind(m, params, grads);
+	reserve(m, batch, steps, k);
+	/* dense gradients are zeroed here; sparse rows were zeroed after the last step */
+	memset(grads + dense_from, 0, sizeof(rs_real) * (dense_to - dense_from));
+	m->nrows_emb = m->nrows_out = 0;
+	rs_seq_encode(m, items, len, batch, steps);
+	loss = rs_seq_loss(m, targets, negs, k, batch);
+	rs_seq_backward(m, items, len, batch, steps);
+
+	opt->t++;
+	if (opt->clip > 0)
+	{
+		double		ss = rs_sumsq(grads + dense_from, dense_to - dense_from)
+			+ rs_sumsq_rows(m->g[RS_SEQ_EMB], m->embed, m->rows_emb, m->nrows_emb)
+			+ rs_sumsq_rows(m->g[RS_SEQ_OUT], m->hidden, m->rows_out, m->nrows_out)
+			+ rs_sumsq_rows(m->g[RS_SEQ_OUTB], 1, m->rows_out, m->nrows_out);
+
+		scale = rs_clip_scale(opt, sqrt(ss));
+	}
+	rs_optim_dense(opt, params + dense_from, grads + dense_from,
+				   opt_m ? opt_m + dense_from : NULL, opt_v ? opt_v + dense_from : NULL,
+				   dense_to - dense_from, scale);
+	/* lazy updates: only the embedding and output rows this batch touched */
+	rs_optim_rows(opt, m->p[RS_SEQ_EMB], m->g[RS_SEQ_EMB], opt_m ? opt_m + m->off[RS_SEQ_EMB] : NULL,
+				  opt_v ? opt_v + m->off[RS_SEQ_EMB] : NULL, m->embed, m->rows_emb, m->nrows_emb, scale);
+	rs_optim_rows(opt, m->p[RS_SEQ_OUT], m->g[RS_SEQ_OUT], opt_m ? opt_m + m->off[RS_SEQ_OUT] : NULL,
+				  opt_v ? opt_v + m->off[RS_SEQ_OUT] : NULL, m->hidden, m->rows_out, m->nrows_out, scale);
+	rs_optim_rows(opt, m->p[RS_SEQ_OUTB], m->g[RS_SEQ_OUTB], opt_m ? opt_m + m->off[RS_SEQ_OUTB] : NULL,
+				  opt_v ? opt_v + m->off[RS_SEQ_OUTB] : NULL, 1, m->rows_out, m->nrows_out, scale);
+	for (int r = 0; r < m->nrows_emb; r++)
+	{
+		memset(m->g[RS_SEQ_EMB] + (int64_t) m->rows_emb[r] * m->embed, 0, sizeof(rs_real) * m->embed);
+		m->mark_emb[m->rows_emb[r]] = 0;
+	}
+	for (int r = 0; r < m->nrows_out; r++)
+	{
+		memset(m->g[RS_SEQ_OUT] + (int64_t) m->rows_out[r] * m->hidden, 0, sizeof(rs_real) * m->hidden);
+		m->g[RS_SEQ_OUTB][m->rows_out[r]] = 0;
+		m->mark_out[m->rows_out[r]] = 0;
+	}
+	return loss;
+}
