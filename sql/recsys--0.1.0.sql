@@ -37,6 +37,70 @@ CREATE FUNCTION recsys.model_tensor(weights bytea, name text) RETURNS real[]
 COMMENT ON FUNCTION recsys.model_tensor(bytea, text) IS 'one tensor of a validated weights value as a real array with the tensor''s dimensions';
 
 ------------------------------------------------------------------------------
+-- Neural models: init, forward passes, training aggregates (bytea state)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.model_init(kind text, config jsonb, seed bigint DEFAULT 0) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'model_init'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.model_init(text, jsonb, bigint) IS 'new weights, seeded (Xavier, He for ReLU layers): mlp {"layers": [in, ..., out], "activation": relu|tanh|sigmoid|linear, "output": sigmoid|linear|...}; rnn or gru {"vocab": n, "embed": 64, "hidden": 128} (rnn also "activation", default sigmoid); same seed, same bytes';
+
+CREATE FUNCTION recsys.mlp_forward(weights bytea, x real[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'mlp_forward'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.mlp_forward(bytea, real[]) IS 'MLP outputs (after the output activation) for one feature vector, or for each row of a two-dimensional array (a batch, computed in one pass)';
+
+CREATE FUNCTION recsys.rnn_encode(weights bytea, items integer[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'rnn_encode'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.rnn_encode(bytea, integer[]) IS 'the hidden state of an rnn or gru after reading a sequence of item indexes (oldest first); an empty sequence gives zeros';
+
+CREATE FUNCTION recsys.mlp_train_step(state bytea, weights bytea, x real[], y real, options jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mlp_train_step'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.mlp_train_step(bytea, bytea, real[], real, jsonb) IS 'transition function of recsys.mlp_train: buffers a row and takes an optimiser step per mini-batch, in place';
+
+CREATE FUNCTION recsys.rnn_train_step(state bytea, weights bytea, items integer[], target integer, options jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'rnn_train_step'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.rnn_train_step(bytea, bytea, integer[], integer, jsonb) IS 'transition function of recsys.rnn_train: buffers a sequence and takes an optimiser step per mini-batch, in place';
+
+CREATE FUNCTION recsys.train_combine(a bytea, b bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'train_combine'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.train_combine(bytea, bytea) IS 'combine function of the training aggregates: steps pending rows, then averages parameters and optimiser moments weighted by samples seen';
+
+CREATE FUNCTION recsys.train_final(state bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'train_final'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.train_final(bytea) IS 'final function of the training aggregates: steps pending rows and returns v1 weights whose config records samples, steps, mean loss and optimiser';
+
+-- Support functions are for the aggregates: a hand-made state is validated, but there is no need to call them.
+REVOKE EXECUTE ON FUNCTION recsys.mlp_train_step(bytea, bytea, real[], real, jsonb),
+                           recsys.rnn_train_step(bytea, bytea, integer[], integer, jsonb),
+                           recsys.train_combine(bytea, bytea), recsys.train_final(bytea) FROM PUBLIC;
+
+CREATE AGGREGATE recsys.mlp_train(weights bytea, x real[], y real, options jsonb) (
+    SFUNC = recsys.mlp_train_step,
+    STYPE = bytea,
+    COMBINEFUNC = recsys.train_combine,
+    FINALFUNC = recsys.train_final,
+    FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recsys.mlp_train(bytea, real[], real, jsonb) IS 'one epoch of mini-batch training of an MLP over the rows (features x, target y) starting from weights; options: optimizer (sgd, momentum, adam), lr, momentum, beta1, beta2, eps, l2, clip, batch (256), loss (bce on logits, or mse); returns the trained weights; runs as a parallel aggregate';
+
+CREATE AGGREGATE recsys.rnn_train(weights bytea, items integer[], target integer, options jsonb) (
+    SFUNC = recsys.rnn_train_step,
+    STYPE = bytea,
+    COMBINEFUNC = recsys.train_combine,
+    FINALFUNC = recsys.train_final,
+    FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recsys.rnn_train(bytea, integer[], integer, jsonb) IS 'one epoch of training of an rnn or gru encoder to predict the next item (target) after a sequence, by sampled softmax; options as mlp_train plus negatives (100), max_len (20, most recent items kept), seed; returns the trained weights';
+
+------------------------------------------------------------------------------
 -- Sources: the shop's own relations, registered by name and column
 ------------------------------------------------------------------------------
 

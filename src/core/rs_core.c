@@ -11,7 +11,7 @@
 static void *
 default_alloc(size_t size)
 {
-	return calloc(1, size);
+	return malloc(size);
 }
 
 static void

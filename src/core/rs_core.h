@@ -23,7 +23,9 @@ typedef float rs_real;
 #endif
 
 /* hooks, set by the embedding program */
-extern void *(*rs_alloc) (size_t size);	/* zeroed memory */
+/* uninitialised memory: workspaces are written before they are read, and zeroing
+ * hundreds of megabytes up front would be a long stretch with no interrupt check */
+extern void *(*rs_alloc) (size_t size);
 extern void (*rs_release) (void *ptr);
 extern void (*rs_check_interrupts) (void);
 

@@ -136,6 +136,8 @@ reserve(RsSeq *m, int batch, int steps, int k)
 	{
 		m->mark_emb = rs_alloc(m->vocab);
 		m->mark_out = rs_alloc(m->vocab);
+		memset(m->mark_emb, 0, m->vocab);
+		memset(m->mark_out, 0, m->vocab);
 		m->rows_emb = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->rows_out = rs_alloc(sizeof(int32_t) * m->vocab);
 	}
@@ -150,9 +152,11 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 	rs_real    *bx = m->p[RS_SEQ_BX],
 			   *bh = m->p[RS_SEQ_BH];
 
+	rs_check_interrupts();
 	reserve(m, batch, steps, 0);
 	/* gather embeddings time-major; padding rows are zero and never used */
 	for (int t = 0; t < steps; t++)
+	{
 		for (int b = 0; b < batch; b++)
 		{
 			rs_real    *dst = m->x_all + ((int64_t) t * batch + b) * E;
@@ -162,8 +166,11 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 			else
 				memset(dst, 0, sizeof(rs_real) * E);
 		}
-	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
-		memcpy(m->gx + r * GH, bx, sizeof(rs_real) * GH);
+		for (int64_t r = (int64_t) t * batch; r < (int64_t) (t + 1) * batch; r++)
+			memcpy(m->gx + r * GH, bx, sizeof(rs_real) * GH);
+		/* first touch of large workspaces happens here: keep it interruptible */
+		rs_check_interrupts();
+	}
 	if (steps > 0)
 		rs_gemm(0, 0, steps * batch, GH, E, 1, m->x_all, E, m->p[RS_SEQ_WX], GH, 1, m->gx, GH);
 	memset(m->h_all, 0, sizeof(rs_real) * (size_t) batch * H);
@@ -393,11 +400,13 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		return;
 	/* input projection of all steps at once, then embedding rows */
 	rs_gemm(1, 0, E, GH, steps * batch, 1, m->x_all, E, m->dgx, GH, 1, m->g[RS_SEQ_WX], GH);
+	rs_check_interrupts();
 	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
 		for (int j = 0; j < GH; j++)
 			m->g[RS_SEQ_BX][j] += m->dgx[r * GH + j];
 	/* dX overwrites x_all, which backward no longer needs */
 	rs_gemm(0, 1, steps * batch, E, GH, 1, m->dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->x_all, E);
+	rs_check_interrupts();
 	for (int t = 0; t < steps; t++)
 		for (int b = 0; b < batch; b++)
 		{

@@ -20,7 +20,7 @@
 static rs_real *
 zeros(int64_t n)
 {
-	return rs_alloc(sizeof(rs_real) * (size_t) (n > 0 ? n : 1));
+	return calloc((size_t) (n > 0 ? n : 1), sizeof(rs_real));
 }
 
 

@@ -1,0 +1,205 @@
+/*
+ * nn_forward.c — mlp_forward(weights, x) and rnn_encode(weights, items).
+ *
+ * Parsing weights costs a CRC and a copy, so the parsed model is cached in
+ * fn_extra for the rest of the query and reused while the same value comes in
+ * (same length and CRC, and same bytes for models up to 4 MB).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "model_io.h"
+#include "nn_model.h"
+
+#define CACHE_FULL_COMPARE (4 * 1024 * 1024)
+
+typedef struct NetCache
+{
+	Size		len;
+	uint32		crc;
+	char	   *bytes;			/* a copy when len <= CACHE_FULL_COMPARE */
+	RecsysNet	net;
+} NetCache;
+
+static uint32
+StoredCrc(bytea *w)
+{
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(w) + VARSIZE_ANY_EXHDR(w) - 4;
+
+	return (uint32) p[0] | ((uint32) p[1] << 8) | ((uint32) p[2] << 16) | ((uint32) p[3] << 24);
+}
+
+static RecsysNet *
+CachedNet(FunctionCallInfo fcinfo, bytea *w)
+{
+	NetCache   *c = (NetCache *) fcinfo->flinfo->fn_extra;
+	Size		len = VARSIZE_ANY_EXHDR(w);
+	MemoryContext old;
+
+	if (c && len >= 4 && c->len == len && c->crc == StoredCrc(w) &&
+		(c->bytes == NULL || memcmp(c->bytes, VARDATA_ANY(w), len) == 0))
+		return &c->net;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (c == NULL)
+		c = fcinfo->flinfo->fn_extra = palloc0(sizeof(NetCache));
+	else
+	{
+		if (c->bytes)
+			pfree(c->bytes);
+		if (c->net.params)
+			pfree(c->net.params);
+		if (c->net.kind == RS_KIND_MLP)
+			rs_mlp_free(&c->net.mlp);
+		else if (c->net.kind)
+			rs_seq_free(&c->net.seq);
+		memset(c, 0, sizeof(*c));
+	}
+	RecsysCoreHooks();
+	RecsysNetLoad(&c->net, w);
+	c->len = len;
+	c->crc = StoredCrc(w);
+	if (len <= CACHE_FULL_COMPARE)
+	{
+		c->bytes = palloc(len);
+		memcpy(c->bytes, VARDATA_ANY(w), len);
+	}
+	MemoryContextSwitchTo(old);
+	return &c->net;
+}
+
+/* ---------- mlp_forward(weights bytea, x real[]) RETURNS real[] ---------- */
+
+PG_FUNCTION_INFO_V1(mlp_forward);
+
+Datum
+mlp_forward(PG_FUNCTION_ARGS)
+{
+	bytea	   *w = PG_GETARG_WEIGHTS_P(0);
+	ArrayType  *x = PG_GETARG_ARRAYTYPE_P(1);
+	RecsysNet  *net = CachedNet(fcinfo, w);
+	int			ndim = ARR_NDIM(x),
+				rows,
+				in,
+				out;
+	float4	   *xv;
+	rs_real    *logits;
+	Datum	   *elems;
+	int			dims[2],
+				lbs[2] = {1, 1};
+	MemoryContext old;
+
+	if (net->kind != RS_KIND_MLP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mlp_forward needs mlp weights, got %s", rs_kind_name(net->kind))));
+	in = net->mlp.dims[0];
+	out = net->mlp.dims[net->mlp.nlayers];
+	if (ndim != 1 && ndim != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x must be a vector of %d features or a matrix of rows of %d, got %d dimensions",
+						in, in, ndim)));
+	if (ARR_HASNULL(x) && array_contains_nulls(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("x must not contain NULLs")));
+	rows = ndim == 1 ? 1 : ARR_DIMS(x)[0];
+	if (ARR_DIMS(x)[ndim - 1] != in)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x has %d features but the model takes %d", ARR_DIMS(x)[ndim - 1], in)));
+	if (rows > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most 1000000 rows per call, got %d", rows)));
+	xv = (float4 *) ARR_DATA_PTR(x);
+	for (int64 i = 0; i < (int64) rows * in; i++)
+		if (isnan(xv[i]) || isinf(xv[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("x holds NaN or infinity at position %lld", (long long) i + 1)));
+	/* the workspace grows in the cache's context and is reused across rows */
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	logits = rs_mlp_forward(&net->mlp, xv, rows);
+	MemoryContextSwitchTo(old);
+	elems = palloc(sizeof(Datum) * rows * out);
+	for (int64 i = 0; i < (int64) rows * out; i++)
+	{
+		rs_real		v = logits[i];
+
+		rs_act_forward(net->mlp.output, &v, 1);
+		elems[i] = Float4GetDatum(v);
+	}
+	dims[0] = rows;
+	dims[1] = out;
+	if (ndim == 1)
+		dims[0] = out;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, ndim, dims, lbs, FLOAT4OID, sizeof(float4), true,
+											 TYPALIGN_INT));
+}
+
+/* ---------- rnn_encode(weights bytea, items int[]) RETURNS real[] ---------- */
+
+/* Checks an item sequence and returns its ids (NULLs and out-of-range ids are errors). */
+int32 *
+RecsysCheckItems(ArrayType *items, int vocab, int *n)
+{
+	int32	   *ids;
+
+	if (ARR_NDIM(items) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("items must be a one-dimensional array")));
+	if (ARR_HASNULL(items) && array_contains_nulls(items))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("items must not contain NULLs")));
+	*n = ARR_NDIM(items) == 0 ? 0 : ARR_DIMS(items)[0];
+	ids = (int32 *) ARR_DATA_PTR(items);
+	for (int i = 0; i < *n; i++)
+		if (ids[i] < 0 || ids[i] >= vocab)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("item %d at position %d is outside the model's vocabulary 0..%d", ids[i], i + 1, vocab - 1)));
+	return ids;
+}
+
+PG_FUNCTION_INFO_V1(rnn_encode);
+
+Datum
+rnn_encode(PG_FUNCTION_ARGS)
+{
+	bytea	   *w = PG_GETARG_WEIGHTS_P(0);
+	ArrayType  *items = PG_GETARG_ARRAYTYPE_P(1);
+	RecsysNet  *net = CachedNet(fcinfo, w);
+	int			n;
+	int32	   *ids;
+	rs_real    *h;
+	Datum	   *elems;
+	MemoryContext old;
+
+	if (net->kind != RS_KIND_RNN && net->kind != RS_KIND_GRU)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rnn_encode needs rnn or gru weights, got %s", rs_kind_name(net->kind))));
+	if (ARR_ELEMTYPE(items) != INT4OID)
+		elog(ERROR, "rnn_encode expects integer[]");
+	ids = RecsysCheckItems(items, net->seq.vocab, &n);
+	if (n > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a sequence holds at most 10000 items, got %d", n)));
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	h = rs_seq_encode(&net->seq, ids, &n, 1, n);
+	MemoryContextSwitchTo(old);
+	elems = palloc(sizeof(Datum) * net->seq.hidden);
+	for (int i = 0; i < net->seq.hidden; i++)
+		elems[i] = Float4GetDatum(h[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, net->seq.hidden, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+}

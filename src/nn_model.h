@@ -1,0 +1,49 @@
+/*
+ * nn_model.h — a core model (MLP, Elman RNN or GRU) held in backend memory, built
+ * from v1 weights or from a config and seed, and written back as v1 weights.
+ */
+#ifndef RECSYS_NN_MODEL_H
+#define RECSYS_NN_MODEL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+#include "core/rs_mlp.h"
+#include "core/rs_seq.h"
+
+/* limits checked on every config, from SQL or from weights */
+#define RECSYS_MAX_VOCAB 10000000
+#define RECSYS_MAX_WIDTH 8192
+
+typedef struct RecsysNet
+{
+	int			kind;			/* RS_KIND_MLP, RS_KIND_RNN or RS_KIND_GRU */
+	RsMlp		mlp;
+	RsSeq		seq;
+	int64		nparams;
+	rs_real    *params;			/* one flat array, tensor order of the format */
+} RecsysNet;
+
+/* shape from a config object (validated; errors name the key) */
+extern void RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config);
+/* the canonical config JSON of a configured net */
+extern char *RecsysNetConfigText(const RecsysNet *net);
+/* allocate params (zeroed) in CurrentMemoryContext and bind them */
+extern void RecsysNetAllocate(RecsysNet *net);
+/* parse and validate weights (format, then shapes against the config) */
+extern void RecsysNetLoad(RecsysNet *net, bytea *weights);
+/* v1 weights of the net; extra_config (may be NULL) is merged into the config */
+extern bytea *RecsysNetSave(const RecsysNet *net, const char *extra_config);
+/* rebinds the core structs to params (after params moved) */
+extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
+
+/* checks an item-id sequence against a vocabulary; returns the ids */
+extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n);
+
+/* makes the core allocate with palloc0 and check for interrupts */
+extern void RecsysCoreHooks(void);
+
+#endif
