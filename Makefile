@@ -14,8 +14,9 @@ REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 PG_CPPFLAGS = -I$(srcdir)/src $(OPENBLAS_CFLAGS) -DRECSYS_VERSION='"$(EXTVERSION)"'
-# overridable; -Werror is added by CI only (RECSYS_WERROR=1)
-OPTFLAGS ?= -O2
+# overridable; -Werror is added by CI only (RECSYS_WERROR=1). -O3 lets gcc vectorise the
+# elementwise loops of the core (activations, optimiser steps) next to the BLAS calls.
+OPTFLAGS ?= -O3
 PG_CFLAGS = $(OPTFLAGS) -Wall $(if $(RECSYS_WERROR),-Werror,)
 SHLIB_LINK = -lopenblas -lm
 

@@ -155,7 +155,9 @@ main(int argc, char **argv)
 
 	openblas_set_num_threads(threads);
 	printf("threads %d\n", threads);
-	bench_mlp(seconds);
-	bench_gru(seconds, phases);
+	if (!getenv("GRU_ONLY"))
+		bench_mlp(seconds);
+	if (!getenv("MLP_ONLY"))
+		bench_gru(seconds, phases);
 	return 0;
 }

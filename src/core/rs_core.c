@@ -71,21 +71,39 @@ rs_act_forward(RsAct act, rs_real *x, int64_t n)
 			break;
 		case RS_ACT_TANH:
 			for (int64_t i = 0; i < n; i++)
-				x[i] = (rs_real) tanh((double) x[i]);
+				x[i] = rs_tanh(x[i]);
 			break;
 	}
 }
 
 void
-rs_act_backward(RsAct act, const rs_real *y, rs_real *d, int64_t n)
+rs_act_backward(RsAct act, const rs_real *restrict y, rs_real *restrict d, int64_t n)
 {
 	switch (act)
 	{
 		case RS_ACT_LINEAR:
 			break;
 		case RS_ACT_RELU:
+#ifdef RS_DOUBLE
 			for (int64_t i = 0; i < n; i++)
 				d[i] = y[i] > 0 ? d[i] : 0;
+#else
+			/*
+			 * A ReLU output is +0.0 or positive, so "y > 0" is "bits != 0": an integer
+			 * mask vectorises, where a float compare (trapping math) stays a branch
+			 * that mispredicts on every other element.
+			 */
+			for (int64_t i = 0; i < n; i++)
+			{
+				uint32_t	yb,
+							db;
+
+				memcpy(&yb, &y[i], 4);
+				memcpy(&db, &d[i], 4);
+				db &= -(uint32_t) (yb != 0);
+				memcpy(&d[i], &db, 4);
+			}
+#endif
 			break;
 		case RS_ACT_SIGMOID:
 			for (int64_t i = 0; i < n; i++)

@@ -14,6 +14,7 @@
 #define RS_CORE_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #ifdef RS_DOUBLE
@@ -60,22 +61,38 @@ extern void rs_act_forward(RsAct act, rs_real *x, int64_t n);
 /* d *= act'(y), from the activation's output y */
 extern void rs_act_backward(RsAct act, const rs_real *y, rs_real *d, int64_t n);
 
+/* elementwise math in the build's own precision (expf is several times cheaper than exp) */
+#ifdef RS_DOUBLE
+#define rs_exp(x) exp(x)
+#define rs_tanh(x) tanh(x)
+#define rs_sqrt(x) sqrt(x)
+#else
+#define rs_exp(x) expf(x)
+#define rs_tanh(x) rs_tanhf(x)
+#define rs_sqrt(x) sqrtf(x)
+
+/* tanh from one expf: glibc's tanhf goes through expm1f and costs several times more */
+static inline float
+rs_tanhf(float x)
+{
+	float		e = expf(-2.0f * fabsf(x));
+
+	return copysignf((1.0f - e) / (1.0f + e), x);
+}
+#endif
+
 static inline rs_real
 rs_sigmoid(rs_real x)
 {
+#ifdef RS_DOUBLE
 	/* split by sign so exp never overflows */
-	if (x >= 0)
-	{
-		rs_real		e = (rs_real) __builtin_exp((double) -x);
+	rs_real		e = rs_exp(x >= 0 ? -x : x);
 
-		return 1 / (1 + e);
-	}
-	else
-	{
-		rs_real		e = (rs_real) __builtin_exp((double) x);
-
-		return e / (1 + e);
-	}
+	return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+#else
+	/* no branch: expf(-x) overflows to inf for x < -88, and 1 / (1 + inf) is the right 0 */
+	return 1.0f / (1.0f + expf(-x));
+#endif
 }
 
 /* initialisation: Xavier (Glorot) uniform for tanh/sigmoid/linear, He uniform for ReLU */

@@ -36,49 +36,78 @@ rs_optim_name(RsOptKind kind)
 	return optim_names[kind];
 }
 
-static inline void
-step_one(const RsOptim *opt, rs_real *w, rs_real g, rs_real *m, rs_real *v, double c1, double c2)
+void
+rs_optim_dense(const RsOptim *opt, rs_real *restrict w, const rs_real *restrict g, rs_real *restrict m,
+			   rs_real *restrict v, int64_t n, double scale)
 {
-	double		grad = g + opt->l2 * (*w);
+	/* one branch-free loop per kind, constants hoisted, so each one vectorises */
+	const rs_real lr = (rs_real) opt->lr,
+				l2 = (rs_real) opt->l2,
+				sc = (rs_real) scale;
 
 	switch (opt->kind)
 	{
 		case RS_OPT_SGD:
-			*w -= (rs_real) (opt->lr * grad);
+			for (int64_t i = 0; i < n; i++)
+				w[i] -= lr * (g[i] * sc + l2 * w[i]);
 			break;
 		case RS_OPT_MOMENTUM:
-			*m = (rs_real) (opt->momentum * (*m) + grad);
-			*w -= (rs_real) (opt->lr * (*m));
-			break;
+			{
+				const rs_real mu = (rs_real) opt->momentum;
+
+				for (int64_t i = 0; i < n; i++)
+				{
+					m[i] = mu * m[i] + g[i] * sc + l2 * w[i];
+					w[i] -= lr * m[i];
+				}
+				break;
+			}
 		case RS_OPT_ADAM:
-			*m = (rs_real) (opt->beta1 * (*m) + (1 - opt->beta1) * grad);
-			*v = (rs_real) (opt->beta2 * (*v) + (1 - opt->beta2) * grad * grad);
-			*w -= (rs_real) (opt->lr * ((*m) / c1) / (sqrt((*v) / c2) + opt->eps));
-			break;
+			{
+				/* PyTorch's form: w -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps) */
+				/* 1 - beta taken in double: 1 - 0.999f would be off by 5e-5 */
+				const rs_real b1 = (rs_real) opt->beta1,
+							b2 = (rs_real) opt->beta2,
+							c1m = (rs_real) (1 - opt->beta1),
+							c2m = (rs_real) (1 - opt->beta2),
+							eps = (rs_real) opt->eps;
+				const rs_real step = (rs_real) (opt->corrected ? opt->lr
+												: opt->lr / (1 - pow(opt->beta1, (double) opt->t)));
+				const rs_real inv_sqrt_c2 = (rs_real) (opt->corrected ? opt->beta2_corr
+													   : 1 / sqrt(1 - pow(opt->beta2, (double) opt->t)));
+
+				(void) lr;
+				for (int64_t i = 0; i < n; i++)
+				{
+					rs_real		grad = g[i] * sc + l2 * w[i];
+
+					m[i] = b1 * m[i] + c1m * grad;
+					v[i] = b2 * v[i] + c2m * grad * grad;
+					w[i] -= step * m[i] / (rs_sqrt(v[i]) * inv_sqrt_c2 + eps);
+				}
+				break;
+			}
 	}
-}
-
-void
-rs_optim_dense(const RsOptim *opt, rs_real *w, const rs_real *g, rs_real *m, rs_real *v,
-			   int64_t n, double scale)
-{
-	double		c1 = 1 - pow(opt->beta1, (double) opt->t),
-				c2 = 1 - pow(opt->beta2, (double) opt->t);
-	rs_real		dummy = 0;
-
-	for (int64_t i = 0; i < n; i++)
-		step_one(opt, &w[i], (rs_real) (g[i] * scale), m ? &m[i] : &dummy, v ? &v[i] : &dummy, c1, c2);
 }
 
 void
 rs_optim_rows(const RsOptim *opt, rs_real *w, const rs_real *g, rs_real *m, rs_real *v,
 			  int row_len, const int32_t *rows, int nrows, double scale)
 {
+	/* the bias corrections are per step, not per row: fold them into a copy once */
+	RsOptim		o = *opt;
+
+	if (o.kind == RS_OPT_ADAM)
+	{
+		o.lr = opt->lr / (1 - pow(opt->beta1, (double) opt->t));
+		o.beta2_corr = 1 / sqrt(1 - pow(opt->beta2, (double) opt->t));
+		o.corrected = 1;
+	}
 	for (int r = 0; r < nrows; r++)
 	{
 		int64_t		off = (int64_t) rows[r] * row_len;
 
-		rs_optim_dense(opt, w + off, g + off, m ? m + off : NULL, v ? v + off : NULL, row_len, scale);
+		rs_optim_dense(&o, w + off, g + off, m ? m + off : NULL, v ? v + off : NULL, row_len, scale);
 	}
 }
 

@@ -25,6 +25,9 @@ typedef struct RsOptim
 	double		l2;				/* weight decay, added to the gradient */
 	double		clip;			/* global gradient norm limit, 0 = off */
 	int64_t		t;				/* steps taken (adam bias correction) */
+	/* internal: lr already divided by 1 - beta1^t, and 1/sqrt(1 - beta2^t), for row updates */
+	int			corrected;
+	double		beta2_corr;
 } RsOptim;
 
 extern void rs_optim_defaults(RsOptim *opt, RsOptKind kind);

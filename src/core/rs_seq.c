@@ -113,7 +113,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->hn = rs_alloc(r * tb * m->hidden);
 		m->gh = rs_alloc(r * b * gh);
 		m->dgx = rs_alloc(r * tb * gh);
-		m->dgh = rs_alloc(r * b * gh);
+		m->dgh = rs_alloc(r * tb * gh);
 		m->dh = rs_alloc(r * b * m->hidden);
 		m->dh2 = rs_alloc(r * b * m->hidden);
 		m->cap_b = b;
@@ -212,7 +212,7 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 				{
 					rs_real		z = rs_sigmoid(gx[j] + gh[j]),
 								r = rs_sigmoid(gx[H + j] + gh[H + j]),
-								n = (rs_real) tanh((double) (gx[2 * H + j] + r * gh[2 * H + j]));
+								n = rs_tanh(gx[2 * H + j] + r * gh[2 * H + j]);
 
 					gate[j] = z;
 					gate[H + j] = r;
@@ -335,7 +335,7 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		{
 			int64_t		row = (int64_t) t * batch + b;
 			rs_real    *dgx = m->dgx + row * GH,
-					   *dgh = m->dgh + (int64_t) b * GH;
+					   *dgh = m->dgh + row * GH;
 			const rs_real *gate = m->gate + row * GH,
 					   *dhb = dh + (int64_t) b * H,
 					   *hb = h + (int64_t) b * H;
@@ -379,15 +379,8 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 				}
 			}
 		}
-		/* recurrent weights and the gradient into the previous state */
-		if (m->g[RS_SEQ_WH])
-		{
-			rs_gemm(1, 0, H, GH, batch, 1, h, H, m->dgh, GH, 1, m->g[RS_SEQ_WH], GH);
-			for (int b = 0; b < batch; b++)
-				for (int j = 0; j < GH; j++)
-					m->g[RS_SEQ_BH][j] += m->dgh[(int64_t) b * GH + j];
-		}
-		rs_gemm(0, 1, batch, H, GH, 1, m->dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+		/* the gradient into the previous state; recurrent weights wait for one GEMM after the loop */
+		rs_gemm(0, 1, batch, H, GH, 1, m->dgh + (int64_t) t * batch * GH, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
 		{
 			rs_real    *tmp = dh;
 
@@ -398,6 +391,11 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 	}
 	if (steps == 0 || !m->g[RS_SEQ_WX])
 		return;
+	/* recurrent weights over all steps at once: K = T*B instead of T products with K = B */
+	rs_gemm(1, 0, H, GH, steps * batch, 1, m->h_all, H, m->dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
+		for (int j = 0; j < GH; j++)
+			m->g[RS_SEQ_BH][j] += m->dgh[r * GH + j];
 	/* input projection of all steps at once, then embedding rows */
 	rs_gemm(1, 0, E, GH, steps * batch, 1, m->x_all, E, m->dgx, GH, 1, m->g[RS_SEQ_WX], GH);
 	rs_check_interrupts();

@@ -48,7 +48,7 @@ typedef struct RsSeq
 			   *hn,				/* T*B x H: h U_n + b_hn (GRU) */
 			   *gh,				/* B x GH */
 			   *dgx,			/* T*B x GH */
-			   *dgh,			/* B x GH */
+			   *dgh,			/* T*B x GH */
 			   *dh,
 			   *dh2,			/* B x H */
 			   *logits,
