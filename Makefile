@@ -26,6 +26,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when any header changes
+# (a struct that grows must never meet an object compiled against its old layout).
+$(OBJS): $(wildcard src/*.h src/core/*.h)
+
 # The install script must exist under the control file's version.
 $(DATA):
 	@echo "missing install script $@ for default_version $(EXTVERSION) in $(EXTENSION).control" >&2; exit 1
