@@ -20,7 +20,7 @@ OPTFLAGS ?= -O3
 PG_CFLAGS = $(OPTFLAGS) -Wall $(if $(RECSYS_WERROR),-Werror,)
 SHLIB_LINK = -lopenblas -lm
 
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 bench/core_bench
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -51,5 +51,9 @@ test/unit/run_unit_f64: $(UNIT_DEPS)
 
 unitcheck: test/unit/run_unit test/unit/run_unit_f64
 	test/unit/run_unit; a=$$?; test/unit/run_unit_f64; b=$$?; exit $$((a || b))
+
+# The core standalone benchmark (bench/nn_bench.sh runs it).
+bench/core_bench: bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(wildcard src/core/*.h)
+	$(UNIT_CC) -o $@ bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(UNIT_LIBS)
 
 .PHONY: unitcheck

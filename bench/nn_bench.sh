@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Training speed of the reference models, side by side in one run on this machine:
+#   (a) the recsys core standalone (bench/core_bench),
+#   (b) recsys inside PostgreSQL, through the training aggregates over a table
+#       (1 thread = one backend; 2 threads = a parallel aggregate with 2 workers),
+#   (c) PyTorch on the CPU (Debian python3-torch, /usr/bin/python3),
+# at 1 and 2 threads, with the ratios recsys / PyTorch.
+#
+#   bash bench/nn_bench.sh [SECONDS]      (as root: installs python3-torch if missing)
+#
+# MLP 128-256-128-1, BCE, Adam, batch 256, 200,000 rows in PostgreSQL.
+# GRU embedding 64, hidden 128, length 20, vocabulary 10,000, 100 sampled negatives,
+# Adam, batch 256; 20,000 rows in PostgreSQL (an epoch there takes seconds).
+source "$(dirname "$0")/../scripts/lib.sh"
+SECS=${1:-5}
+PORT=${RECSYS_BENCH_PORT:-54341}
+
+install_deps
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    log "installing python3-torch"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
+fi
+build_install
+make -s -C "$RECSYS_ROOT" with_llvm=no bench/core_bench >/dev/null
+start_cluster "$PORT"
+trap stop_cluster EXIT
+
+log "making the benchmark tables"
+psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS recsys;
+SELECT setseed(0.5);
+DROP TABLE IF EXISTS bench_mlp, bench_gru;
+CREATE TABLE bench_mlp AS
+SELECT ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, 128) WHERE i > 0) AS x,
+       (random() < 0.5)::int::real AS y
+  FROM generate_series(1, 200000) i;
+CREATE TABLE bench_gru AS
+SELECT ARRAY(SELECT floor(random() * 10000)::int FROM generate_series(1, 20) WHERE i > 0) AS items,
+       floor(random() * 10000)::int AS target
+  FROM generate_series(1, 20000) i;
+VACUUM ANALYZE bench_mlp, bench_gru;
+SQL
+
+# in-database samples/s: rows / seconds of one epoch; $1 = workers (0 = one backend)
+pg_rate() {
+    local workers=$1 table=$2 call=$3 rows
+    rows=$(psql -X -At -d postgres -c "SELECT count(*) FROM $table")
+    psql -X -At -d postgres <<SQL | tail -1
+SET max_parallel_workers_per_gather = $workers;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+SELECT length($call) FROM $table;  -- warm-up: load the library and page in the table
+CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
+SELECT length($call) FROM $table;
+SELECT round($rows / extract(epoch FROM clock_timestamp() - t0)) FROM t;
+SQL
+}
+MLP_CALL="recsys.mlp_train(recsys.model_init('mlp', '{\"layers\": [128, 256, 128, 1]}', 1), x, y, '{\"batch\": 256}')"
+GRU_CALL="recsys.rnn_train(recsys.model_init('gru', '{\"vocab\": 10000, \"embed\": 64, \"hidden\": 128}', 1), items, target, '{\"batch\": 256, \"negatives\": 100, \"max_len\": 20}')"
+
+declare -A R
+for t in 1 2; do
+    log "core, $t thread(s)"
+    out=$("$RECSYS_ROOT/bench/core_bench" "$t" "$SECS")
+    echo "$out"
+    R[core_mlp_$t]=$(sed -n 's/^core mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
+    R[core_gru_$t]=$(sed -n 's/^core gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
+    log "PyTorch, $t thread(s)"
+    out=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 "$RECSYS_ROOT/bench/torch_bench.py" "$t" "$SECS")
+    echo "$out"
+    R[torch_mlp_$t]=$(sed -n 's/^torch mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
+    R[torch_gru_$t]=$(sed -n 's/^torch gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
+    w=$((t == 1 ? 0 : 2))
+    log "inside PostgreSQL, $t process(es)"
+    R[pg_mlp_$t]=$(pg_rate $w bench_mlp "$MLP_CALL")
+    R[pg_gru_$t]=$(pg_rate $w bench_gru "$GRU_CALL")
+    echo "pg mlp: ${R[pg_mlp_$t]} samples/s, pg gru: ${R[pg_gru_$t]} samples/s"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+printf '%-8s %-7s %12s %12s %12s %14s %14s\n' model threads core pg torch core/torch pg/torch
+for m in mlp gru; do
+    for t in 1 2; do
+        printf '%-8s %-7s %12s %12s %12s %14s %14s\n' "$m" "$t" "${R[core_${m}_$t]}" "${R[pg_${m}_$t]}" \
+            "${R[torch_${m}_$t]}" "$(ratio "${R[core_${m}_$t]}" "${R[torch_${m}_$t]}")" \
+            "$(ratio "${R[pg_${m}_$t]}" "${R[torch_${m}_$t]}")"
+    done
+done
