@@ -7,6 +7,7 @@
 # at 1 and 2 threads, with the ratios recsys / PyTorch.
 #
 #   bash bench/nn_bench.sh [SECONDS]      (as root: installs python3-torch if missing)
+#   RECSYS_BENCH_RUNS=N sets the runs per cell (default 3; the median is reported)
 #
 # MLP 128-256-128-1, BCE, Adam, batch 256, 200,000 rows in PostgreSQL.
 # GRU embedding 64, hidden 128, length 20, vocabulary 10,000, 100 sampled negatives,
@@ -61,27 +62,38 @@ SQL
 MLP_CALL="recsys.mlp_train(recsys.model_init('mlp', '{\"layers\": [128, 256, 128, 1]}', 1), x, y, '{\"batch\": 256}')"
 GRU_CALL="recsys.rnn_train(recsys.model_init('gru', '{\"vocab\": 10000, \"embed\": 64, \"hidden\": 128}', 1), items, target, '{\"batch\": 256, \"negatives\": 100, \"max_len\": 20}')"
 
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# each cell is the median of RUNS runs: single runs on a small VM move by 10% and more
+RUNS=${RECSYS_BENCH_RUNS:-3}
 declare -A R
 for t in 1 2; do
-    log "core, $t thread(s)"
-    out=$("$RECSYS_ROOT/bench/core_bench" "$t" "$SECS")
-    echo "$out"
-    R[core_mlp_$t]=$(sed -n 's/^core mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
-    R[core_gru_$t]=$(sed -n 's/^core gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
-    log "PyTorch, $t thread(s)"
-    out=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 "$RECSYS_ROOT/bench/torch_bench.py" "$t" "$SECS")
-    echo "$out"
-    R[torch_mlp_$t]=$(sed -n 's/^torch mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
-    R[torch_gru_$t]=$(sed -n 's/^torch gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")
+    cm=(); cg=(); tm=(); tg=(); pm=(); pgr=()
     w=$((t == 1 ? 0 : 2))
-    log "inside PostgreSQL, $t process(es)"
-    R[pg_mlp_$t]=$(pg_rate $w bench_mlp "$MLP_CALL")
-    R[pg_gru_$t]=$(pg_rate $w bench_gru "$GRU_CALL")
-    echo "pg mlp: ${R[pg_mlp_$t]} samples/s, pg gru: ${R[pg_gru_$t]} samples/s"
+    for run in $(seq "$RUNS"); do
+        log "run $run/$RUNS at $t thread(s): core, PyTorch, inside PostgreSQL"
+        out=$("$RECSYS_ROOT/bench/core_bench" "$t" "$SECS")
+        echo "$out"
+        cm+=("$(sed -n 's/^core mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")")
+        cg+=("$(sed -n 's/^core gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")")
+        out=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 "$RECSYS_ROOT/bench/torch_bench.py" "$t" "$SECS")
+        echo "$out"
+        tm+=("$(sed -n 's/^torch mlp[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")")
+        tg+=("$(sed -n 's/^torch gru[^:]*: \([0-9]*\) samples.*/\1/p' <<<"$out")")
+        pm+=("$(pg_rate $w bench_mlp "$MLP_CALL")")
+        pgr+=("$(pg_rate $w bench_gru "$GRU_CALL")")
+        echo "pg mlp: ${pm[-1]} samples/s, pg gru: ${pgr[-1]} samples/s"
+    done
+    R[core_mlp_$t]=$(median "${cm[@]}")
+    R[core_gru_$t]=$(median "${cg[@]}")
+    R[torch_mlp_$t]=$(median "${tm[@]}")
+    R[torch_gru_$t]=$(median "${tg[@]}")
+    R[pg_mlp_$t]=$(median "${pm[@]}")
+    R[pg_gru_$t]=$(median "${pgr[@]}")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
+echo "samples/s, median of $RUNS runs of ${SECS}s each (PostgreSQL: one epoch over the table per run)"
 printf '%-8s %-7s %12s %12s %12s %14s %14s\n' model threads core pg torch core/torch pg/torch
 for m in mlp gru; do
     for t in 1 2; do
