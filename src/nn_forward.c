@@ -54,10 +54,7 @@ CachedNet(FunctionCallInfo fcinfo, bytea *w)
 			pfree(c->bytes);
 		if (c->net.params)
 			pfree(c->net.params);
-		if (c->net.kind == RS_KIND_MLP)
-			rs_mlp_free(&c->net.mlp);
-		else if (c->net.kind)
-			rs_seq_free(&c->net.seq);
+		RecsysNetFreeWork(&c->net);
 		memset(c, 0, sizeof(*c));
 	}
 	RecsysCoreHooks();

@@ -222,6 +222,15 @@ RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads)
 }
 
 void
+RecsysNetFreeWork(RecsysNet *net)
+{
+	if (net->kind == RS_KIND_MLP)
+		rs_mlp_free(&net->mlp);
+	else if (net->kind == RS_KIND_RNN || net->kind == RS_KIND_GRU)
+		rs_seq_free(&net->seq);
+}
+
+void
 RecsysNetAllocate(RecsysNet *net)
 {
 	RecsysNetBind(net, palloc_extended(sizeof(rs_real) * net->nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO), NULL);

@@ -37,6 +37,8 @@ extern void RecsysNetAllocate(RecsysNet *net);
 extern void RecsysNetLoad(RecsysNet *net, bytea *weights);
 /* v1 weights of the net; extra_config (may be NULL) is merged into the config */
 extern bytea *RecsysNetSave(const RecsysNet *net, const char *extra_config);
+/* releases the core's workspace (not the parameters) */
+extern void RecsysNetFreeWork(RecsysNet *net);
 /* rebinds the core structs to params (after params moved) */
 extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
 

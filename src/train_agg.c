@@ -349,10 +349,7 @@ GetCache(FunctionCallInfo fcinfo, const TrainState *s)
 		{
 			if (c->grads)
 				pfree(c->grads);
-			if (c->net.kind == RS_KIND_MLP)
-				rs_mlp_free(&c->net.mlp);
-			else if (c->net.kind)
-				rs_seq_free(&c->net.seq);
+			RecsysNetFreeWork(&c->net);
 		}
 		NetFromState(s, &c->net);
 		c->nparams = s->nparams;
@@ -410,6 +407,25 @@ StateStep(FunctionCallInfo fcinfo, TrainState *s)
 	s->pending = 0;
 }
 
+static TrainState *StateForUpdate(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * The state for a transition call: a new one from the weights (argument 1) and
+ * options (argument 4) on the first row, else the current one to update.
+ */
+static TrainState *
+StateForRow(FunctionCallInfo fcinfo, bool seq)
+{
+	if (!PG_ARGISNULL(0))
+		return StateForUpdate(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s needs starting weights", seq ? "rnn_train" : "mlp_train"),
+				 errhint("Pass recsys.model_init(kind, config, seed) or the active version's weights.")));
+	return StateCreate(PG_GETARG_WEIGHTS_P(1), PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), seq);
+}
+
 /* The state to update: in place inside an aggregate, a copy when called directly. */
 static TrainState *
 StateForUpdate(FunctionCallInfo fcinfo, int argno)
@@ -432,22 +448,12 @@ mlp_train_step(PG_FUNCTION_ARGS)
 	int			in;
 	float	   *buf;
 
-	if (PG_ARGISNULL(0))
-	{
-		if (PG_ARGISNULL(1))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("mlp_train needs starting weights"),
-					 errhint("Pass recsys.model_init('mlp', config, seed) or the active version's weights.")));
-		s = StateCreate(PG_GETARG_WEIGHTS_P(1), PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), false);
-		if (s->mlp_dims[s->mlp_nlayers] != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("mlp_train takes one target per row, but the model has %d outputs",
-							s->mlp_dims[s->mlp_nlayers])));
-	}
-	else
-		s = StateForUpdate(fcinfo, 0);
+	s = StateForRow(fcinfo, false);
+	if (s->mlp_dims[s->mlp_nlayers] != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mlp_train takes one target per row, but the model has %d outputs",
+						s->mlp_dims[s->mlp_nlayers])));
 	/* rows with a NULL feature vector or target are skipped, as a strict aggregate would */
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BYTEA_P(s);
@@ -501,17 +507,7 @@ rnn_train_step(PG_FUNCTION_ARGS)
 			   *len,
 			   *targets;
 
-	if (PG_ARGISNULL(0))
-	{
-		if (PG_ARGISNULL(1))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("rnn_train needs starting weights"),
-					 errhint("Pass recsys.model_init('gru', config, seed) or the active version's weights.")));
-		s = StateCreate(PG_GETARG_WEIGHTS_P(1), PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), true);
-	}
-	else
-		s = StateForUpdate(fcinfo, 0);
+	s = StateForRow(fcinfo, true);
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BYTEA_P(s);
 	ids = RecsysCheckItems(PG_GETARG_ARRAYTYPE_P(2), s->seq_vocab, &n);

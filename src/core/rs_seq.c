@@ -60,8 +60,9 @@ rs_seq_init(RsSeq *m, RsRng *rng)
 
 #define FREE_IF(x) do { if (x) { rs_release(x); (x) = NULL; } } while (0)
 
-void
-rs_seq_free(RsSeq *m)
+/* buffers sized by batch x steps */
+static void
+free_steps(RsSeq *m)
 {
 	FREE_IF(m->x_all);
 	FREE_IF(m->gx);
@@ -73,10 +74,23 @@ rs_seq_free(RsSeq *m)
 	FREE_IF(m->dgh);
 	FREE_IF(m->dh);
 	FREE_IF(m->dh2);
+}
+
+/* buffers sized by batch x (1 + negatives) */
+static void
+free_logits(RsSeq *m)
+{
 	FREE_IF(m->logits);
 	FREE_IF(m->dlogits);
 	FREE_IF(m->negs_h);
 	FREE_IF(m->dnegs_h);
+}
+
+void
+rs_seq_free(RsSeq *m)
+{
+	free_steps(m);
+	free_logits(m);
 	FREE_IF(m->mark_emb);
 	FREE_IF(m->mark_out);
 	FREE_IF(m->rows_emb);
@@ -96,16 +110,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 					t = steps > m->cap_t ? steps : m->cap_t;
 		size_t		tb = (size_t) t * b;
 
-		FREE_IF(m->x_all);
-		FREE_IF(m->gx);
-		FREE_IF(m->h_all);
-		FREE_IF(m->gate);
-		FREE_IF(m->hn);
-		FREE_IF(m->gh);
-		FREE_IF(m->dgx);
-		FREE_IF(m->dgh);
-		FREE_IF(m->dh);
-		FREE_IF(m->dh2);
+		free_steps(m);
 		m->x_all = rs_alloc(r * tb * m->embed);
 		m->gx = rs_alloc(r * tb * gh);
 		m->h_all = rs_alloc(r * (tb + b) * m->hidden);
@@ -122,10 +127,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 	}
 	if (k + 1 > m->cap_k)
 	{
-		FREE_IF(m->logits);
-		FREE_IF(m->dlogits);
-		FREE_IF(m->negs_h);
-		FREE_IF(m->dnegs_h);
+		free_logits(m);
 		m->logits = rs_alloc(r * m->cap_b * (k + 1));
 		m->dlogits = rs_alloc(r * m->cap_b * (k + 1));
 		m->negs_h = rs_alloc(r * (k + 1) * m->hidden);
