@@ -35,3 +35,7 @@ SELECT pg_temp.try($$SELECT * FROM recommend_bundles('ann', 3, '[]')$$);
 -- text bundle ids cannot be returned as bigint: the error says what to call instead
 SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3)$$);
 SELECT 'session alive' AS still;
+-- a shop that registers curated bundles but no bundle purchases: popularity comes from the items
+DELETE FROM recsys.sources WHERE kind = 'bundle_events';
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+SELECT rank, bundle_id, reason FROM recommend_bundles('nobody', 4);

@@ -839,7 +839,7 @@ AS $$
          GROUP BY bi.bundle_idx
     ),
     scored AS (
-        SELECT bs.bundle_idx, bs.n_users,
+        SELECT bs.bundle_idx, bs.n_users, bs.item_popularity,
                coalesce(bv.s, 0) AS s_bundle, coalesce(iv.s, 0) AS s_item,
                coalesce(bv.s, 0) + coalesce(iv.s, 0) + bs.pop_score AS score,
                bv.via, bv.co, iv.n_common, iv.via_item
@@ -862,10 +862,15 @@ AS $$
                                  coalesce((SELECT a.name FROM recsys.item_attrs a WHERE a.item_idx = sc.via_item),
                                           'item ' || (SELECT m.ext_id FROM recsys.id_map m
                                                        WHERE m.space = 'item' AND m.idx = sc.via_item)))
-             WHEN sc.n_users = 0 THEN 'new bundle: nobody has taken it yet'
-             WHEN rank_bundles.user_idx IS NULL THEN
-               pg_catalog.format('popular with all customers (new customer): taken by %s', recsys.n_customers(sc.n_users))
-             ELSE pg_catalog.format('popular: taken by %s', recsys.n_customers(sc.n_users))
+             -- the popularity tier, labelled for a customer recsys has never seen
+             ELSE CASE WHEN rank_bundles.user_idx IS NULL THEN 'popular with all customers (new customer): '
+                       ELSE 'popular: ' END
+                  || CASE WHEN sc.n_users > 0 THEN pg_catalog.format('taken by %s', recsys.n_customers(sc.n_users))
+                          -- no purchases of the bundle itself (or none registered): its items speak
+                          WHEN sc.item_popularity >= 1 THEN
+                            pg_catalog.format('its items were bought by %s on average',
+                                              recsys.n_customers(pg_catalog.round(sc.item_popularity)::bigint))
+                          ELSE 'a new bundle nobody has taken yet' END
            END
       FROM scored sc
      ORDER BY 1
