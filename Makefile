@@ -3,13 +3,13 @@ EXTENSION  = recsys
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = recsys
 
-CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o
-OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o $(CORE_OBJS)
+CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o
+OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o $(CORE_OBJS)
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
-REGRESS = version weights_format registration prepare recommend demo_shop nn
+REGRESS = version weights_format registration prepare recommend demo_shop nn ease
 REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
@@ -38,7 +38,7 @@ $(DATA):
 
 # C unit tests of the plain-C core (no server needed): run_unit is the float build the
 # server runs, run_unit_f64 the double reference build for the gradient checks.
-NN_SRCS = src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c
+NN_SRCS = src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_ease.c
 UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c
 UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)

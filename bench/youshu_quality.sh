@@ -2,7 +2,8 @@
 # Scores recommend_bundles on a Youshu split with the CrossCBR/BGCN protocol:
 # full ranking over all bundles, training pairs masked (exclude_taken), Recall@K =
 # hits / |positives|, NDCG@K with binary relevance and ideal DCG over min(|positives|, K),
-# averaged over users with at least one positive. Prints a most-popular baseline
+# averaged over users with at least one positive. Prints a most-popular baseline and
+# EASE (recsys.ease_fit, lambda from RECSYS_EASE_LAMBDA, default 300; chosen on tune)
 # computed the same way, on the same users.
 #
 #   bench/youshu_quality.sh [DATABASE] [SCHEMA] [SPLIT]     (defaults: postgres youshu tune)
@@ -12,7 +13,7 @@ DB=${1:-postgres}
 SCHEMA=${2:-youshu}
 SPLIT=${3:-tune}
 START=$SECONDS
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v schema="$SCHEMA" -v split="user_bundle_$SPLIT" <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v schema="$SCHEMA" -v split="user_bundle_$SPLIT" -v lambda="${RECSYS_EASE_LAMBDA:-300}" <<'SQL'
 SET client_min_messages = warning;
 \timing off
 CREATE TEMP TABLE truth AS
@@ -35,7 +36,20 @@ SELECT 'most_popular' AS method, t.user_id, p.rank, p.bundle_id
       FROM popular c
      WHERE NOT EXISTS (SELECT 1 FROM train tr WHERE tr.user_id = t.user_id AND tr.bundle_id = c.bundle_id)
      ORDER BY c.n DESC, c.bundle_id LIMIT 40) p;
-WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop),
+-- EASE on the training pairs (recsys.ease_fit), masked the same way
+CREATE TEMP TABLE ease AS SELECT recsys.ease_fit(:lambda) AS w;
+CREATE TEMP TABLE taken AS
+SELECT u.ext_id AS user_id, array_agg(ub.bundle_idx) AS bundles
+  FROM recsys.user_bundles ub JOIN recsys.id_map u ON u.space = 'user' AND u.idx = ub.user_idx GROUP BY u.ext_id;
+CREATE TEMP TABLE ranked_ease AS
+SELECT 'ease (lambda ' || :lambda || ')' AS method, t.user_id, r.rank, b.ext_id AS bundle_id
+  FROM truth t JOIN taken k USING (user_id), ease e,
+       LATERAL (SELECT (row_number() OVER (ORDER BY s.score DESC, s.idx))::int AS rank, s.idx - 1 AS bundle_idx
+                  FROM unnest(recsys.ease_scores(e.w, k.bundles)) WITH ORDINALITY AS s(score, idx)
+                 WHERE NOT (s.idx - 1 = ANY (k.bundles))
+                 ORDER BY s.score DESC, s.idx LIMIT 40) r
+  JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx;
+WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop UNION ALL SELECT * FROM ranked_ease),
 ks AS (SELECT unnest(ARRAY[20, 40]) AS k),
 per_user AS (
   SELECT a.method, ks.k, t.user_id,

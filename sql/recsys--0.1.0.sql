@@ -101,6 +101,20 @@ CREATE AGGREGATE recsys.rnn_train(weights bytea, items integer[], target integer
 COMMENT ON AGGREGATE recsys.rnn_train(bytea, integer[], integer, jsonb) IS 'one epoch of training of an rnn or gru encoder to predict the next item (target) after a sequence, by sampled softmax; options as mlp_train plus negatives (100), max_len (20, most recent items kept), seed; returns the trained weights';
 
 ------------------------------------------------------------------------------
+-- EASE: the bundle view as a closed-form item-item model
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.ease_fit(lambda double precision DEFAULT 500) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'ease_fit'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.ease_fit(double precision) IS 'fits EASE (Steck 2019) on the prepared user-bundle pairs: B = I - P / diag(P), P = (X''X + lambda I)^-1, zero diagonal; returns bundle-kind weights with tensor ease.b (bundles x bundles); dense, so up to 12000 bundles';
+
+CREATE FUNCTION recsys.ease_scores(weights bytea, bundles integer[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'ease_scores'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.ease_scores(bytea, integer[]) IS 'EASE scores of every bundle (by bundle index) for a user who took the given bundle indexes: the sum of their rows of B';
+
+------------------------------------------------------------------------------
 -- Sources: the shop's own relations, registered by name and column
 ------------------------------------------------------------------------------
 

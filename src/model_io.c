@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "access/detoast.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -78,6 +79,39 @@ RecsysWeightsBuild(int kind, int ntensors, RsTensorDesc *descs,
 	SET_VARSIZE(result, VARHDRSZ + total);
 	rs_format_write((uint8_t *) VARDATA(result), total, kind, ntensors, descs, data, config, config_len);
 	return result;
+}
+
+void
+RecsysWeightsKeyOf(Datum weights, RecsysWeightsKey *key)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(weights);
+
+	memset(key, 0, sizeof(*key));
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ext;
+
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		key->toastrel = ext.va_toastrelid;
+		key->valueid = ext.va_valueid;
+		key->size = ext.va_rawsize;
+	}
+	else
+	{
+		bytea	   *w = DatumGetByteaPP(weights);
+		Size		len = VARSIZE_ANY_EXHDR(w);
+		const unsigned char *p = (const unsigned char *) VARDATA_ANY(w) + len - 4;
+
+		key->size = len;
+		if (len >= 4)
+			key->crc = (uint32) p[0] | ((uint32) p[1] << 8) | ((uint32) p[2] << 16) | ((uint32) p[3] << 24);
+	}
+}
+
+bool
+RecsysWeightsKeyEqual(const RecsysWeightsKey *a, const RecsysWeightsKey *b)
+{
+	return a->toastrel == b->toastrel && a->valueid == b->valueid && a->size == b->size && a->crc == b->crc;
 }
 
 /* ---------- model_info(bytea) RETURNS jsonb ---------- */

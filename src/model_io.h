@@ -19,4 +19,21 @@ extern bytea *RecsysWeightsBuild(int kind, int ntensors, RsTensorDesc *descs,
 								 const float *const *data,
 								 const char *config, size_t config_len);
 
+/*
+ * A cheap identity of a weights argument, for per-query model caches. A value read
+ * from a table is usually an on-disk TOAST pointer: its (toast relation, value id,
+ * size) names it without detoasting megabytes per row. Otherwise the key is the
+ * length and the stored CRC of the (small, in-line) value.
+ */
+typedef struct RecsysWeightsKey
+{
+	Oid			toastrel;
+	Oid			valueid;
+	Size		size;
+	uint32		crc;
+} RecsysWeightsKey;
+
+extern void RecsysWeightsKeyOf(Datum weights, RecsysWeightsKey *key);
+extern bool RecsysWeightsKeyEqual(const RecsysWeightsKey *a, const RecsysWeightsKey *b);
+
 #endif

@@ -2,8 +2,9 @@
  * nn_forward.c — mlp_forward(weights, x) and rnn_encode(weights, items).
  *
  * Parsing weights costs a CRC and a copy, so the parsed model is cached in
- * fn_extra for the rest of the query and reused while the same value comes in
- * (same length and CRC, and same bytes for models up to 4 MB).
+ * fn_extra for the rest of the query and reused while the same value comes in:
+ * the same TOAST pointer for a value read from a table (never detoasted again),
+ * else the same length, CRC and, up to 4 MB, bytes.
  */
 #include "postgres.h"
 
@@ -21,30 +22,33 @@
 
 typedef struct NetCache
 {
-	Size		len;
-	uint32		crc;
-	char	   *bytes;			/* a copy when len <= CACHE_FULL_COMPARE */
+	RecsysWeightsKey key;
+	char	   *bytes;			/* a copy of an in-line value up to CACHE_FULL_COMPARE */
 	RecsysNet	net;
 } NetCache;
 
-static uint32
-StoredCrc(bytea *w)
-{
-	const unsigned char *p = (const unsigned char *) VARDATA_ANY(w) + VARSIZE_ANY_EXHDR(w) - 4;
-
-	return (uint32) p[0] | ((uint32) p[1] << 8) | ((uint32) p[2] << 16) | ((uint32) p[3] << 24);
-}
-
 static RecsysNet *
-CachedNet(FunctionCallInfo fcinfo, bytea *w)
+CachedNet(FunctionCallInfo fcinfo)
 {
 	NetCache   *c = (NetCache *) fcinfo->flinfo->fn_extra;
-	Size		len = VARSIZE_ANY_EXHDR(w);
+	RecsysWeightsKey key;
+	bytea	   *w = NULL;
+	Size		len;
 	MemoryContext old;
 
-	if (c && len >= 4 && c->len == len && c->crc == StoredCrc(w) &&
-		(c->bytes == NULL || memcmp(c->bytes, VARDATA_ANY(w), len) == 0))
-		return &c->net;
+	RecsysWeightsKeyOf(PG_GETARG_DATUM(0), &key);
+	if (c && RecsysWeightsKeyEqual(&c->key, &key))
+	{
+		/* a toasted value is named by its pointer; an in-line one is also compared byte for byte */
+		if (key.toastrel != InvalidOid || c->bytes == NULL)
+			return &c->net;
+		w = PG_GETARG_WEIGHTS_P(0);
+		if (memcmp(c->bytes, VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w)) == 0)
+			return &c->net;
+	}
+	if (w == NULL)
+		w = PG_GETARG_WEIGHTS_P(0);
+	len = VARSIZE_ANY_EXHDR(w);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (c == NULL)
 		c = fcinfo->flinfo->fn_extra = palloc0(sizeof(NetCache));
@@ -59,9 +63,8 @@ CachedNet(FunctionCallInfo fcinfo, bytea *w)
 	}
 	RecsysCoreHooks();
 	RecsysNetLoad(&c->net, w);
-	c->len = len;
-	c->crc = StoredCrc(w);
-	if (len <= CACHE_FULL_COMPARE)
+	c->key = key;
+	if (key.toastrel == InvalidOid && len <= CACHE_FULL_COMPARE)
 	{
 		c->bytes = palloc(len);
 		memcpy(c->bytes, VARDATA_ANY(w), len);
@@ -77,9 +80,8 @@ PG_FUNCTION_INFO_V1(mlp_forward);
 Datum
 mlp_forward(PG_FUNCTION_ARGS)
 {
-	bytea	   *w = PG_GETARG_WEIGHTS_P(0);
 	ArrayType  *x = PG_GETARG_ARRAYTYPE_P(1);
-	RecsysNet  *net = CachedNet(fcinfo, w);
+	RecsysNet  *net = CachedNet(fcinfo);
 	int			ndim = ARR_NDIM(x),
 				rows,
 				in,
@@ -172,9 +174,8 @@ PG_FUNCTION_INFO_V1(rnn_encode);
 Datum
 rnn_encode(PG_FUNCTION_ARGS)
 {
-	bytea	   *w = PG_GETARG_WEIGHTS_P(0);
 	ArrayType  *items = PG_GETARG_ARRAYTYPE_P(1);
-	RecsysNet  *net = CachedNet(fcinfo, w);
+	RecsysNet  *net = CachedNet(fcinfo);
 	int			n;
 	int32	   *ids;
 	rs_real    *h;

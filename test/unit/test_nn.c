@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/rs_core.h"
+#include "core/rs_ease.h"
 #include "core/rs_loss.h"
 #include "core/rs_mlp.h"
 #include "core/rs_optim.h"
@@ -308,7 +309,75 @@ test_grad_losses(int *failed)
 	}
 }
 
+/* EASE against a naive Gauss-Jordan inverse of X^T X + lambda I */
+static void
+test_ease(int *failed)
+{
+	enum
+	{
+		U = 12, N = 6
+	};
+	double		lambda = 2.0,
+				worst = 0,
+				a[N][2 * N];
+	rs_real		g[N * N] = {0};
+	RsRng		rng;
+	int			x[U][N];
+
+	rs_rng_seed(&rng, 9);
+	for (int u = 0; u < U; u++)
+		for (int i = 0; i < N; i++)
+			x[u][i] = rs_rng_uniform(&rng) < 0.4;
+	for (int u = 0; u < U; u++)
+		for (int i = 0; i < N; i++)
+			for (int j = 0; j < N; j++)
+				g[i * N + j] += x[u][i] * x[u][j];
+	/* reference: [G + lambda I | I] reduced to [I | P] */
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < 2 * N; j++)
+			a[i][j] = j < N ? g[i * N + j] + (i == j ? lambda : 0) : (j - N == i);
+	for (int c = 0; c < N; c++)
+	{
+		double		p = a[c][c];
+
+		for (int j = 0; j < 2 * N; j++)
+			a[c][j] /= p;
+		for (int r = 0; r < N; r++)
+			if (r != c)
+			{
+				double		f = a[r][c];
+
+				for (int j = 0; j < 2 * N; j++)
+					a[r][j] -= f * a[c][j];
+			}
+	}
+	CHECK(rs_ease_solve(g, N, lambda) == 0);
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+		{
+			double		want = i == j ? 0 : -a[i][N + j] / a[j][N + j];
+
+			worst = fmax(worst, fabs(want - g[i * N + j]));
+		}
+	printf("#   ease worst absolute error against Gauss-Jordan: %.2e\n", worst);
+	CHECK_MSG(worst < 1e-12, "ease differs by %.3e", worst);
+	{
+		rs_real		scores[N];
+		int32_t		rows[2] = {1, 4};
+
+		rs_ease_scores(g, N, rows, 2, scores);
+		CHECK(fabs(scores[0] - (g[1 * N + 0] + g[4 * N + 0])) < 1e-15 && scores[1] == g[4 * N + 1]);
+	}
+	/* a singular Gram matrix with no regularisation is reported, not divided by */
+	{
+		rs_real		z[4] = {0, 0, 0, 0};
+
+		CHECK(rs_ease_solve(z, 2, 0.0) != 0);
+	}
+}
+
 const UnitCase unit_nn_cases[] = {
+	{"ease (double): closed form against a Gauss-Jordan inverse", test_ease},
 	{"grad (double): mlp, every layer, activation and loss", test_grad_mlp},
 	{"grad (double): gru and elman rnn through time, variable lengths", test_grad_seq},
 	{"grad (double): bce, bpr, sampled softmax", test_grad_losses},
