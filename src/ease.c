@@ -179,7 +179,7 @@ ease_scores(PG_FUNCTION_ARGS)
 		c->key = key;
 		MemoryContextSwitchTo(old);
 	}
-	rows = RecsysCheckItems(bundles, c->n, &nrows);
+	rows = RecsysCheckItems(bundles, c->n, &nrows, "bundle");
 	scores = palloc(sizeof(float) * c->n);
 	rs_ease_scores(c->b, c->n, rows, nrows, scores);
 	elems = palloc(sizeof(Datum) * c->n);

@@ -145,9 +145,9 @@ mlp_forward(PG_FUNCTION_ARGS)
 
 /* ---------- rnn_encode(weights bytea, items int[]) RETURNS real[] ---------- */
 
-/* Checks an item sequence and returns its ids (NULLs and out-of-range ids are errors). */
+/* Checks an array of indexes ("item", "bundle") and returns them (NULLs and out-of-range ids are errors). */
 int32 *
-RecsysCheckItems(ArrayType *items, int vocab, int *n)
+RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what)
 {
 	int32	   *ids;
 
@@ -165,7 +165,7 @@ RecsysCheckItems(ArrayType *items, int vocab, int *n)
 		if (ids[i] < 0 || ids[i] >= vocab)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("item %d at position %d is outside the model's vocabulary 0..%d", ids[i], i + 1, vocab - 1)));
+					 errmsg("%s %d at position %d is outside the model's range 0..%d", what, ids[i], i + 1, vocab - 1)));
 	return ids;
 }
 
@@ -188,7 +188,7 @@ rnn_encode(PG_FUNCTION_ARGS)
 				 errmsg("rnn_encode needs rnn or gru weights, got %s", rs_kind_name(net->kind))));
 	if (ARR_ELEMTYPE(items) != INT4OID)
 		elog(ERROR, "rnn_encode expects integer[]");
-	ids = RecsysCheckItems(items, net->seq.vocab, &n);
+	ids = RecsysCheckItems(items, net->seq.vocab, &n, "item");
 	if (n > 10000)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -42,8 +42,8 @@ extern void RecsysNetFreeWork(RecsysNet *net);
 /* rebinds the core structs to params (after params moved) */
 extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
 
-/* checks an item-id sequence against a vocabulary; returns the ids */
-extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n);
+/* checks an array of indexes against 0..vocab-1; what ("item", "bundle") names them in errors */
+extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what);
 
 /* makes the core allocate with palloc0 and check for interrupts */
 extern void RecsysCoreHooks(void);

@@ -510,7 +510,7 @@ rnn_train_step(PG_FUNCTION_ARGS)
 	s = StateForRow(fcinfo, true);
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BYTEA_P(s);
-	ids = RecsysCheckItems(PG_GETARG_ARRAYTYPE_P(2), s->seq_vocab, &n);
+	ids = RecsysCheckItems(PG_GETARG_ARRAYTYPE_P(2), s->seq_vocab, &n, "item");
 	target = PG_GETARG_INT32(3);
 	if (target < 0 || target >= s->seq_vocab)
 		ereport(ERROR,
