@@ -28,3 +28,9 @@ rs_rng_uniform(RsRng *rng)
 {
 	return pg_prng_double((pg_prng_state *) rng);
 }
+
+uint32_t
+rs_rng_below(RsRng *rng, uint32_t n)
+{
+	return (uint32_t) pg_prng_uint64_range((pg_prng_state *) rng, 0, n - 1);
+}

@@ -126,13 +126,6 @@ rs_rng_normal(RsRng *rng)
 	return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
 }
 
-uint32_t
-rs_rng_below(RsRng *rng, uint32_t n)
-{
-	/* multiply-shift: unbiased enough for sampling, and branch free */
-	return (uint32_t) (((rs_rng_u64(rng) >> 32) * (uint64_t) n) >> 32);
-}
-
 void
 rs_init_dense(RsRng *rng, rs_real *w, int fan_in, int fan_out, RsAct act)
 {

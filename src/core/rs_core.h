@@ -40,7 +40,7 @@ extern void rs_rng_seed(RsRng *rng, uint64_t seed);
 extern uint64_t rs_rng_u64(RsRng *rng);
 extern double rs_rng_uniform(RsRng *rng);	/* [0, 1) */
 extern double rs_rng_normal(RsRng *rng);	/* N(0, 1), Box-Muller */
-extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n) */
+extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n), n >= 1: pg_prng_uint64_range */
 
 /* row-major C = alpha * op(A) op(B) + beta * C */
 extern void rs_gemm(int trans_a, int trans_b, int m, int n, int k, rs_real alpha,

@@ -1,9 +1,5 @@
 -- Catalog-wide rules: every object commented, search_path pinned, volatility told, state dumped by pg_dump.
-\set ON_ERROR_STOP 1
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
+\i test/pgtap/setup.psql
 BEGIN;
 SELECT plan(9);
 

@@ -1,9 +1,5 @@
 -- Model store: versions, one active per model, activation and rollback, weights validated on write.
-\set ON_ERROR_STOP 1
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
+\i test/pgtap/setup.psql
 BEGIN;
 SELECT plan(24);
 

@@ -1,9 +1,5 @@
 -- Training aggregates under parallel query, and cancellation by statement_timeout.
-\set ON_ERROR_STOP 1
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-CREATE EXTENSION recsys;
+\i test/pgtap/setup.psql
 -- regular tables (temp tables would keep the plan serial): y = (x1 > x2) plus two noise features
 DROP TABLE IF EXISTS public.train_rows, public.train_seqs;
 CREATE TABLE public.train_rows AS
