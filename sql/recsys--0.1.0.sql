@@ -101,6 +101,17 @@ CREATE AGGREGATE recsys.rnn_train(weights bytea, items integer[], target integer
 COMMENT ON AGGREGATE recsys.rnn_train(bytea, integer[], integer, jsonb) IS 'one epoch of training of an rnn or gru encoder to predict the next item (target) after a sequence, by sampled softmax; options as mlp_train plus negatives (100), max_len (20, most recent items kept), seed; returns the trained weights';
 
 ------------------------------------------------------------------------------
+-- Features: item co-occurrence with association-rule statistics
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.item_pairs(min_count integer DEFAULT 2, max_basket integer DEFAULT 100)
+RETURNS TABLE (item_a integer, item_b integer, together bigint, support double precision,
+               confidence double precision, lift double precision)
+    AS 'MODULE_PATHNAME', 'item_pairs'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10000;
+COMMENT ON FUNCTION recsys.item_pairs(integer, integer) IS 'item co-occurrence over the prepared baskets (each customer''s history when no basket column is registered), both directions a -> b of every pair seen together in at least min_count transactions: together, support, confidence (together / transactions with a), lift; transactions over max_basket items count for item totals only';
+
+------------------------------------------------------------------------------
 -- EASE: the bundle view as a closed-form item-item model
 ------------------------------------------------------------------------------
 

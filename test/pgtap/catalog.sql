@@ -44,8 +44,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
  WHERE m.catalog = 'pg_proc'::regclass AND l.lanname = 'c'
    AND NOT (p.provolatile = 'i' AND p.proparallel = 's'
             AND (p.proisstrict OR p.oid IN (SELECT aggtransfn FROM pg_aggregate)))
-   -- ease_fit reads the prepared tables through SPI: STABLE, and kept in the leader
-   AND NOT (p.oid = 'recsys.ease_fit(double precision)'::regprocedure AND p.provolatile = 's' AND p.proparallel = 'r');
+   -- ease_fit and item_pairs read the prepared tables through SPI: STABLE, and kept in the leader
+   AND NOT (p.oid IN ('recsys.ease_fit(double precision)'::regprocedure, 'recsys.item_pairs(integer, integer)'::regprocedure)
+            AND p.provolatile = 's' AND p.proparallel = 'r');
 
 SELECT is(array_agg(c.oid::regclass::text ORDER BY 1), NULL, 'every recsys table is dumped by pg_dump')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
