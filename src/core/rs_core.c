@@ -54,6 +54,7 @@ rs_act_name(RsAct act)
 	return act_names[act];
 }
 
+RS_VECTOR_CLONES
 void
 rs_act_forward(RsAct act, rs_real *x, int64_t n)
 {
@@ -76,6 +77,7 @@ rs_act_forward(RsAct act, rs_real *x, int64_t n)
 	}
 }
 
+RS_VECTOR_CLONES
 void
 rs_act_backward(RsAct act, const rs_real *restrict y, rs_real *restrict d, int64_t n)
 {

@@ -23,6 +23,16 @@ typedef double rs_real;
 typedef float rs_real;
 #endif
 
+/*
+ * Elementwise loops are compiled twice in the float build on x86-64 with gcc: for
+ * the baseline and for x86-64-v3 (AVX2, FMA); glibc's ifunc picks one at load.
+ */
+#if !defined(RS_DOUBLE) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RS_VECTOR_CLONES
+#endif
+
 /* hooks, set by the embedding program */
 /* uninitialised memory: workspaces are written before they are read, and zeroing
  * hundreds of megabytes up front would be a long stretch with no interrupt check */

@@ -36,6 +36,7 @@ rs_optim_name(RsOptKind kind)
 	return optim_names[kind];
 }
 
+RS_VECTOR_CLONES
 void
 rs_optim_dense(const RsOptim *opt, rs_real *restrict w, const rs_real *restrict g, rs_real *restrict m,
 			   rs_real *restrict v, int64_t n, double scale)
