@@ -17,16 +17,25 @@
 #include "core/rs_ease.h"
 #include "model_io.h"
 #include "nn_model.h"
+#include "spi_groups.h"
 
 #define RECSYS_EASE_MAX_BUNDLES 12000
 
+typedef struct GramArgs
+{
+	float	   *g;
+	int			n;
+} GramArgs;
+
 /* one user's row of X, added to X^T X */
 static void
-GramAddUser(float *g, int n, const int32 *list, int nlist)
+GramAddUser(int32 *list, int nlist, void *arg)
 {
+	GramArgs   *a = arg;
+
 	for (int i = 0; i < nlist; i++)
 		for (int j = 0; j < nlist; j++)
-			g[(int64) list[i] * n + list[j]] += 1;
+			a->g[(int64) list[i] * a->n + list[j]] += 1;
 }
 
 PG_FUNCTION_INFO_V1(ease_fit);
@@ -41,11 +50,6 @@ ease_fit(PG_FUNCTION_ARGS)
 	int			n,
 				rc;
 	float	   *g;
-	Portal		portal;
-	int32	   *list = NULL;
-	int			nlist = 0,
-				cap = 0;
-	int32		cur_user = -1;
 	RsTensorDesc desc = {.name = "ease.b",.ndim = 2};
 	const float *data[1];
 	char		config[256];
@@ -76,46 +80,13 @@ ease_fit(PG_FUNCTION_ARGS)
 	n = (int) n64;
 	g = MemoryContextAllocExtended(outer, sizeof(float) * (size_t) n * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
-	/* Gram matrix X^T X: for each user, every pair of bundles taken, in user order */
-	portal = SPI_cursor_open_with_args(NULL, "SELECT user_idx, bundle_idx FROM recsys.user_bundles ORDER BY user_idx",
-									   0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	/* Gram matrix X^T X: for each user, every pair of bundles taken */
 	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int32		u = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			int32		b = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		GramArgs	args = {g, n};
 
-			if (u != cur_user && nlist > 0)
-			{
-				GramAddUser(g, n, list, nlist);
-				users++;
-				nlist = 0;
-			}
-			cur_user = u;
-			if (b < 0 || b >= n)
-				elog(ERROR, "bundle index %d outside 0..%d", b, n - 1);
-			if (nlist == cap)
-			{
-				cap = cap ? cap * 2 : 64;
-				list = list ? repalloc(list, sizeof(int32) * cap) : palloc(sizeof(int32) * cap);
-			}
-			list[nlist++] = b;
-			pairs++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+		users = RecsysForEachGroup("SELECT user_idx::bigint, bundle_idx FROM recsys.user_bundles ORDER BY 1, 2",
+								   n, GramAddUser, &args, &pairs);
 	}
-	if (nlist > 0)
-	{
-		GramAddUser(g, n, list, nlist);
-		users++;
-	}
-	SPI_cursor_close(portal);
 	SPI_finish();
 
 	rc = rs_ease_solve(g, n, lambda);

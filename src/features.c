@@ -21,16 +21,26 @@
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
+#include "spi_groups.h"
+
 typedef struct PairEntry
 {
 	uint64		key;			/* a << 32 | b, a < b */
 	int64		together;
 } PairEntry;
 
+typedef struct PairArgs
+{
+	int			max_basket;
+	int64	   *item_count;
+	HTAB	   *pairs;
+} PairArgs;
+
 /* one transaction's distinct items: count them and their pairs */
 static void
-CountTransaction(int32 *items, int n, int max_basket, int64 *item_count, HTAB *pairs)
+CountTransaction(int32 *items, int n, void *arg)
 {
+	PairArgs   *a = arg;
 	int			m = 0;
 
 	/* items arrive sorted by the query; drop repeats */
@@ -38,15 +48,15 @@ CountTransaction(int32 *items, int n, int max_basket, int64 *item_count, HTAB *p
 		if (m == 0 || items[m - 1] != items[i])
 			items[m++] = items[i];
 	for (int i = 0; i < m; i++)
-		item_count[items[i]]++;
-	if (m > max_basket)
+		a->item_count[items[i]]++;
+	if (m > a->max_basket)
 		return;
 	for (int i = 0; i < m; i++)
 		for (int j = i + 1; j < m; j++)
 		{
 			uint64		key = ((uint64) (uint32) items[i] << 32) | (uint32) items[j];
 			bool		found;
-			PairEntry  *e = hash_search(pairs, &key, HASH_ENTER, &found);
+			PairEntry  *e = hash_search(a->pairs, &key, HASH_ENTER, &found);
 
 			if (!found)
 				e->together = 0;
@@ -69,11 +79,6 @@ item_pairs(PG_FUNCTION_ARGS)
 	int64		transactions = 0;
 	int			n_items;
 	bool		by_basket;
-	Portal		portal;
-	int32	   *buf = NULL;
-	int			nbuf = 0,
-				cap = 0;
-	int64		cur = -1;
 	HASH_SEQ_STATUS seq;
 	PairEntry  *e;
 
@@ -106,46 +111,15 @@ item_pairs(PG_FUNCTION_ARGS)
 	ctl.hcxt = outer;
 	pairs = hash_create("recsys item pairs", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	portal = SPI_cursor_open_with_args(NULL, by_basket
-									   ? "SELECT basket_idx, item_idx FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 2"
-									   : "SELECT user_idx::bigint, item_idx FROM recsys.events_clean ORDER BY 1, 2",
-									   0, NULL, NULL, NULL, true, 0);
-	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int64		t = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			int32		item = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		PairArgs	args = {max_basket, item_count, pairs};
+		int64		rows;
 
-			if (t != cur && nbuf > 0)
-			{
-				CountTransaction(buf, nbuf, max_basket, item_count, pairs);
-				transactions++;
-				nbuf = 0;
-			}
-			cur = t;
-			if (item < 0 || item >= n_items)
-				elog(ERROR, "item index %d outside 0..%d", item, n_items - 1);
-			if (nbuf == cap)
-			{
-				cap = cap ? cap * 2 : 64;
-				buf = buf ? repalloc(buf, sizeof(int32) * cap) : MemoryContextAlloc(outer, sizeof(int32) * cap);
-			}
-			buf[nbuf++] = item;
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+		transactions = RecsysForEachGroup(by_basket
+										  ? "SELECT basket_idx, item_idx FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 2"
+										  : "SELECT user_idx::bigint, item_idx FROM recsys.events_clean ORDER BY 1, 2",
+										  n_items, CountTransaction, &args, &rows);
 	}
-	if (nbuf > 0)
-	{
-		CountTransaction(buf, nbuf, max_basket, item_count, pairs);
-		transactions++;
-	}
-	SPI_cursor_close(portal);
 	SPI_finish();
 
 	/* both directions of every frequent pair */
