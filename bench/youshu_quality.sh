@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Scores recommend_bundles on a Youshu split with the CrossCBR/BGCN protocol:
+# Trains the bundle model the README's way (CALL recsys.train()), then scores
+# recommend_bundles on a Youshu split with the CrossCBR/BGCN protocol:
 # full ranking over all bundles, training pairs masked (exclude_taken), Recall@K =
 # hits / |positives|, NDCG@K with binary relevance and ideal DCG over min(|positives|, K),
-# averaged over users with at least one positive. Prints a most-popular baseline and
-# EASE (recsys.ease_fit, lambda from RECSYS_EASE_LAMBDA, default 300; chosen on tune)
-# computed the same way, on the same users.
+# averaged over users with at least one positive. Next to it, computed the same way on
+# the same users: most popular, item co-occurrence (recsys.recommend_bundles_baseline,
+# what serves before any training) and plain EASE (recsys.ease_fit, lambda from
+# RECSYS_EASE_LAMBDA, default 300).
 #
 #   bench/youshu_quality.sh [DATABASE] [SCHEMA] [SPLIT]     (defaults: postgres youshu tune)
-# Load the data first with bench/load_youshu.sh.
+# Load the data first with bench/load_youshu.sh. RECSYS_TRAIN=0 scores the active model
+# as it is; RECSYS_TRAIN_OPTIONS passes options to recsys.train (default '{}').
 set -euo pipefail
 DB=${1:-postgres}
 SCHEMA=${2:-youshu}
 SPLIT=${3:-tune}
 START=$SECONDS
+if [ "${RECSYS_TRAIN:-1}" = 1 ]; then
+    T0=$SECONDS
+    psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "CALL recsys.train('default', '${RECSYS_TRAIN_OPTIONS:-{\}}')"
+    echo "trained in $((SECONDS - T0)) s"
+fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v schema="$SCHEMA" -v split="user_bundle_$SPLIT" -v lambda="${RECSYS_EASE_LAMBDA:-300}" <<'SQL'
 SET client_min_messages = warning;
 \timing off
@@ -22,6 +30,9 @@ SELECT user_id::text AS user_id, array_agg(bundle_id::text) AS positives
 CREATE TEMP TABLE ranked AS
 SELECT 'recommend_bundles' AS method, t.user_id, r.rank, r.bundle_id
   FROM truth t CROSS JOIN LATERAL recommend_bundles(t.user_id, 40) r;
+CREATE TEMP TABLE ranked_cooc AS
+SELECT 'item co-occurrence' AS method, t.user_id, r.rank, r.bundle_id
+  FROM truth t CROSS JOIN LATERAL recsys.recommend_bundles_baseline(t.user_id, 40) r;
 -- most popular, masked the same way
 CREATE TEMP TABLE train AS
 SELECT user_id::text AS user_id, bundle_id::text AS bundle_id FROM :"schema".user_bundle_train;
@@ -49,7 +60,8 @@ SELECT 'ease (lambda ' || :lambda || ')' AS method, t.user_id, r.rank, b.ext_id 
                  WHERE NOT (s.idx - 1 = ANY (k.bundles))
                  ORDER BY s.score DESC, s.idx LIMIT 40) r
   JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx;
-WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop UNION ALL SELECT * FROM ranked_ease),
+WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop UNION ALL SELECT * FROM ranked_ease
+                    UNION ALL SELECT * FROM ranked_cooc),
 ks AS (SELECT unnest(ARRAY[20, 40]) AS k),
 per_user AS (
   SELECT a.method, ks.k, t.user_id,

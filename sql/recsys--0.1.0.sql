@@ -569,6 +569,7 @@ BEGIN
            ('items', 'kept', (SELECT count(*) FROM recsys.item_attrs));
     INSERT INTO recsys.prepare_log (run_id, source, rule, rows)
     SELECT run, r.source, r.rule, r.rows FROM rs_report r ORDER BY r.ord;
+    PERFORM recsys.serving_invalidate();
     RETURN QUERY SELECT r.source, r.rule, r.rows FROM rs_report r ORDER BY r.ord;
 END
 $$;
@@ -656,9 +657,11 @@ CREATE TABLE recsys.training_runs (
     samples_per_s double precision,
     elapsed_ms    double precision,
     finished_at   timestamptz NOT NULL DEFAULT now(),
+    -- what recsys.train resumes from (the scorer after this epoch)
+    checkpoint    bytea CHECK (checkpoint IS NULL OR recsys.model_check(checkpoint)),
     PRIMARY KEY (version_id, epoch)
 );
-COMMENT ON TABLE recsys.training_runs IS 'one row per training epoch of a model version (loss, validation metrics, throughput), committed as training goes';
+COMMENT ON TABLE recsys.training_runs IS 'one row per training epoch of a model version (loss, validation metrics in metrics, throughput, the checkpoint to resume from), committed as training goes';
 
 CREATE FUNCTION recsys.create_model(name text, kind text, config jsonb DEFAULT '{}', description text DEFAULT NULL)
 RETURNS text
@@ -751,6 +754,7 @@ BEGIN
     RETURNING mv.version_id INTO previous;
     UPDATE recsys.model_versions mv SET status = 'active', activated_at = pg_catalog.now(), retired_at = NULL
      WHERE mv.version_id = v.version_id;
+    PERFORM recsys.serving_invalidate();
     RETURN previous;
 END
 $$;
@@ -902,7 +906,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.rank_bundles(integer, integer, boolean) IS 'baseline bundle ranking on dense indexes: bundle view (cosine co-occurrence of bundles over customers) plus item view (bundles holding items the user bought) plus popularity; NULL user_idx gives the labelled popularity tier';
 
-CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+CREATE FUNCTION recsys.recommend_bundles_baseline(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -916,39 +920,41 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Register bundles and events, then run SELECT * FROM recsys.prepare().';
     END IF;
-    SELECT m.idx INTO u FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = recommend_bundles.user_id;
+    SELECT m.idx INTO u FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = recommend_bundles_baseline.user_id;
     RETURN QUERY
     SELECT r.rank, b.ext_id,
            ARRAY(SELECT im.ext_id FROM recsys.bundle_items bi
                    JOIN recsys.id_map im ON im.space = 'item' AND im.idx = bi.item_idx
                   WHERE bi.bundle_idx = r.bundle_idx ORDER BY bi.item_idx),
            r.score, r.reason
-      FROM recsys.rank_bundles(u, recommend_bundles.k, (opts ->> 'exclude_taken')::boolean) r
+      FROM recsys.rank_bundles(u, recommend_bundles_baseline.k, (opts ->> 'exclude_taken')::boolean) r
       JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx
      ORDER BY r.rank;
 END
 $$;
-COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; an unknown user gets the popularity tier, labelled in reason; options: exclude_taken (default true)';
+COMMENT ON FUNCTION recsys.recommend_bundles_baseline(text, integer, jsonb) IS 'the baseline ranker with ids as text (bundle co-occurrence, item view, popularity): what recommend_bundles serves while its model has no active version, and the item co-occurrence baseline of the quality harness; options: exclude_taken (default true)';
+
+CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
+    AS 'MODULE_PATHNAME', 'recommend_bundles'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; served by the active version of the bundle model (option model, default ''default''), cached per backend until a version is activated; filters apply before the cut so k rows come back whenever k bundles pass; options: exclude_taken (true), repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session (item ids of a visitor without history), model; an unknown user gets the labelled popularity and trend tier; with no active version, the baseline ranker';
 
 CREATE FUNCTION recommend_bundles(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id bigint, items bigint[], score real, reason text)
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM recsys.sources s
-                WHERE (s.kind = 'bundles' AND (s.column_types ->> 'bundle' NOT IN ('smallint', 'integer', 'bigint')
-                                            OR s.column_types ->> 'item' NOT IN ('smallint', 'integer', 'bigint')))) THEN
-        RAISE EXCEPTION 'bundle or item ids are not integers, so they cannot be returned as bigint'
-            USING ERRCODE = 'datatype_mismatch',
-                  HINT = 'Call recommend_bundles(user_id::text, k), which returns ids as text.';
-    END IF;
-    RETURN QUERY
-    SELECT r.rank, r.bundle_id::bigint, r.items::bigint[], r.score, r.reason
-      FROM @extschema@.recommend_bundles(user_id::text, k, options) r;
-END
-$$;
-COMMENT ON FUNCTION recommend_bundles(bigint, integer, jsonb) IS 'top-k bundles for a user with integer ids: rank, bundle_id, items, score, reason; same ranking as the text form';
+    AS 'MODULE_PATHNAME', 'recommend_bundles'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recommend_bundles(bigint, integer, jsonb) IS 'top-k bundles for a user with integer ids: rank, bundle_id, items, score, reason; same ranking and options as the text form';
+
+CREATE FUNCTION recsys.serving_invalidate() RETURNS void
+    AS 'MODULE_PATHNAME', 'serving_invalidate'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION recsys.serving_invalidate() IS 'makes every backend reload its serving cache (model and prepared data) once this transaction commits; activate_version and prepare call it';
+
+CREATE FUNCTION recsys.serving_status() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'serving_status'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.serving_status() IS 'this backend''s serving cache: whether it is valid, the model and version it holds, how many times it was loaded and how many requests it served';
 
 ------------------------------------------------------------------------------
 -- The embedded demo shop
@@ -1183,6 +1189,313 @@ $fn$;
 COMMENT ON FUNCTION recsys.demo_shop(name, integer, bigint, boolean) IS 'creates the deterministic demo shop in a new schema (customers, products, orders, order_items, order_lines view, bundles, bundle_items, bundle_orders) and, unless register is false, registers it as the recsys sources; returns row counts';
 
 ------------------------------------------------------------------------------
+-- The bundle ranker: sparse EASE over item-view-augmented users, reranked by a learned MLP
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.bundle_fit(options jsonb DEFAULT '{}') RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_fit'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); options lambda (300), beta (8), keep_b (256), keep_m (32), holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+
+CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100)
+RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
+    AS 'MODULE_PATHNAME', 'bundle_samples'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_samples(bytea, bigint, integer) IS 'the learned scorer''s data: for each customer with a held-out bundle (holdout_seed as in the fit), the fit''s top candidates with their features x and y = 1 for the held-out bundle; valid marks the one customer in five kept for validation (a validating customer whose bundle was missed gets one row with a NULL bundle)';
+
+CREATE FUNCTION recsys.bundle_attach(fit bytea, scorer bytea, encoder bytea DEFAULT NULL, candidates integer DEFAULT 100)
+RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_attach'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_attach(bytea, bytea, bytea, integer) IS 'one servable bundle model from a fit, an optional mlp scorer (5 features to 1 score) and an optional gru encoder (for session cold start); candidates is how many of the fit''s best bundles the scorer reranks per request';
+
+CREATE FUNCTION recsys.bundle_part(weights bytea, part text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_part'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_part(bytea, text) IS 'the scorer (mlp) or encoder (gru) inside bundle weights as weights of their own, NULL when absent; incremental training warm-starts from them';
+
+------------------------------------------------------------------------------
+-- Training: CALL recsys.train(model, options)
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.train_samples (
+    version_id bigint NOT NULL REFERENCES recsys.model_versions (version_id) ON DELETE CASCADE,
+    user_idx   integer NOT NULL,
+    valid      boolean NOT NULL,
+    bundle_idx integer,
+    x          real[],
+    y          real NOT NULL
+);
+CREATE INDEX ON recsys.train_samples (version_id, valid);
+COMMENT ON TABLE recsys.train_samples IS 'the learned scorer''s samples of a version being trained (from recsys.bundle_samples), kept until it finishes so an interrupted training resumes without refitting';
+
+CREATE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    defaults jsonb := '{"seed": 42, "lambda": 300, "beta": 8, "keep_b": 256, "keep_m": 32, "candidates": 100,
+                        "hidden": 32, "lr": 0.01, "max_epochs": 30, "patience": 3, "gru_epochs": 1,
+                        "gru_embed": 32, "gru_hidden": 64, "force": false, "resume": true, "incremental": false}';
+    key text;
+    o jsonb;
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass ''{}'' for the defaults.';
+    END IF;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF NOT defaults ? key THEN
+            RAISE EXCEPTION 'unknown training option %', quote_literal(key)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Known options: ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(defaults) k) || '.';
+        END IF;
+        IF jsonb_typeof(options -> key) <> jsonb_typeof(defaults -> key) THEN
+            RAISE EXCEPTION 'training option % must be a %', quote_literal(key), jsonb_typeof(defaults -> key)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    o := defaults || options;
+    IF (o ->> 'max_epochs')::int NOT BETWEEN 1 AND 1000 OR (o ->> 'patience')::int NOT BETWEEN 1 AND 1000
+       OR (o ->> 'gru_epochs')::int NOT BETWEEN 0 AND 100 OR (o ->> 'candidates')::int NOT BETWEEN 1 AND 10000
+       OR (o ->> 'hidden')::int NOT BETWEEN 1 AND 1024 OR NOT (o ->> 'lr')::float8 > 0 THEN
+        RAISE EXCEPTION 'training option out of range: max_epochs 1..1000, patience 1..1000, gru_epochs 0..100, candidates 1..10000, hidden 1..1024, lr > 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN o;
+END
+$$;
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed, lambda, beta, keep_b, keep_m, candidates, hidden, lr, max_epochs, patience, gru_epochs, gru_embed, gru_hidden, force, resume, incremental';
+
+-- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
+CREATE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)
+RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH scored AS (
+        SELECT s.user_idx, s.y, s.bundle_idx,
+               CASE WHEN train_validate.scorer IS NULL THEN s.x[2]
+                    ELSE (recsys.mlp_forward(train_validate.scorer, s.x))[1] END AS p
+          FROM recsys.train_samples s
+         WHERE s.version_id = train_validate.version_id AND s.valid AND s.bundle_idx IS NOT NULL
+    ), ranked AS (
+        SELECT sc.user_idx, sc.y, row_number() OVER (PARTITION BY sc.user_idx ORDER BY sc.p DESC, sc.bundle_idx) AS rk
+          FROM scored sc
+    ), users AS (
+        SELECT DISTINCT s.user_idx FROM recsys.train_samples s
+         WHERE s.version_id = train_validate.version_id AND s.valid
+    )
+    SELECT coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
+           coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 / log(2, r.rk + 1.0) ELSE 0.0 END), 0)::float8,
+           count(*)
+      FROM users u LEFT JOIN ranked r ON r.user_idx = u.user_idx AND r.y = 1
+$$;
+COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
+
+CREATE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; names are qualified
+AS $$
+DECLARE
+    o jsonb := recsys.train_options(options);
+    lock_key bigint := pg_catalog.hashtextextended('recsys.train:' || coalesce(model, ''), 0);
+    v bigint;
+    active bigint;
+    active_ndcg float8;
+    start_epoch integer := 1;
+    epoch integer;
+    scorer bytea;
+    best bytea;
+    best_epoch integer := 0;
+    best_ndcg float8 := -1;
+    best_recall float8;
+    encoder bytea;
+    fit bytea;
+    new_weights bytea;
+    t0 timestamptz;
+    started timestamptz := pg_catalog.clock_timestamp();
+    val record;
+    nsamples bigint;
+    vocab integer;
+    new_data_to timestamptz;
+    activated boolean;
+BEGIN
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- one training per model at a time, across sessions (held over the per-epoch commits)
+    IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+        RAISE EXCEPTION 'model % is being trained by another session', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by recsys.train');
+    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train.model) <> 'bundle' THEN
+        RAISE EXCEPTION 'model % is not a bundle model', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'wrong_object_type', HINT = 'recsys.train trains bundle models; pick another name.';
+    END IF;
+    active := recsys.active_version(model);
+    SELECT max(e.ts) INTO new_data_to FROM recsys.events_clean e;
+
+    -- resume an interrupted training of this model, unless told not to
+    SELECT mv.version_id INTO v FROM recsys.model_versions mv
+     WHERE mv.model = train.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
+    IF v IS NOT NULL AND NOT (o ->> 'resume')::boolean THEN
+        UPDATE recsys.model_versions mv SET status = 'failed', note = 'abandoned: a new training started with resume false'
+         WHERE mv.version_id = v;
+        v := NULL;
+    END IF;
+    IF v IS NOT NULL AND EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v) THEN
+        SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
+         WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
+        start_epoch := coalesce(start_epoch, 1);
+        SELECT r.epoch, r.checkpoint, (r.metrics ->> 'valid_ndcg20')::float8, (r.metrics ->> 'valid_recall20')::float8
+          INTO best_epoch, best, best_ndcg, best_recall
+          FROM recsys.training_runs r WHERE r.version_id = v AND r.checkpoint IS NOT NULL
+         ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
+        best_epoch := coalesce(best_epoch, 0);
+        best_ndcg := coalesce(best_ndcg, -1);
+        RAISE NOTICE 'recsys.train: resuming version % of % at epoch %', v, model, start_epoch;
+    ELSE
+        IF v IS NULL THEN
+            v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
+        END IF;
+        UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
+        COMMIT;
+        -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
+        t0 := pg_catalog.clock_timestamp();
+        fit := recsys.bundle_fit(pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                                 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed'));
+        DELETE FROM recsys.train_samples s WHERE s.version_id = v;
+        INSERT INTO recsys.train_samples
+        SELECT v, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
+        GET DIAGNOSTICS nsamples = ROW_COUNT;
+        SELECT * INTO val FROM recsys.train_validate(v, NULL);
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users),
+                nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+        COMMIT;
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
+        END IF;
+        IF scorer IS NULL THEN
+            scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object(
+                          'layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
+                          (o ->> 'seed')::bigint);
+        END IF;
+        best := scorer;
+    END IF;
+
+    -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
+    FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
+        t0 := pg_catalog.clock_timestamp();
+        -- shuffled by customer per epoch in a subquery: an ORDER BY inside the aggregate would sort a copy of
+        -- the weights argument with every row
+        scorer := (SELECT recsys.mlp_train(scorer, s.x, s.y,
+                          pg_catalog.jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
+                     FROM (SELECT s.x, s.y FROM recsys.train_samples s WHERE s.version_id = v AND NOT s.valid
+                            ORDER BY pg_catalog.hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s);
+        SELECT * INTO val FROM recsys.train_validate(v, scorer);
+        nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
+        VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
+                pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users),
+                nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
+        IF val.ndcg20 > best_ndcg THEN
+            best_ndcg := val.ndcg20;
+            best_recall := val.recall20;
+            best := scorer;
+            best_epoch := epoch;
+        END IF;
+        COMMIT;
+        EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
+    END LOOP;
+
+    -- the GRU encoder for customers who bring a session but no history
+    IF (o ->> 'gru_epochs')::int > 0 THEN
+        SELECT max(m.idx) + 1 INTO vocab FROM recsys.id_map m WHERE m.space = 'item';
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            encoder := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'encoder');
+            IF encoder IS NOT NULL AND (recsys.model_info(encoder) #>> '{config,vocab}')::int <> vocab THEN
+                encoder := NULL;    -- new items since: start over
+            END IF;
+        END IF;
+        IF encoder IS NULL AND vocab IS NOT NULL THEN
+            encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', vocab,
+                           'embed', o -> 'gru_embed', 'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
+        END IF;
+        FOR epoch IN 1 .. CASE WHEN encoder IS NULL THEN 0 ELSE (o ->> 'gru_epochs')::int END LOOP
+            t0 := pg_catalog.clock_timestamp();
+            encoder := (
+                WITH ordered AS (
+                    SELECT e.user_idx, pg_catalog.array_agg(e.item_idx ORDER BY e.ts, e.basket_idx, e.item_idx) AS items
+                      FROM recsys.events_clean e
+                     -- incremental: only customers with events since the active version's data
+                     WHERE NOT (o ->> 'incremental')::boolean OR active IS NULL
+                        OR e.user_idx IN (SELECT e2.user_idx FROM recsys.events_clean e2
+                                           WHERE e2.ts > (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active))
+                     GROUP BY e.user_idx)
+                SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
+                                        pg_catalog.jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
+                  FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
+                          FROM ordered od, pg_catalog.generate_subscripts(od.items, 1) AS t WHERE t > 1
+                         ORDER BY pg_catalog.hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq);
+            nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
+            INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
+                    '{"stage": "encoder"}', nsamples,
+                    nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                    1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+            COMMIT;
+        END LOOP;
+    END IF;
+
+    -- the served model: the fit on all data, the best scorer, the encoder
+    t0 := pg_catalog.clock_timestamp();
+    fit := recsys.bundle_fit(pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                             'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m'));
+    new_weights := recsys.bundle_attach(fit, best, encoder, (o ->> 'candidates')::int);
+    UPDATE recsys.model_versions mv
+       SET weights = new_weights, status = 'candidate', data_to = new_data_to,
+           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
+                         'best_epoch', best_epoch,
+                         'fit_valid_ndcg20', (SELECT r.metrics -> 'valid_ndcg20' FROM recsys.training_runs r
+                                               WHERE r.version_id = v AND r.epoch = 0),
+                         'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started),
+                         'options', o)
+     WHERE mv.version_id = v;
+    DELETE FROM recsys.train_samples s WHERE s.version_id = v;
+    COMMIT;
+
+    -- activate only if not worse than the active version on validation (force overrides)
+    active := recsys.active_version(model);
+    SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
+    activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
+    IF activated THEN
+        PERFORM recsys.activate_version(v);
+    ELSE
+        UPDATE recsys.model_versions mv
+           SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
+                                        round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
+         WHERE mv.version_id = v;
+    END IF;
+    COMMIT;
+    PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+    RAISE NOTICE 'recsys.train: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
+        v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
+        round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+END
+$$;
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end: fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (advisory lock); options: see recsys.train_options';
+
+------------------------------------------------------------------------------
 -- pg_dump keeps recsys state (extension member tables are otherwise skipped)
 ------------------------------------------------------------------------------
 -- (one call per statement: each call updates the pg_extension row)
@@ -1200,4 +1513,5 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.prepare_run_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.models', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.model_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.training_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.train_samples', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.model_versions', 'version_id')::regclass, '');

@@ -41,16 +41,16 @@ RecsysCoreHooks(void)
 
 /* ---------- config access ---------- */
 
-static JsonbValue *
-ConfigGet(Jsonb *config, const char *key)
+JsonbValue *
+RecsysConfigGet(Jsonb *config, const char *key)
 {
 	return getKeyJsonValueFromContainer(&config->root, key, strlen(key), NULL);
 }
 
-static int
-ConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi)
+int
+RecsysConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi)
 {
-	JsonbValue *v = ConfigGet(config, key);
+	JsonbValue *v = RecsysConfigGet(config, key);
 	double		d;
 
 	if (v == NULL)
@@ -73,10 +73,30 @@ ConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi)
 	return (int) d;
 }
 
+double
+RecsysConfigFloat(Jsonb *config, const char *key, double dflt, double lo, double hi)
+{
+	JsonbValue *v = RecsysConfigGet(config, key);
+	double		d;
+
+	if (v == NULL)
+		return dflt;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a number", key)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+	if (!(d >= lo && d <= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be from %g to %g, got %g", key, lo, hi, d)));
+	return d;
+}
+
 static int
 ConfigAct(Jsonb *config, const char *key, RsAct dflt)
 {
-	JsonbValue *v = ConfigGet(config, key);
+	JsonbValue *v = RecsysConfigGet(config, key);
 	char	   *s;
 	int			act;
 
@@ -96,8 +116,8 @@ ConfigAct(Jsonb *config, const char *key, RsAct dflt)
 	return act;
 }
 
-static void
-ConfigOnlyKeys(Jsonb *config, const char *const *keys)
+void
+RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys)
 {
 	JsonbIterator *it = JsonbIteratorInit(&config->root);
 	JsonbValue	v;
@@ -130,7 +150,7 @@ RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config)
 				 errmsg("config must be a JSON object")));
 	if (kind == RS_KIND_MLP)
 	{
-		JsonbValue *layers = ConfigGet(config, "layers");
+		JsonbValue *layers = RecsysConfigGet(config, "layers");
 		int			n;
 
 		if (layers == NULL || layers->type != jbvBinary || !JsonContainerIsArray(layers->val.binary.data))
@@ -167,9 +187,9 @@ RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config)
 	else if (kind == RS_KIND_RNN || kind == RS_KIND_GRU)
 	{
 		net->seq.cell = kind == RS_KIND_GRU ? RS_CELL_GRU : RS_CELL_RNN;
-		net->seq.vocab = ConfigInt(config, "vocab", -1, 1, RECSYS_MAX_VOCAB);
-		net->seq.embed = ConfigInt(config, "embed", 64, 1, RECSYS_MAX_WIDTH);
-		net->seq.hidden = ConfigInt(config, "hidden", 128, 1, RECSYS_MAX_WIDTH);
+		net->seq.vocab = RecsysConfigInt(config, "vocab", -1, 1, RECSYS_MAX_VOCAB);
+		net->seq.embed = RecsysConfigInt(config, "embed", 64, 1, RECSYS_MAX_WIDTH);
+		net->seq.hidden = RecsysConfigInt(config, "hidden", 128, 1, RECSYS_MAX_WIDTH);
 		/* the seed's Elman RNN squashes with the logistic sigmoid */
 		net->seq.act = kind == RS_KIND_RNN ? ConfigAct(config, "activation", RS_ACT_SIGMOID) : RS_ACT_TANH;
 		net->nparams = rs_seq_layout(&net->seq);
@@ -283,10 +303,7 @@ void
 RecsysNetLoad(RecsysNet *net, bytea *weights)
 {
 	RsFormatView view;
-	RsTensorDesc want[RS_MLP_MAX_LAYERS * 2];
 	Jsonb	   *config;
-	int			n;
-	int64		off = 0;
 
 	RecsysWeightsParse(weights, &view);
 	if (view.kind != RS_KIND_MLP && view.kind != RS_KIND_RNN && view.kind != RS_KIND_GRU)
@@ -297,24 +314,36 @@ RecsysNetLoad(RecsysNet *net, bytea *weights)
 	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
 																		  pnstrdup(view.config_len ? view.config : "{}",
 																				   view.config_len ? view.config_len : 2))));
-	RecsysNetConfigure(net, view.kind, config);
+	RecsysNetLoadView(net, &view, view.kind, config, "");
+}
+
+void
+RecsysNetLoadView(RecsysNet *net, const RsFormatView *view, int kind, Jsonb *config, const char *prefix)
+{
+	RsTensorDesc want[RS_MLP_MAX_LAYERS * 2];
+	int			n;
+	int64		off = 0;
+
+	RecsysNetConfigure(net, kind, config);
 	RecsysNetAllocate(net);
 	n = NetTensors(net, want);
 	for (int i = 0; i < n; i++)
 	{
 		RsTensorDesc have;
+		char		name[RS_NAME_LEN * 2];
 
-		if (rs_format_find(&view, want[i].name, &have) < 0)
+		snprintf(name, sizeof(name), "%s%s", prefix, want[i].name);
+		if (rs_format_find(view, name, &have) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid recsys weights: tensor \"%s\" is missing", want[i].name)));
+					 errmsg("invalid recsys weights: tensor \"%s\" is missing", name)));
 		if (have.ndim != want[i].ndim || have.dims[0] != want[i].dims[0] ||
 			(want[i].ndim == 2 && have.dims[1] != want[i].dims[1]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid recsys weights: tensor \"%s\" does not have the shape its config says", want[i].name)));
+					 errmsg("invalid recsys weights: tensor \"%s\" does not have the shape its config says", name)));
 		/* rs_real is float in the server build: the format's float32 copies straight in */
-		rs_format_copy(&view, &have, net->params + off);
+		rs_format_copy(view, &have, net->params + off);
 		off += want[i].numel;
 	}
 	Assert(off == net->nparams);
@@ -369,7 +398,7 @@ model_init(PG_FUNCTION_ARGS)
 				 errmsg("model_init makes mlp, rnn or gru models, not \"%s\"", kindname)));
 	RecsysCoreHooks();
 	if (JB_ROOT_IS_OBJECT(config))
-		ConfigOnlyKeys(config, kind == RS_KIND_MLP ? mlp_keys : kind == RS_KIND_RNN ? rnn_keys : gru_keys);
+		RecsysConfigOnlyKeys(config, kind == RS_KIND_MLP ? mlp_keys : kind == RS_KIND_RNN ? rnn_keys : gru_keys);
 	RecsysNetConfigure(&net, kind, config);
 	RecsysNetAllocate(&net);
 	rs_rng_seed(&rng, (uint64) seed);

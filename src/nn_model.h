@@ -11,6 +11,7 @@
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
+#include "core/rs_format.h"
 #include "core/rs_mlp.h"
 #include "core/rs_seq.h"
 
@@ -35,6 +36,8 @@ extern char *RecsysNetConfigText(const RecsysNet *net);
 extern void RecsysNetAllocate(RecsysNet *net);
 /* parse and validate weights (format, then shapes against the config) */
 extern void RecsysNetLoad(RecsysNet *net, bytea *weights);
+/* binds a net of kind configured by config to the tensors prefix + name of a parsed view */
+extern void RecsysNetLoadView(RecsysNet *net, const RsFormatView *view, int kind, Jsonb *config, const char *prefix);
 /* v1 weights of the net; extra_config (may be NULL) is merged into the config */
 extern bytea *RecsysNetSave(const RecsysNet *net, const char *extra_config);
 /* releases the core's workspace (not the parameters) */
@@ -44,6 +47,12 @@ extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
 
 /* checks an array of indexes against 0..vocab-1; what ("item", "bundle") names them in errors */
 extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what);
+
+/* jsonb object access with errors that name the key */
+extern JsonbValue *RecsysConfigGet(Jsonb *config, const char *key);
+extern int	RecsysConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi);
+extern double RecsysConfigFloat(Jsonb *config, const char *key, double dflt, double lo, double hi);
+extern void RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys);
 
 /* makes the core allocate with palloc0 and check for interrupts */
 extern void RecsysCoreHooks(void);

@@ -17,10 +17,9 @@ SET client_min_messages = warning;
 CREATE EXTENSION recsys;
 SELECT recsys.demo_shop(customers => 400);
 SELECT count(*) FROM recsys.prepare();
-SELECT recsys.create_model('default', 'mlp');
-SELECT recsys.activate_version(recsys.add_version('default', recsys.model_pack('mlp', '{"w": [[1, 2], [3, 4]], "b": [0.5, 0.25]}')));
+CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 1}');
 SQL
-ok $? "source database with demo shop, prepared data and an active model"
+ok $? "source database with demo shop, prepared data and a trained, active bundle model"
 before=$(q "$SRC" "$answers")
 weights_before=$(q "$SRC" "SELECT md5(weights) FROM recsys.model_versions WHERE status = 'active'")
 
@@ -41,7 +40,8 @@ is "$(q "$DST" "$answers")" "$before" "the restored database serves identical an
 is "$(q "$DST" "SELECT relation::text FROM recsys.sources WHERE kind = 'events'")" "shop.order_lines" \
    "registrations point at the restored shop relations"
 # sequences continue after the restored values: new versions and runs do not collide
-q "$DST" "SELECT recsys.add_version('default', recsys.model_pack('mlp', '{\"w\": [1]}'))" >/dev/null; ok $? "a new version after restore gets a fresh id"
+q "$DST" "SELECT recsys.add_version('default', (SELECT weights FROM recsys.model_versions WHERE status = 'active'))" >/dev/null
+ok $? "a new version after restore gets a fresh id"
 q "$DST" "SELECT count(*) FROM recsys.prepare()" >/dev/null; ok $? "prepare runs again after restore"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $SRC" -c "DROP DATABASE IF EXISTS $DST"

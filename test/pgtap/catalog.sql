@@ -24,7 +24,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
   FROM members m JOIN pg_proc p ON p.oid = m.objid
   JOIN pg_language l ON l.oid = p.prolang
  WHERE m.catalog = 'pg_proc'::regclass AND l.lanname IN ('sql', 'plpgsql')
-   AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'];
+   AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp']
+   -- a procedure with a SET clause cannot COMMIT; recsys.train commits per epoch and qualifies every name
+   AND p.prokind <> 'p';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'no function is SECURITY DEFINER')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
@@ -46,7 +48,18 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
             AND (p.proisstrict OR p.oid IN (SELECT aggtransfn FROM pg_aggregate)))
    -- ease_fit and item_pairs read the prepared tables through SPI: STABLE, and kept in the leader
    AND NOT (p.oid IN ('recsys.ease_fit(double precision)'::regprocedure, 'recsys.item_pairs(integer, integer)'::regprocedure)
-            AND p.provolatile = 's' AND p.proparallel = 'r');
+            AND p.provolatile = 's' AND p.proparallel = 'r')
+   -- the bundle fit and its samples read prepared data through SPI and take seconds: VOLATILE, in the leader
+   AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure)
+            AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
+   -- serving reads tables (STABLE) and keeps a per-backend cache, which a parallel worker may build as well
+   AND NOT (p.proname = 'recommend_bundles' AND p.provolatile = 's' AND p.proparallel = 's' AND p.proisstrict)
+   -- scorer and encoder are optional (NULL) parts of the model bundle_attach composes
+   AND NOT (p.oid = 'recsys.bundle_attach(bytea, bytea, bytea, integer)'::regprocedure AND p.provolatile = 'i'
+            AND p.proparallel = 's' AND NOT p.proisstrict)
+   -- cache control: invalidation is sent at commit (VOLATILE, leader only); the status reads backend state
+   AND NOT (p.oid = 'recsys.serving_invalidate()'::regprocedure AND p.provolatile = 'v' AND p.proparallel = 'u')
+   AND NOT (p.oid = 'recsys.serving_status()'::regprocedure AND p.provolatile = 'v' AND p.proparallel = 'r');
 
 SELECT is(array_agg(c.oid::regclass::text ORDER BY 1), NULL, 'every recsys table is dumped by pg_dump')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

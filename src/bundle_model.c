@@ -1,0 +1,844 @@
+/*
+ * bundle_model.c — the bundle ranker: recsys.bundle_fit (sparse EASE over
+ * item-view-augmented user rows), recsys.bundle_samples (held-out pairs and their
+ * candidates, the scorer's training data), recsys.bundle_attach (one weights value
+ * holding the fit, the learned scorer and the GRU), and the loader serving uses.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "bundle_model.h"
+#include "core/rs_ease.h"
+#include "model_io.h"
+
+/* indexes travel as float32 tensors: exact below 2^24 */
+#define RECSYS_BUNDLE_MAX_INDEX (1 << 24)
+#define RECSYS_BUNDLE_MAX_BUNDLES 12000
+#define GRAM_BLOCK 256
+
+/* ---------- CSR from SPI ---------- */
+
+void
+RecsysCsrLoad(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, MemoryContext mcxt)
+{
+	RecsysCsrLoadWith(query, nrows, limit, csr, NULL, mcxt);
+}
+
+void
+RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int64 **extra, MemoryContext mcxt)
+{
+	Portal		portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	int64		n = 0,
+				cap = 1024;
+	int32	   *rows = palloc(sizeof(int32) * cap),
+			   *members = palloc(sizeof(int32) * cap);
+	int64	   *vals = extra ? palloc(sizeof(int64) * cap) : NULL;
+	int32	   *fill;
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		row = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			int32		member = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (row < 0 || row >= nrows || member < 0 || member >= limit)
+				continue;		/* appended after the counts were read: ignored, like new ids in serving */
+			if (n == cap)
+			{
+				cap *= 2;
+				rows = repalloc_huge(rows, sizeof(int32) * cap);
+				members = repalloc_huge(members, sizeof(int32) * cap);
+				if (vals)
+					vals = repalloc_huge(vals, sizeof(int64) * cap);
+			}
+			if (vals)
+			{
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+
+				vals[n] = isnull ? PG_INT64_MIN : DatumGetInt64(d);
+			}
+			rows[n] = (int32) row;
+			members[n++] = member;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	if (n >= PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many rows for one index: %lld", (long long) n)));
+	csr->nrows = nrows;
+	csr->ptr = MemoryContextAllocZero(mcxt, sizeof(int32) * ((Size) nrows + 1));
+	csr->idx = MemoryContextAllocExtended(mcxt, sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int64 j = 0; j < n; j++)
+		csr->ptr[rows[j] + 1]++;
+	for (int32 r = 0; r < nrows; r++)
+		csr->ptr[r + 1] += csr->ptr[r];
+	fill = palloc_extended(sizeof(int32) * ((Size) nrows + 1), MCXT_ALLOC_HUGE);
+	memcpy(fill, csr->ptr, sizeof(int32) * ((Size) nrows + 1));
+	/* a stable scatter keeps the query's member order within a row */
+	if (extra)
+		*extra = MemoryContextAllocExtended(mcxt, sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int64 j = 0; j < n; j++)
+	{
+		int32		at = fill[rows[j]]++;
+
+		csr->idx[at] = members[j];
+		if (extra)
+			(*extra)[at] = vals[j];
+	}
+	pfree(fill);
+	pfree(rows);
+	pfree(members);
+}
+
+/* ---------- the held-out split ---------- */
+
+int
+RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n)
+{
+	int			best = -1;
+	uint64		best_h = 0;
+
+	if (n < 2)
+		return -1;
+	for (int j = 0; j < n; j++)
+	{
+		uint64		h = hash_uint32_extended((uint32) bundles[j],
+											 hash_combine64(seed, hash_uint32_extended((uint32) user, seed)));
+
+		if (best < 0 || h < best_h)
+		{
+			best = j;
+			best_h = h;
+		}
+	}
+	return best;
+}
+
+bool
+RecsysHoldoutValid(uint64 seed, int32 user)
+{
+	return hash_uint32_extended((uint32) user, seed + 1) % 5 == 0;
+}
+
+/* ---------- prepared data for a fit ---------- */
+
+typedef struct FitData
+{
+	int32		nb,
+				ni,
+				nu;
+	RecsysCsr	bundle_items,
+				user_bundles,
+				user_items;
+} FitData;
+
+static int32
+CountIndexes(const char *space)
+{
+	char		q[128];
+	int64		n;
+
+	snprintf(q, sizeof(q), "SELECT coalesce(max(idx) + 1, 0)::bigint FROM recsys.id_map WHERE space = '%s'", space);
+	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count %s indexes", space);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
+	if (n >= RECSYS_BUNDLE_MAX_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the bundle model indexes at most %d %ss, got %lld", RECSYS_BUNDLE_MAX_INDEX, space,
+						(long long) n)));
+	return (int32) n;
+}
+
+static void
+FitDataLoad(FitData *d, MemoryContext mcxt)
+{
+	d->nb = CountIndexes("bundle");
+	d->ni = CountIndexes("item");
+	d->nu = CountIndexes("user");
+	if (d->nb == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recsys has no prepared bundles"),
+				 errhint("Register bundles and bundle events, then run SELECT * FROM recsys.prepare().")));
+	if (d->nb > RECSYS_BUNDLE_MAX_BUNDLES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the bundle model is dense in the bundles while fitting: %d bundles exceed its limit of %d",
+						d->nb, RECSYS_BUNDLE_MAX_BUNDLES)));
+	RecsysCsrLoad("SELECT bundle_idx::bigint, item_idx FROM recsys.bundle_items ORDER BY 1, 2",
+				  d->nb, d->ni, &d->bundle_items, mcxt);
+	RecsysCsrLoad("SELECT user_idx::bigint, bundle_idx FROM recsys.user_bundles ORDER BY 1, 2",
+				  d->nu, d->nb, &d->user_bundles, mcxt);
+	RecsysCsrLoad("SELECT user_idx::bigint, item_idx FROM recsys.user_items ORDER BY 1, 2",
+				  d->nu, d->ni, &d->user_items, mcxt);
+}
+
+/* item -> bundles index with weights 1/sqrt|b|, idf and mass per item */
+typedef struct ItemView
+{
+	int32	   *ib_ptr,
+			   *ib_idx;
+	float	   *ib_w,
+			   *idf,
+			   *mass;
+} ItemView;
+
+static void
+ItemViewBuild(const FitData *d, ItemView *v)
+{
+	const RecsysCsr *bi = &d->bundle_items;
+	int32		nnz = bi->ptr[d->nb];
+	int32	   *fill;
+
+	v->ib_ptr = palloc0(sizeof(int32) * ((Size) d->ni + 1));
+	v->ib_idx = palloc(sizeof(int32) * Max(nnz, 1));
+	v->ib_w = palloc(sizeof(float) * Max(nnz, 1));
+	v->idf = palloc0(sizeof(float) * Max(d->ni, 1));
+	v->mass = palloc0(sizeof(float) * Max(d->ni, 1));
+	for (int32 p = 0; p < nnz; p++)
+		v->ib_ptr[bi->idx[p] + 1]++;
+	for (int32 i = 0; i < d->ni; i++)
+		v->ib_ptr[i + 1] += v->ib_ptr[i];
+	fill = palloc(sizeof(int32) * ((Size) d->ni + 1));
+	memcpy(fill, v->ib_ptr, sizeof(int32) * ((Size) d->ni + 1));
+	for (int32 b = 0; b < d->nb; b++)
+	{
+		int32		size = bi->ptr[b + 1] - bi->ptr[b];
+
+		for (int32 p = bi->ptr[b]; p < bi->ptr[b + 1]; p++)
+		{
+			int32		q = fill[bi->idx[p]]++;
+
+			v->ib_idx[q] = b;
+			v->ib_w[q] = 1.0f / sqrtf((float) size);
+		}
+	}
+	pfree(fill);
+	for (int32 i = 0; i < d->ni; i++)
+	{
+		int32		df = v->ib_ptr[i + 1] - v->ib_ptr[i];
+		double		c = 0;
+
+		/* rarer items say more about a bundle; never negative */
+		v->idf[i] = df > 0 ? (float) Max(log((double) d->nb / (df + 1.0)), 0.0) : 0;
+		for (int32 p = v->ib_ptr[i]; p < v->ib_ptr[i + 1]; p++)
+			c += v->ib_w[p];
+		v->mass[i] = (float) (v->idf[i] * c);
+	}
+}
+
+/* ---------- recsys.bundle_fit(options jsonb) RETURNS bytea ---------- */
+
+static float *
+IndexesAsFloat(const int32 *idx, int64 n)
+{
+	float	   *f = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 j = 0; j < n; j++)
+		f[j] = (float) idx[j];
+	return f;
+}
+
+PG_FUNCTION_INFO_V1(bundle_fit);
+
+Datum
+bundle_fit(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *opts = PG_GETARG_JSONB_P(0);
+	static const char *const keys[] = {"lambda", "beta", "keep_b", "keep_m", "holdout_seed", NULL};
+	double		lambda,
+				beta;
+	int			keep_b,
+				keep_m,
+				rc;
+	bool		holdout;
+	uint64		seed = 0;
+	FitData		d;
+	ItemView	v;
+	float	   *g,
+			   *block,
+			   *pop,
+			   *row;
+	int32	   *work,
+			   *bidx,
+			   *midx;
+	float	   *bval,
+			   *mval;
+	int64		pairs = 0,
+				heldout = 0;
+	int32		nb;
+	RsTensorDesc desc[10];
+	const float *data[10];
+	char		config[512];
+	MemoryContext outer = CurrentMemoryContext;
+
+	RecsysConfigOnlyKeys(opts, keys);
+	lambda = RecsysConfigFloat(opts, "lambda", 300, 1e-6, 1e9);
+	beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
+	keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	keep_m = RecsysConfigInt(opts, "keep_m", 32, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
+	if (holdout)
+		seed = (uint64) RecsysConfigFloat(opts, "holdout_seed", 0, 0, 9007199254740991.0);
+	RecsysCoreHooks();
+
+	SPI_connect();
+	FitDataLoad(&d, outer);
+	SPI_finish();
+	nb = d.nb;
+	keep_b = Min(keep_b, nb);
+	keep_m = Min(keep_m, nb);
+	ItemViewBuild(&d, &v);
+
+	/* Gram matrix of X + beta * IVr, a block of users at a time through ssyrk */
+	g = palloc_extended(sizeof(float) * (Size) nb * nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	block = palloc_extended(sizeof(float) * (Size) GRAM_BLOCK * nb, MCXT_ALLOC_HUGE);
+	pop = palloc0(sizeof(float) * nb);
+	for (int32 u0 = 0; u0 < d.nu; u0 += GRAM_BLOCK)
+	{
+		int			rows = Min(GRAM_BLOCK, d.nu - u0);
+
+		memset(block, 0, sizeof(float) * (Size) rows * nb);
+		for (int r = 0; r < rows; r++)
+		{
+			int32		u = u0 + r;
+			float	   *x = block + (Size) r * nb;
+			const int32 *taken = d.user_bundles.idx + d.user_bundles.ptr[u];
+			int			ntaken = d.user_bundles.ptr[u + 1] - d.user_bundles.ptr[u];
+			int			skip = holdout ? RecsysHoldoutPick(seed, u, taken, ntaken) : -1;
+			double		z = 0;
+
+			for (int t = 0; t < ntaken; t++)
+				if (t != skip)
+				{
+					x[taken[t]] += 1;
+					pop[taken[t]] += 1;
+					pairs++;
+				}
+			heldout += skip >= 0;
+			for (int32 p = d.user_items.ptr[u]; p < d.user_items.ptr[u + 1]; p++)
+				z += v.mass[d.user_items.idx[p]];
+			if (z <= 0 || beta == 0)
+				continue;
+			for (int32 p = d.user_items.ptr[u]; p < d.user_items.ptr[u + 1]; p++)
+			{
+				int32		i = d.user_items.idx[p];
+				float		w = (float) (beta * v.idf[i] / z);
+
+				for (int32 q = v.ib_ptr[i]; q < v.ib_ptr[i + 1]; q++)
+					x[v.ib_idx[q]] += w * v.ib_w[q];
+			}
+		}
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, nb, rows, 1.0f, block, nb, 1.0f, g, nb);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(block);
+	rc = rs_ease_solve(g, nb, lambda);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the regularised Gram matrix is not positive definite (LAPACK info %d)", rc),
+				 errhint("Use a larger lambda.")));
+
+	/* sparse B: the strongest keep_b entries of each row */
+	work = palloc(sizeof(int32) * nb);
+	bidx = palloc_extended(sizeof(int32) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	bval = palloc_extended(sizeof(float) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	for (int32 b = 0; b < nb; b++)
+		rs_top_abs(g + (Size) b * nb, nb, keep_b, bidx + (Size) b * keep_b, bval + (Size) b * keep_b, work);
+	CHECK_FOR_INTERRUPTS();
+
+	/* M = BIn' B per item (dense B), then its strongest keep_m entries */
+	row = palloc(sizeof(float) * nb);
+	midx = palloc_extended(sizeof(int32) * (Size) Max(d.ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	mval = palloc_extended(sizeof(float) * (Size) Max(d.ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int32 i = 0; i < d.ni; i++)
+	{
+		memset(row, 0, sizeof(float) * nb);
+		for (int32 q = v.ib_ptr[i]; q < v.ib_ptr[i + 1]; q++)
+			cblas_saxpy(nb, v.ib_w[q], g + (Size) v.ib_idx[q] * nb, 1, row, 1);
+		rs_top_abs(row, nb, keep_m, midx + (Size) i * keep_m, mval + (Size) i * keep_m, work);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(g);
+	for (int32 b = 0; b < nb; b++)
+		pop[b] = logf(1.0f + pop[b]);
+
+	/* tensors */
+	{
+		struct
+		{
+			const char *name;
+			int64		d0,
+						d1;
+			const float *p;
+		}			t[] = {
+			{"b.idx", nb, keep_b, IndexesAsFloat(bidx, (int64) nb * keep_b)},
+			{"b.val", nb, keep_b, bval},
+			{"m.idx", Max(d.ni, 1), keep_m, IndexesAsFloat(midx, (int64) Max(d.ni, 1) * keep_m)},
+			{"m.val", Max(d.ni, 1), keep_m, mval},
+			{"item.idf", Max(d.ni, 1), 0, v.idf},
+			{"item.mass", Max(d.ni, 1), 0, v.mass},
+			{"bundle.pop", nb, 0, pop},
+			{"ib.ptr", (int64) d.ni + 1, 0, IndexesAsFloat(v.ib_ptr, (int64) d.ni + 1)},
+			{"ib.idx", Max(v.ib_ptr[d.ni], 1), 0, IndexesAsFloat(v.ib_idx, Max(v.ib_ptr[d.ni], 1))},
+			{"ib.w", Max(v.ib_ptr[d.ni], 1), 0, v.ib_w},
+		};
+
+		for (int j = 0; j < 10; j++)
+		{
+			memset(&desc[j], 0, sizeof(RsTensorDesc));
+			strlcpy(desc[j].name, t[j].name, RS_NAME_LEN);
+			desc[j].ndim = t[j].d1 ? 2 : 1;
+			desc[j].dims[0] = t[j].d0;
+			desc[j].dims[1] = t[j].d1;
+			data[j] = t[j].p;
+		}
+	}
+	snprintf(config, sizeof(config),
+			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
+			 "\"bundles\": %d, \"items\": %d, \"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
+			 ", \"holdout_seed\": %s}}",
+			 lambda, beta, keep_b, keep_m, nb, d.ni, d.nu, pairs, heldout,
+			 holdout ? psprintf(UINT64_FORMAT, seed) : "null");
+	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config)));
+}
+
+/* ---------- loading ---------- */
+
+static const float *
+TensorPtr(const RsFormatView *view, const char *name, int64 d0, int64 d1)
+{
+	RsTensorDesc t;
+
+	if (rs_format_find(view, name, &t) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bundle weights lack tensor \"%s\"", name),
+				 errhint("Use weights made by recsys.bundle_fit or recsys.train.")));
+	if (t.dims[0] != d0 || (d1 >= 0 && (t.ndim != 2 || t.dims[1] != d1)) || (d1 < 0 && t.ndim != 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid recsys weights: tensor \"%s\" has the wrong shape", name)));
+	return (const float *) (view->buf + t.offset);
+}
+
+static int64
+TensorLen(const RsFormatView *view, const char *name)
+{
+	RsTensorDesc t;
+
+	if (rs_format_find(view, name, &t) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bundle weights lack tensor \"%s\"", name)));
+	return t.numel;
+}
+
+static int32 *
+IndexesFromFloat(const float *f, int64 n, int64 limit, const char *name)
+{
+	int32	   *idx = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 j = 0; j < n; j++)
+	{
+		if (!(f[j] >= 0 && f[j] < limit) || f[j] != floorf(f[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid recsys weights: tensor \"%s\" holds index %g outside 0..%lld", name, f[j],
+							(long long) limit - 1)));
+		idx[j] = (int32) f[j];
+	}
+	return idx;
+}
+
+static Jsonb *
+SubConfig(Jsonb *config, const char *key)
+{
+	JsonbValue *v = RecsysConfigGet(config, key);
+
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+void
+RecsysBundleLoad(bytea *weights, RecsysBundle *b)
+{
+	RsFormatView view;
+	RsBundleModel *m = &b->m;
+	Jsonb	   *fit;
+	int64		nnz;
+	int32	   *ptr;
+
+	memset(b, 0, sizeof(*b));
+	RecsysWeightsParse(weights, &view);
+	if (view.kind != RS_KIND_BUNDLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weights of kind \"%s\" are not a bundle model", rs_kind_name(view.kind)),
+				 errhint("Use weights made by recsys.bundle_fit or recsys.train.")));
+	b->config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+																		   pnstrdup(view.config_len ? view.config : "{}",
+																					view.config_len ? view.config_len : 2))));
+	fit = SubConfig(b->config, "fit");
+	if (fit == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bundle weights lack their \"fit\" config"),
+				 errhint("Use weights made by recsys.bundle_fit or recsys.train.")));
+	m->nb = RecsysConfigInt(fit, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	m->ni = RecsysConfigInt(fit, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
+	m->mb = RecsysConfigInt(fit, "keep_b", -1, 1, m->nb);
+	m->mm = RecsysConfigInt(fit, "keep_m", -1, 1, m->nb);
+	m->beta = (float) RecsysConfigFloat(fit, "beta", 8, 0, 1e6);
+	b->candidates = RecsysConfigInt(b->config, "candidates", 100, 1, 10000);
+	{
+		int64		ni1 = Max(m->ni, 1);
+
+		m->bidx = IndexesFromFloat(TensorPtr(&view, "b.idx", m->nb, m->mb), (int64) m->nb * m->mb, m->nb, "b.idx");
+		m->bval = TensorPtr(&view, "b.val", m->nb, m->mb);
+		m->midx = IndexesFromFloat(TensorPtr(&view, "m.idx", ni1, m->mm), ni1 * m->mm, m->nb, "m.idx");
+		m->mval = TensorPtr(&view, "m.val", ni1, m->mm);
+		m->idf = TensorPtr(&view, "item.idf", ni1, -1);
+		m->mass = TensorPtr(&view, "item.mass", ni1, -1);
+		m->pop = TensorPtr(&view, "bundle.pop", m->nb, -1);
+		nnz = TensorLen(&view, "ib.idx");
+		ptr = IndexesFromFloat(TensorPtr(&view, "ib.ptr", (int64) m->ni + 1, -1), (int64) m->ni + 1, nnz + 1, "ib.ptr");
+		for (int32 i = 0; i < m->ni; i++)
+			if (ptr[i] > ptr[i + 1])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid recsys weights: tensor \"ib.ptr\" is not monotone")));
+		m->ib_ptr = ptr;
+		m->ib_idx = IndexesFromFloat(TensorPtr(&view, "ib.idx", nnz, -1), nnz, m->nb, "ib.idx");
+		m->ib_w = TensorPtr(&view, "ib.w", nnz, -1);
+	}
+	{
+		Jsonb	   *sc = SubConfig(b->config, "scorer");
+		Jsonb	   *en = SubConfig(b->config, "encoder");
+
+		if (sc)
+		{
+			RecsysNetLoadView(&b->scorer, &view, RS_KIND_MLP, sc, "scorer.");
+			if (b->scorer.mlp.dims[0] != RS_BUNDLE_NFEAT || b->scorer.mlp.dims[b->scorer.mlp.nlayers] != 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid recsys weights: the scorer must map %d features to 1 score", RS_BUNDLE_NFEAT)));
+			b->has_scorer = true;
+		}
+		if (en)
+		{
+			RecsysNetLoadView(&b->encoder, &view, RS_KIND_GRU, en, "gru.");
+			b->has_encoder = true;
+		}
+	}
+}
+
+void
+RecsysBundleRerank(RecsysBundle *b, const float *x, int ncand, float *out)
+{
+	if (b->has_scorer && ncand > 0)
+	{
+		rs_real    *logits = rs_mlp_forward(&b->scorer.mlp, x, ncand);
+
+		memcpy(out, logits, sizeof(float) * ncand);
+	}
+	else
+		for (int c = 0; c < ncand; c++)
+			out[c] = x[(int64) c * RS_BUNDLE_NFEAT + 1];
+}
+
+/* ---------- recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates int) ---------- */
+
+PG_FUNCTION_INFO_V1(bundle_samples);
+
+Datum
+bundle_samples(PG_FUNCTION_ARGS)
+{
+	bytea	   *w = PG_GETARG_BYTEA_P(0);
+	uint64		seed = (uint64) PG_GETARG_INT64(1);
+	int			ncand = PG_GETARG_INT32(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RecsysBundle bm;
+	FitData		d;
+	float	   *s,
+			   *iv,
+			   *x;
+	int32	   *cand,
+			   *taken;
+	uint8	   *skip;
+
+	if (ncand < 1 || ncand > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("candidates must be from 1 to 10000, got %d", ncand)));
+	InitMaterializedSRF(fcinfo, 0);
+	RecsysCoreHooks();
+	RecsysBundleLoad(w, &bm);
+	SPI_connect();
+	FitDataLoad(&d, CurrentMemoryContext);
+	/* the same counts the fit saw, or the held-out pairs would not be the fit's */
+	if (d.nb != bm.m.nb || d.ni != bm.m.ni)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the prepared data changed since the fit (%d bundles and %d items, the fit saw %d and %d)",
+						d.nb, d.ni, bm.m.nb, bm.m.ni),
+				 errhint("Fit again with recsys.bundle_fit.")));
+	s = palloc(sizeof(float) * d.nb);
+	iv = palloc(sizeof(float) * d.nb);
+	skip = palloc0(d.nb);
+	ncand = Min(ncand, d.nb);
+	cand = palloc(sizeof(int32) * ncand);
+	taken = palloc(sizeof(int32) * d.nb);
+	x = palloc(sizeof(float) * ncand * RS_BUNDLE_NFEAT);
+	for (int32 u = 0; u < d.nu; u++)
+	{
+		const int32 *all = d.user_bundles.idx + d.user_bundles.ptr[u];
+		int			nall = d.user_bundles.ptr[u + 1] - d.user_bundles.ptr[u];
+		int			pick = RecsysHoldoutPick(seed, u, all, nall);
+		int			ntaken = 0,
+					got,
+					pos = -1;
+		bool		valid;
+
+		if (pick < 0)
+			continue;
+		valid = RecsysHoldoutValid(seed, u);
+		for (int t = 0; t < nall; t++)
+			if (t != pick)
+				taken[ntaken++] = all[t];
+		rs_bundle_score(&bm.m, taken, ntaken, d.user_items.idx + d.user_items.ptr[u],
+						d.user_items.ptr[u + 1] - d.user_items.ptr[u], s, iv);
+		for (int t = 0; t < ntaken; t++)
+			skip[taken[t]] = 1;
+		got = rs_top_n(s, d.nb, skip, ncand, cand);
+		for (int t = 0; t < ntaken; t++)
+			skip[taken[t]] = 0;
+		for (int c = 0; c < got; c++)
+			if (cand[c] == all[pick])
+				pos = c;
+		/* a training customer whose bundle is not among the candidates teaches nothing */
+		if (pos < 0 && !valid)
+			continue;
+		rs_bundle_features(&bm.m, s, iv, ntaken, cand, got, x);
+		for (int c = 0; c < got; c++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+			Datum		feats[RS_BUNDLE_NFEAT];
+
+			for (int f = 0; f < RS_BUNDLE_NFEAT; f++)
+				feats[f] = Float4GetDatum(x[c * RS_BUNDLE_NFEAT + f]);
+			values[0] = Int32GetDatum(u);
+			values[1] = BoolGetDatum(valid);
+			values[2] = Int32GetDatum(cand[c]);
+			values[3] = PointerGetDatum(construct_array(feats, RS_BUNDLE_NFEAT, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+			values[4] = Float4GetDatum(c == pos ? 1.0f : 0.0f);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		/* a validating customer whose bundle was missed still counts, as a miss */
+		if (pos < 0)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, true, true, false};
+
+			values[0] = Int32GetDatum(u);
+			values[1] = BoolGetDatum(true);
+			values[2] = values[3] = (Datum) 0;
+			values[4] = Float4GetDatum(1.0f);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---------- recsys.bundle_attach(fit bytea, scorer bytea, encoder bytea) RETURNS bytea ---------- */
+
+static int
+CopyTensors(const RsFormatView *view, const char *prefix, const char *const *only, RsTensorDesc *desc,
+			const float **data, int n)
+{
+	for (int j = 0; j < view->ntensors; j++)
+	{
+		RsTensorDesc t;
+		bool		keep = only == NULL;
+
+		rs_format_tensor(view, j, &t);
+		for (const char *const *o = only; o && *o; o++)
+			keep |= strcmp(*o, t.name) == 0;
+		if (!keep)
+			continue;
+		if (n >= 64)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many tensors to attach")));
+		desc[n] = t;
+		snprintf(desc[n].name, RS_NAME_LEN, "%s%s", prefix, t.name);
+		data[n] = (const float *) (view->buf + t.offset);
+		n++;
+	}
+	return n;
+}
+
+static char *
+ConfigText(const RsFormatView *view)
+{
+	return view->config_len ? pnstrdup(view->config, view->config_len) : pstrdup("{}");
+}
+
+PG_FUNCTION_INFO_V1(bundle_attach);
+
+Datum
+bundle_attach(PG_FUNCTION_ARGS)
+{
+	static const char *const fit_tensors[] = {"b.idx", "b.val", "m.idx", "m.val", "item.idf", "item.mass",
+	"bundle.pop", "ib.ptr", "ib.idx", "ib.w", NULL};
+	RsFormatView fit,
+				sc,
+				en;
+	RsTensorDesc desc[64];
+	const float *data[64];
+	int			n;
+	StringInfoData cfg;
+	Jsonb	   *fitcfg;
+	JsonbValue *fitpart;
+	int			candidates = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("fit must not be NULL")));
+	if (candidates < 1 || candidates > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("candidates must be from 1 to 10000, got %d", candidates)));
+	RecsysWeightsParse(PG_GETARG_BYTEA_P(0), &fit);
+	if (fit.kind != RS_KIND_BUNDLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fit must be bundle weights from recsys.bundle_fit, got kind %s", rs_kind_name(fit.kind))));
+	n = CopyTensors(&fit, "", fit_tensors, desc, data, 0);
+	fitcfg = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ConfigText(&fit))));
+	fitpart = RecsysConfigGet(fitcfg, "fit");
+	if (fitpart == NULL || fitpart->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fit must be bundle weights from recsys.bundle_fit")));
+	initStringInfo(&cfg);
+	appendStringInfo(&cfg, "{\"model\": \"bundle\", \"candidates\": %d, \"fit\": %s", candidates,
+					 JsonbToCString(NULL, fitpart->val.binary.data, -1));
+	if (!PG_ARGISNULL(1))
+	{
+		RecsysWeightsParse(PG_GETARG_BYTEA_P(1), &sc);
+		if (sc.kind != RS_KIND_MLP)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("scorer must be mlp weights, got kind %s", rs_kind_name(sc.kind))));
+		n = CopyTensors(&sc, "scorer.", NULL, desc, data, n);
+		appendStringInfo(&cfg, ", \"scorer\": %s", ConfigText(&sc));
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		RecsysWeightsParse(PG_GETARG_BYTEA_P(2), &en);
+		if (en.kind != RS_KIND_GRU)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("encoder must be gru weights, got kind %s", rs_kind_name(en.kind))));
+		n = CopyTensors(&en, "gru.", NULL, desc, data, n);
+		appendStringInfo(&cfg, ", \"encoder\": %s", ConfigText(&en));
+	}
+	appendStringInfoChar(&cfg, '}');
+	{
+		bytea	   *result = RecsysWeightsBuild(RS_KIND_BUNDLE, n, desc, data, cfg.data, cfg.len);
+		RecsysBundle check;
+
+		/* what cannot be served is refused here, not on the first request */
+		RecsysCoreHooks();
+		RecsysBundleLoad(result, &check);
+		PG_RETURN_BYTEA_P(result);
+	}
+}
+
+/* ---------- recsys.bundle_part(weights bytea, part text) RETURNS bytea ---------- */
+
+PG_FUNCTION_INFO_V1(bundle_part);
+
+Datum
+bundle_part(PG_FUNCTION_ARGS)
+{
+	RsFormatView view;
+	char	   *part = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *prefix;
+	const char *cfgkey;
+	int			kind;
+	RsTensorDesc desc[64];
+	const float *data[64];
+	int			n = 0;
+	Jsonb	   *config;
+	JsonbValue *sub;
+	char	   *subtext;
+	size_t		plen;
+
+	if (strcmp(part, "scorer") == 0)
+		prefix = "scorer.", cfgkey = "scorer", kind = RS_KIND_MLP;
+	else if (strcmp(part, "encoder") == 0)
+		prefix = "gru.", cfgkey = "encoder", kind = RS_KIND_GRU;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown part \"%s\"", part),
+				 errhint("Use scorer or encoder.")));
+	RecsysWeightsParse(PG_GETARG_BYTEA_P(0), &view);
+	if (view.kind != RS_KIND_BUNDLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weights of kind \"%s\" are not a bundle model", rs_kind_name(view.kind))));
+	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ConfigText(&view))));
+	sub = RecsysConfigGet(config, cfgkey);
+	if (sub == NULL || sub->type != jbvBinary)
+		PG_RETURN_NULL();
+	subtext = JsonbToCString(NULL, sub->val.binary.data, -1);
+	plen = strlen(prefix);
+	for (int j = 0; j < view.ntensors; j++)
+	{
+		RsTensorDesc t;
+
+		rs_format_tensor(&view, j, &t);
+		if (strncmp(t.name, prefix, plen) != 0)
+			continue;
+		if (n >= 64)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid recsys weights: too many %s tensors", part)));
+		desc[n] = t;
+		strlcpy(desc[n].name, t.name + plen, RS_NAME_LEN);
+		data[n] = (const float *) (view.buf + t.offset);
+		n++;
+	}
+	PG_RETURN_BYTEA_P(RecsysWeightsBuild(kind, n, desc, data, subtext, strlen(subtext)));
+}

@@ -1,0 +1,1084 @@
+/*
+ * serving.c — recommend_bundles in C: a per-backend cache of the active bundle
+ * model and of the prepared data it reads (histories, ids, catalogue), business
+ * filters applied before the cut, reasons, and cold-start tiers.
+ *
+ * The cache is built on the first call and kept until a relcache invalidation of
+ * recsys.model_versions arrives: recsys.activate_version and recsys.prepare send one
+ * (recsys.serving_invalidate), and it reaches every backend when they commit, so a
+ * newly activated version serves from the next statement on.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "bundle_model.h"
+
+#define RECENT_DAYS 30
+
+typedef struct UserKey
+{
+	uint64		hash;			/* of the external id; the id itself is compared on lookup */
+} UserKey;
+
+typedef struct UserEntry
+{
+	UserKey		key;
+	int32		idx;
+} UserEntry;
+
+typedef struct Ranked Ranked;
+struct Ranked
+{
+	int32		bundle;
+	float		score;
+	bool		popular;		/* filled in from the popularity tier */
+};
+
+typedef struct ServingCache
+{
+	MemoryContext cxt;
+	char		model[NAMEDATALEN];
+	int64		version_id;		/* 0: no active version */
+	RecsysBundle bm;
+	/* prepared data */
+	int32		nu,
+				nb,
+				ni;
+	HTAB	   *users;
+	char	  **user_ext,
+			  **bundle_ext,
+			  **item_ext,
+			  **item_name;
+	bool		integer_ids;	/* every bundle and item id reads as a bigint */
+	int64	   *bundle_ext_int,
+			   *item_ext_int;
+	RecsysCsr	user_bundles,
+				user_items,
+				bundle_items;
+	int64	   *ub_ts;			/* last time per user-bundle pair */
+	float	   *bundle_price;	/* NaN: some item has no price */
+	bool	   *bundle_in_stock;
+	int32	   *bundle_ncat;
+	int32	   *bundle_buyers,
+			   *bundle_recent;
+	float	   *bundle_item_buyers;	/* mean distinct buyers of its items */
+	float	   *pop_score;		/* the popularity tier's ranking */
+	bool		has_times;		/* bundle purchases have times (trend is known) */
+	Datum	   *items_text,		/* each bundle's items array, built on first use */
+			   *items_int;
+	/* per-request scratch, nb long: reused, as mallocs of this size would cost more than the ranking */
+	float	   *scratch_s,
+			   *scratch_iv;
+	uint8	   *scratch_skip;
+	struct Ranked *scratch_ranked;
+} ServingCache;
+
+static ServingCache *cache = NULL;
+static bool cache_valid = false;
+static bool callback_registered = false;
+static Oid	versions_relid = InvalidOid;
+static int64 serving_loads = 0;
+static int64 serving_calls = 0;
+
+static void
+ServingInvalCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == versions_relid)
+		cache_valid = false;
+}
+
+static Oid
+VersionsRelid(void)
+{
+	Oid			nsp = get_namespace_oid("recsys", false);
+	Oid			rel = get_relname_relid("model_versions", nsp);
+
+	if (!OidIsValid(rel))
+		elog(ERROR, "recsys.model_versions is missing");
+	return rel;
+}
+
+PG_FUNCTION_INFO_V1(serving_invalidate);
+
+Datum
+serving_invalidate(PG_FUNCTION_ARGS)
+{
+	/* transactional: other backends drop their caches when this transaction commits */
+	CacheInvalidateRelcacheByRelid(VersionsRelid());
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(serving_status);
+
+Datum
+serving_status(PG_FUNCTION_ARGS)
+{
+	char	   *s = psprintf("{\"cached\": %s, \"model\": %s, \"version_id\": " INT64_FORMAT ", \"loads\": " INT64_FORMAT
+							 ", \"calls\": " INT64_FORMAT "}",
+							 cache && cache_valid ? "true" : "false",
+							 cache ? quote_literal_cstr(cache->model) : "null",
+							 cache ? cache->version_id : 0, serving_loads, serving_calls);
+
+	/* quote_literal gives 'x'; JSON wants "x" (model names are [a-z0-9_]) */
+	for (char *p = s; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+/* ---------- loading ---------- */
+
+static char **
+LoadExtIds(const char *space, int32 n, MemoryContext cxt)
+{
+	char	   *q = psprintf("SELECT idx, ext_id FROM recsys.id_map WHERE space = '%s'", space);
+	char	  **ids = MemoryContextAllocZero(cxt, sizeof(char *) * Max(n, 1));
+	Portal		portal = SPI_cursor_open_with_args(NULL, q, 0, NULL, NULL, NULL, true, 0);
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int32		idx = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *ext = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+			if (idx >= 0 && idx < n)
+				ids[idx] = MemoryContextStrdup(cxt, ext);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	return ids;
+}
+
+static int32
+CountSpace(const char *space)
+{
+	char	   *q = psprintf("SELECT coalesce(max(idx) + 1, 0)::int FROM recsys.id_map WHERE space = '%s'", space);
+	bool		isnull;
+
+	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count %s ids", space);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static bool
+ParseInt64(const char *s, int64 *out)
+{
+	char	   *end;
+	long long	v;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static void
+LoadData(ServingCache *c)
+{
+	MemoryContext cxt = c->cxt;
+	HASHCTL		ctl;
+	TimestampTz max_ts = PG_INT64_MIN;
+	float	   *item_buyers;
+
+	c->nu = CountSpace("user");
+	c->nb = CountSpace("bundle");
+	c->ni = CountSpace("item");
+	c->user_ext = LoadExtIds("user", c->nu, cxt);
+	c->bundle_ext = LoadExtIds("bundle", c->nb, cxt);
+	c->item_ext = LoadExtIds("item", c->ni, cxt);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(UserKey);
+	ctl.entrysize = sizeof(UserEntry);
+	ctl.hcxt = cxt;
+	c->users = hash_create("recsys serving users", Max(c->nu, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int32 u = 0; u < c->nu; u++)
+	{
+		UserKey		key;
+		UserEntry  *e;
+
+		if (c->user_ext[u] == NULL)
+			continue;
+		key.hash = hash_bytes_extended((const unsigned char *) c->user_ext[u], strlen(c->user_ext[u]), 0);
+		e = hash_search(c->users, &key, HASH_ENTER, NULL);
+		e->idx = u;
+	}
+
+	/* ids returned by the bigint forms */
+	c->integer_ids = true;
+	c->bundle_ext_int = MemoryContextAllocZero(cxt, sizeof(int64) * Max(c->nb, 1));
+	c->item_ext_int = MemoryContextAllocZero(cxt, sizeof(int64) * Max(c->ni, 1));
+	for (int32 b = 0; b < c->nb && c->integer_ids; b++)
+		c->integer_ids = ParseInt64(c->bundle_ext[b], &c->bundle_ext_int[b]);
+	for (int32 i = 0; i < c->ni && c->integer_ids; i++)
+		c->integer_ids = ParseInt64(c->item_ext[i], &c->item_ext_int[i]);
+
+	RecsysCsrLoadWith("SELECT user_idx::bigint, bundle_idx, last_ts FROM recsys.user_bundles ORDER BY 1, 2",
+					  c->nu, c->nb, &c->user_bundles, &c->ub_ts, cxt);
+	RecsysCsrLoad("SELECT user_idx::bigint, item_idx FROM recsys.user_items ORDER BY 1, 2",
+				  c->nu, c->ni, &c->user_items, cxt);
+	RecsysCsrLoad("SELECT bundle_idx::bigint, item_idx FROM recsys.bundle_items ORDER BY 1, 2",
+				  c->nb, c->ni, &c->bundle_items, cxt);
+
+	/* catalogue: names, prices, stock and categories per item, summed per bundle */
+	{
+		float	   *price = palloc(sizeof(float) * Max(c->ni, 1));
+		bool	   *stock = palloc(sizeof(bool) * Max(c->ni, 1));
+		uint32	   *cat = palloc0(sizeof(uint32) * Max(c->ni, 1));
+
+		c->item_name = MemoryContextAllocZero(cxt, sizeof(char *) * Max(c->ni, 1));
+		for (int32 i = 0; i < c->ni; i++)
+		{
+			price[i] = NAN;
+			stock[i] = true;
+		}
+		if (SPI_execute("SELECT item_idx, name, price::float4, in_stock, category FROM recsys.item_attrs", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recsys.item_attrs");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[r];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int32		i = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+			char	   *name = SPI_getvalue(t, d, 2);
+			char	   *category = SPI_getvalue(t, d, 5);
+			Datum		v;
+
+			if (i < 0 || i >= c->ni)
+				continue;
+			if (name)
+				c->item_name[i] = MemoryContextStrdup(cxt, name);
+			v = SPI_getbinval(t, d, 3, &isnull);
+			if (!isnull)
+				price[i] = DatumGetFloat4(v);
+			v = SPI_getbinval(t, d, 4, &isnull);
+			if (!isnull)
+				stock[i] = DatumGetBool(v);
+			if (category)
+				cat[i] = hash_bytes((const unsigned char *) category, strlen(category)) | 1;	/* 0: none */
+		}
+		c->bundle_price = MemoryContextAlloc(cxt, sizeof(float) * Max(c->nb, 1));
+		c->bundle_in_stock = MemoryContextAlloc(cxt, sizeof(bool) * Max(c->nb, 1));
+		c->bundle_ncat = MemoryContextAllocZero(cxt, sizeof(int32) * Max(c->nb, 1));
+		for (int32 b = 0; b < c->nb; b++)
+		{
+			double		sum = 0;
+			bool		in = true;
+
+			for (int32 p = c->bundle_items.ptr[b]; p < c->bundle_items.ptr[b + 1]; p++)
+			{
+				int32		i = c->bundle_items.idx[p];
+				bool		seen = false;
+
+				sum += price[i];
+				in &= stock[i];
+				if (cat[i] == 0)
+					continue;
+				for (int32 q = c->bundle_items.ptr[b]; q < p && !seen; q++)
+					seen = cat[c->bundle_items.idx[q]] == cat[i];
+				c->bundle_ncat[b] += !seen;
+			}
+			c->bundle_price[b] = (float) sum;
+			c->bundle_in_stock[b] = in;
+		}
+	}
+
+	/* popularity and trend for the cold-start tier */
+	c->bundle_buyers = MemoryContextAllocZero(cxt, sizeof(int32) * Max(c->nb, 1));
+	c->bundle_recent = MemoryContextAllocZero(cxt, sizeof(int32) * Max(c->nb, 1));
+	c->bundle_item_buyers = MemoryContextAllocZero(cxt, sizeof(float) * Max(c->nb, 1));
+	c->pop_score = MemoryContextAllocZero(cxt, sizeof(float) * Max(c->nb, 1));
+	for (int32 p = 0; p < c->user_bundles.ptr[c->nu]; p++)
+		max_ts = Max(max_ts, c->ub_ts[p]);
+	c->has_times = max_ts != PG_INT64_MIN;
+	for (int32 p = 0; p < c->user_bundles.ptr[c->nu]; p++)
+	{
+		int32		b = c->user_bundles.idx[p];
+
+		c->bundle_buyers[b]++;
+		if (max_ts != PG_INT64_MIN && c->ub_ts[p] != PG_INT64_MIN &&
+			c->ub_ts[p] > max_ts - (int64) RECENT_DAYS * USECS_PER_DAY)
+			c->bundle_recent[b]++;
+	}
+	item_buyers = palloc0(sizeof(float) * Max(c->ni, 1));
+	for (int32 p = 0; p < c->user_items.ptr[c->nu]; p++)
+		item_buyers[c->user_items.idx[p]]++;
+	for (int32 b = 0; b < c->nb; b++)
+	{
+		int32		n = c->bundle_items.ptr[b + 1] - c->bundle_items.ptr[b];
+		double		sum = 0;
+
+		for (int32 p = c->bundle_items.ptr[b]; p < c->bundle_items.ptr[b + 1]; p++)
+			sum += item_buyers[c->bundle_items.idx[p]];
+		c->bundle_item_buyers[b] = n ? (float) (sum / n) : 0;
+		/* buyers, recent buyers count again (trend); a bundle nobody took yet ranks by its items */
+		c->pop_score[b] = logf(1.0f + c->bundle_buyers[b]) + logf(1.0f + c->bundle_recent[b]) +
+			0.01f * logf(1.0f + c->bundle_item_buyers[b]);
+	}
+}
+
+/* the cache for a model, (re)built when invalidated or when another model is asked for */
+static ServingCache *
+ServingCacheGet(const char *model)
+{
+	MemoryContext old;
+	ServingCache *c;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ServingInvalCallback, (Datum) 0);
+		callback_registered = true;
+	}
+	/* invalidations sent by other backends' commits are read here, not only at statement start */
+	AcceptInvalidationMessages();
+	if (cache && cache_valid && strcmp(cache->model, model) == 0)
+		return cache;
+	if (cache)
+	{
+		MemoryContextDelete(cache->cxt);
+		cache = NULL;
+	}
+	versions_relid = VersionsRelid();
+	cache_valid = true;			/* an invalidation during the load clears it again */
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "recsys serving cache", ALLOCSET_DEFAULT_SIZES);
+
+		c = MemoryContextAllocZero(cxt, sizeof(ServingCache));
+		c->cxt = cxt;
+	}
+	strlcpy(c->model, model, NAMEDATALEN);
+	PG_TRY();
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(model)};
+
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT version_id, weights FROM recsys.model_versions "
+								  "WHERE model = $1 AND status = 'active'", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recsys.model_versions");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		w;
+
+			c->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			old = MemoryContextSwitchTo(c->cxt);
+			if (!isnull)
+			{
+				/* the weights stay detoasted in the cache: the model points into them */
+				bytea	   *copy = (bytea *) PG_DETOAST_DATUM_COPY(w);
+
+				RecsysCoreHooks();
+				RecsysBundleLoad(copy, &c->bm);
+			}
+			else
+				c->version_id = 0;
+			MemoryContextSwitchTo(old);
+		}
+		if (c->version_id != 0)
+		{
+			LoadData(c);
+			if (c->bm.m.nb > c->nb || c->bm.m.ni > c->ni)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the active version of model \"%s\" knows more bundles or items than the prepared data",
+								model),
+						 errhint("Run SELECT * FROM recsys.prepare(), or retrain.")));
+			c->scratch_s = MemoryContextAlloc(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
+			c->scratch_iv = MemoryContextAlloc(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
+			c->scratch_skip = MemoryContextAlloc(c->cxt, Max(c->nb, 1));
+			c->scratch_ranked = MemoryContextAlloc(c->cxt, sizeof(Ranked) * Max(c->nb, 1));
+		}
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(c->cxt);
+		cache_valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cache = c;
+	serving_loads++;
+	return c;
+}
+
+/* ---------- options ---------- */
+
+typedef struct ServeOptions
+{
+	bool		exclude_taken;
+	double		repurchase_days;	/* < 0: never again */
+	bool		in_stock;
+	double		max_price;		/* < 0: none */
+	int			min_categories;
+	int32	   *include,
+			   *exclude,
+			   *session;
+	int			ninclude,
+				nexclude,
+				nsession;
+	char		model[NAMEDATALEN];
+	bool		filters;		/* any bundle filter besides exclude_taken */
+} ServeOptions;
+
+static bool
+KeyIs(JsonbValue *k, const char *name)
+{
+	return strlen(name) == (size_t) k->val.string.len && strncmp(k->val.string.val, name, k->val.string.len) == 0;
+}
+
+static void
+OptionError(const char *key, const char *want)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option %s must be %s", key, want)));
+}
+
+/* item ids (JSON strings or numbers) to indexes of the cache; unknown ids are left out */
+static int32 *
+OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **itemhash)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int32	   *out;
+	int			cap;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		OptionError(key, "an array of item ids");
+	cap = JsonContainerSize(v->val.binary.data);
+	out = palloc(sizeof(int32) * Max(cap, 1));
+	*n = 0;
+	if (*itemhash == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(UserKey);
+		ctl.entrysize = sizeof(UserEntry);
+		ctl.hcxt = CurrentMemoryContext;
+		*itemhash = hash_create("recsys option items", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		/* small lists: a scan of the item ids would do, but catalogues are large */
+		for (int32 i = 0; i < c->ni; i++)
+			if (c->item_ext[i])
+			{
+				UserKey		k = {hash_bytes_extended((const unsigned char *) c->item_ext[i], strlen(c->item_ext[i]), 0)};
+
+				((UserEntry *) hash_search(*itemhash, &k, HASH_ENTER, NULL))->idx = i;
+			}
+	}
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		char	   *s;
+		UserKey		k;
+		UserEntry  *found;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type == jbvString)
+			s = pnstrdup(e.val.string.val, e.val.string.len);
+		else if (e.type == jbvNumeric)
+			s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(e.val.numeric)));
+		else
+			OptionError(key, "an array of item ids (strings or numbers)");
+		k.hash = hash_bytes_extended((const unsigned char *) s, strlen(s), 0);
+		found = hash_search(*itemhash, &k, HASH_FIND, NULL);
+		if (found && strcmp(c->item_ext[found->idx], s) == 0)
+			out[(*n)++] = found->idx;
+	}
+	return out;
+}
+
+static double
+OptionNumber(JsonbValue *v, const char *key, double lo, double hi)
+{
+	double		d;
+
+	if (v->type != jbvNumeric)
+		OptionError(key, "a number");
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+	if (!(d >= lo && d <= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option %s must be from %g to %g, got %g", key, lo, hi, d)));
+	return d;
+}
+
+static bool
+OptionBool(JsonbValue *v, const char *key)
+{
+	if (v->type != jbvBool)
+		OptionError(key, "true or false");
+	return v->val.boolean;
+}
+
+/* first pass: the model name (decides which cache), and that every key is known */
+static void
+ParseOptionsModel(Jsonb *opts, ServeOptions *o)
+{
+	static const char *const known[] = {"exclude_taken", "repurchase_days", "in_stock", "max_price",
+	"min_categories", "include_items", "exclude_items", "session", "model", NULL};
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	memset(o, 0, sizeof(*o));
+	o->exclude_taken = true;
+	o->repurchase_days = -1;
+	o->max_price = -1;
+	strlcpy(o->model, "default", NAMEDATALEN);
+	if (!JB_ROOT_IS_OBJECT(opts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass '{}' for the defaults.")));
+	it = JsonbIteratorInit(&opts->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		bool		ok = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (const char *const *n = known; *n; n++)
+			ok |= KeyIs(&k, *n);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%.*s\"", k.val.string.len, k.val.string.val),
+					 errhint("Known options: exclude_taken, repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session, model.")));
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (KeyIs(&k, "model"))
+		{
+			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len >= NAMEDATALEN)
+				OptionError("model", "a model name");
+			memcpy(o->model, v.val.string.val, v.val.string.len);
+			o->model[v.val.string.len] = '\0';
+		}
+	}
+}
+
+static void
+ParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(&opts->root);
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	HTAB	   *itemhash = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (KeyIs(&k, "exclude_taken"))
+			o->exclude_taken = OptionBool(&v, "exclude_taken");
+		else if (KeyIs(&k, "repurchase_days"))
+			o->repurchase_days = OptionNumber(&v, "repurchase_days", 0, 36500);
+		else if (KeyIs(&k, "in_stock"))
+			o->filters |= o->in_stock = OptionBool(&v, "in_stock");
+		else if (KeyIs(&k, "max_price"))
+			o->max_price = OptionNumber(&v, "max_price", 0, 1e15), o->filters = true;
+		else if (KeyIs(&k, "min_categories"))
+			o->min_categories = (int) OptionNumber(&v, "min_categories", 0, 1000), o->filters = true;
+		else if (KeyIs(&k, "include_items") && c)
+			o->include = OptionItems(&v, "include_items", c, &o->ninclude, &itemhash), o->filters = true;
+		else if (KeyIs(&k, "exclude_items") && c)
+			o->exclude = OptionItems(&v, "exclude_items", c, &o->nexclude, &itemhash), o->filters = true;
+		else if (KeyIs(&k, "session") && c)
+			o->session = OptionItems(&v, "session", c, &o->nsession, &itemhash);
+	}
+	/* include_items naming only unknown items can match no bundle */
+	if (o->include && o->ninclude == 0)
+		o->ninclude = -1;
+}
+
+/* ---------- ranking ---------- */
+
+
+static bool
+BundleHas(ServingCache *c, int32 b, int32 item)
+{
+	for (int32 p = c->bundle_items.ptr[b]; p < c->bundle_items.ptr[b + 1]; p++)
+		if (c->bundle_items.idx[p] == item)
+			return true;
+	return false;
+}
+
+/* skip[b] = 1 for every bundle the options or the user's history rule out */
+static uint8 *
+SkipMask(ServingCache *c, ServeOptions *o, int32 user)
+{
+	uint8	   *skip = c->scratch_skip;
+
+	memset(skip, 0, Max(c->nb, 1));
+
+	if (user >= 0 && o->exclude_taken)
+	{
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+		for (int32 p = c->user_bundles.ptr[user]; p < c->user_bundles.ptr[user + 1]; p++)
+		{
+			/* with a repurchase window, what was bought long enough ago may come back */
+			if (o->repurchase_days >= 0 && c->ub_ts[p] != PG_INT64_MIN &&
+				c->ub_ts[p] < now - (int64) (o->repurchase_days * USECS_PER_DAY))
+				continue;
+			skip[c->user_bundles.idx[p]] = 1;
+		}
+	}
+	if (!o->filters)
+		return skip;
+	for (int32 b = 0; b < c->nb; b++)
+	{
+		if (skip[b])
+			continue;
+		if ((o->in_stock && !c->bundle_in_stock[b]) ||
+			(o->max_price >= 0 && !(c->bundle_price[b] <= o->max_price)) ||
+			(o->min_categories > 0 && c->bundle_ncat[b] < o->min_categories) ||
+			o->ninclude < 0)
+		{
+			skip[b] = 1;
+			continue;
+		}
+		for (int j = 0; j < o->ninclude && !skip[b]; j++)
+			skip[b] = !BundleHas(c, b, o->include[j]);
+		for (int j = 0; j < o->nexclude && !skip[b]; j++)
+			skip[b] = BundleHas(c, b, o->exclude[j]);
+	}
+	return skip;
+}
+
+static const char *
+ItemLabel(ServingCache *c, int32 i)
+{
+	if (c->item_name[i])
+		return c->item_name[i];
+	return psprintf("item %s", c->item_ext[i] ? c->item_ext[i] : "?");
+}
+
+static char *
+Customers(int32 n)
+{
+	return psprintf("%d customer%s", n, n == 1 ? "" : "s");
+}
+
+/* why a personal recommendation: the strongest single contribution to its fit score */
+static char *
+PersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, const int32 *items, int nitems, double z,
+			   bool session)
+{
+	const RsBundleModel *m = &c->bm.m;
+	float		best = 0;
+	int32		via_bundle = -1,
+				via_item = -1;
+	char	   *social = c->bundle_buyers[b] > 0 ? psprintf("; taken by %s", Customers(c->bundle_buyers[b])) : "";
+
+	for (int t = 0; t < ntaken; t++)
+	{
+		int32		r = taken[t];
+
+		if (r < 0 || r >= m->nb)
+			continue;
+		for (int j = 0; j < m->mb; j++)
+			if (m->bidx[(int64) r * m->mb + j] == b && m->bval[(int64) r * m->mb + j] > best)
+			{
+				best = m->bval[(int64) r * m->mb + j];
+				via_bundle = r;
+			}
+	}
+	if (z > 0)
+		for (int t = 0; t < nitems; t++)
+		{
+			int32		i = items[t];
+
+			if (i < 0 || i >= m->ni)
+				continue;
+			for (int j = 0; j < m->mm; j++)
+				if (m->midx[(int64) i * m->mm + j] == b)
+				{
+					float		w = (float) (m->beta * m->idf[i] / z) * m->mval[(int64) i * m->mm + j];
+
+					if (w > best)
+					{
+						best = w;
+						via_item = i;
+						via_bundle = -1;
+					}
+				}
+		}
+	if (via_item >= 0)
+		return psprintf("%s %s%s", session ? "goes with" : "because you bought", ItemLabel(c, via_item), social);
+	if (via_bundle >= 0)
+		return psprintf("customers who took bundle %s also take this%s", c->bundle_ext[via_bundle], social);
+	return psprintf("close to your history in the model%s", social);
+}
+
+static char *
+PopularReason(ServingCache *c, int32 b, bool known)
+{
+	const char *who = known ? "popular: " : "popular with all customers (new customer): ";
+
+	if (c->bundle_buyers[b] > 0 && c->has_times)
+		return psprintf("%staken by %s, %d in the last %d days", who, Customers(c->bundle_buyers[b]),
+						c->bundle_recent[b], RECENT_DAYS);
+	if (c->bundle_buyers[b] > 0)
+		return psprintf("%staken by %s", who, Customers(c->bundle_buyers[b]));
+	if (c->bundle_item_buyers[b] >= 1)
+		return psprintf("%sits items were bought by %s on average", who,
+						Customers((int32) rint(c->bundle_item_buyers[b])));
+	return psprintf("%sa new bundle nobody has taken yet", who);
+}
+
+static int
+RankedCmp(const void *a, const void *b)
+{
+	const Ranked *x = a,
+			   *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->bundle < y->bundle ? -1 : x->bundle > y->bundle;
+}
+
+/* GRU over the session: the highest next-item logit among each candidate's items */
+static void
+SessionRerank(ServingCache *c, const int32 *session, int nsession, Ranked *r, int n)
+{
+	RsSeq	   *seq = &c->bm.encoder.seq;
+	rs_real    *h;
+	int32	   *ids = palloc(sizeof(int32) * nsession);
+	int			len = 0;
+	MemoryContext old;
+
+	for (int j = 0; j < nsession; j++)
+		if (session[j] < seq->vocab)
+			ids[len++] = session[j];
+	if (len == 0)
+		return;
+	old = MemoryContextSwitchTo(c->cxt);
+	h = rs_seq_encode(seq, ids, &len, 1, len);
+	MemoryContextSwitchTo(old);
+	for (int j = 0; j < n; j++)
+	{
+		int32		b = r[j].bundle;
+		float		best = -INFINITY;
+		double		mass = 0;
+
+		/* log of the bundle's share of the next-item distribution (up to the shared normaliser) */
+		for (int pass = 0; pass < 2; pass++)
+			for (int32 p = c->bundle_items.ptr[b]; p < c->bundle_items.ptr[b + 1]; p++)
+			{
+				int32		i = c->bundle_items.idx[p];
+				float		logit;
+
+				if (i >= seq->vocab)
+					continue;
+				logit = seq->p[RS_SEQ_OUTB][i];
+				for (int d = 0; d < seq->hidden; d++)
+					logit += seq->p[RS_SEQ_OUT][(int64) i * seq->hidden + d] * h[d];
+				if (pass == 0)
+					best = Max(best, logit);
+				else
+					mass += exp(logit - best);
+			}
+		r[j].score = isfinite(best) ? (float) (best + log(mass)) : -1e30f;
+	}
+	qsort(r, n, sizeof(Ranked), RankedCmp);
+}
+
+/* ---------- recommend_bundles(user_id text|bigint, k integer, options jsonb) ---------- */
+
+static void
+CheckK(int32 k)
+{
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1, got %d", k)));
+	if (k > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("k must be at most 10000, got %d", k)));
+}
+
+/* without an active model: the SQL baseline (which knows only exclude_taken) */
+static void
+ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_taken, bool bigint_form)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[3] = {TEXTOID, INT4OID, JSONBOID};
+	Datum		args[3] = {CStringGetTextDatum(user), Int32GetDatum(k),
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(exclude_taken ? "{\"exclude_taken\": true}" : "{\"exclude_taken\": false}"))};
+	const char *q = bigint_form
+		? "SELECT rank, bundle_id::bigint, items::bigint[], score, reason FROM recsys.recommend_bundles_baseline($1, $2, $3)"
+		: "SELECT rank, bundle_id, items, score, reason FROM recsys.recommend_bundles_baseline($1, $2, $3)";
+
+	SPI_connect();
+	if (bigint_form)
+	{
+		bool		isnull;
+
+		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM recsys.id_map WHERE space IN ('bundle', 'item') "
+						"AND ext_id !~ '^-?[0-9]{1,18}$')", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recsys.id_map");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("bundle or item ids are not integers, so they cannot be returned as bigint"),
+					 errhint("Call recommend_bundles(user_id::text, k), which returns ids as text.")));
+	}
+	if (SPI_execute_with_args(q, 3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run the baseline ranker");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		values[5];
+		bool		nulls[5];
+
+		heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+}
+
+/* a bundle's items as text[] or bigint[], built once per cache */
+static Datum
+BundleItemsArray(ServingCache *c, int32 b, bool bigint_form)
+{
+	Datum	  **slot = bigint_form ? &c->items_int : &c->items_text;
+
+	if (*slot == NULL)
+		*slot = MemoryContextAllocZero(c->cxt, sizeof(Datum) * Max(c->nb, 1));
+	if ((*slot)[b] == (Datum) 0)
+	{
+		int32		n = c->bundle_items.ptr[b + 1] - c->bundle_items.ptr[b];
+		Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+		MemoryContext old;
+
+		for (int32 p = 0; p < n; p++)
+		{
+			int32		i = c->bundle_items.idx[c->bundle_items.ptr[b] + p];
+
+			elems[p] = bigint_form ? Int64GetDatum(c->item_ext_int[i]) : CStringGetTextDatum(c->item_ext[i]);
+		}
+		old = MemoryContextSwitchTo(c->cxt);
+		(*slot)[b] = PointerGetDatum(bigint_form
+									 ? construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)
+									 : construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+	}
+	return (*slot)[b];
+}
+
+PG_FUNCTION_INFO_V1(recommend_bundles);
+
+Datum
+recommend_bundles(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		bigint_form = get_fn_expr_argtype(fcinfo->flinfo, 0) == INT8OID;
+	char	   *user_id;
+	int32		k = PG_GETARG_INT32(1);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
+	ServeOptions o;
+	ServingCache *c;
+	int32		user = -1;
+	const int32 *taken = NULL,
+			   *items = NULL;
+	int			ntaken = 0,
+				nitems = 0;
+	Ranked	   *ranked;
+	int			nranked = 0;
+	uint8	   *skip;
+	bool		personal;
+	bool		session_tier = false;
+	double		z = 0;
+
+	user_id = bigint_form ? psprintf(INT64_FORMAT, PG_GETARG_INT64(0)) : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	CheckK(k);
+	ParseOptionsModel(opts, &o);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	serving_calls++;
+	c = ServingCacheGet(o.model);
+	if (c->version_id == 0)
+	{
+		ParseOptions(opts, &o, NULL);
+		if (o.filters || o.repurchase_days >= 0 || RecsysConfigGet(opts, "session"))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("model \"%s\" has no active version, and its options need one", o.model),
+					 errhint("Train one with CALL recsys.train(); without it only exclude_taken applies.")));
+		ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form);
+		return (Datum) 0;
+	}
+	if (bigint_form && !c->integer_ids)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("bundle or item ids are not integers, so they cannot be returned as bigint"),
+				 errhint("Call recommend_bundles(user_id::text, k), which returns ids as text.")));
+	ParseOptions(opts, &o, c);
+
+	{
+		UserKey		key = {hash_bytes_extended((const unsigned char *) user_id, strlen(user_id), 0)};
+		UserEntry  *e = hash_search(c->users, &key, HASH_FIND, NULL);
+
+		if (e && strcmp(c->user_ext[e->idx], user_id) == 0)
+		{
+			user = e->idx;
+			taken = c->user_bundles.idx + c->user_bundles.ptr[user];
+			ntaken = c->user_bundles.ptr[user + 1] - c->user_bundles.ptr[user];
+			items = c->user_items.idx + c->user_items.ptr[user];
+			nitems = c->user_items.ptr[user + 1] - c->user_items.ptr[user];
+		}
+	}
+	if (ntaken == 0 && nitems == 0 && o.nsession > 0)
+	{
+		/* no history, but a session: the session's items stand in for it */
+		items = o.session;
+		nitems = o.nsession;
+		session_tier = true;
+	}
+	personal = ntaken > 0 || nitems > 0;
+	skip = SkipMask(c, &o, user);
+	ranked = c->scratch_ranked;
+
+	if (personal)
+	{
+		RsBundleModel *m = &c->bm.m;
+		float	   *s = c->scratch_s,
+				   *iv = c->scratch_iv;
+		int			want = Min(Max(k, c->bm.candidates), m->nb);
+		int32	   *top = palloc(sizeof(int32) * want);
+		int			got,
+					nrerank;
+		float	   *x,
+				   *logits;
+
+		z = rs_bundle_score(m, taken, ntaken, items, nitems, s, iv);
+		got = rs_top_n(s, m->nb, skip, want, top);
+		nrerank = Min(got, c->bm.candidates);
+		x = palloc(sizeof(float) * Max(nrerank, 1) * RS_BUNDLE_NFEAT);
+		logits = palloc(sizeof(float) * Max(nrerank, 1));
+		rs_bundle_features(m, s, iv, ntaken, top, nrerank, x);
+		{
+			MemoryContext old = MemoryContextSwitchTo(c->cxt);
+
+			RecsysBundleRerank(&c->bm, x, nrerank, logits);
+			MemoryContextSwitchTo(old);
+		}
+		for (int j = 0; j < nrerank; j++)
+		{
+			ranked[j].bundle = top[j];
+			ranked[j].score = logits[j];
+			ranked[j].popular = false;
+		}
+		qsort(ranked, nrerank, sizeof(Ranked), RankedCmp);
+		if (session_tier && c->bm.has_encoder)
+			SessionRerank(c, o.session, o.nsession, ranked, nrerank);
+		nranked = nrerank;
+		/* past the reranked candidates, the fit's order, scored below them */
+		if (got > nrerank)
+		{
+			float		floor_score = nrerank ? ranked[nrerank - 1].score - 1 : 0;
+			float		smax = 0;
+
+			for (int32 b = 0; b < m->nb; b++)
+				smax = Max(smax, fabsf(s[b]));
+			for (int j = nrerank; j < got; j++)
+			{
+				ranked[nranked].bundle = top[j];
+				ranked[nranked].score = floor_score + (smax > 0 ? s[top[j]] / smax - 1 : -1) - (float) j * 1e-6f;
+				ranked[nranked].popular = false;
+				nranked++;
+			}
+		}
+		/* bundles newer than the model, then the rest by popularity, if k still is not reached */
+		if (nranked < k)
+		{
+			uint8	   *done = palloc0(Max(c->nb, 1));
+			int32	   *rest = palloc(sizeof(int32) * Max(c->nb, 1));
+			int			nrest;
+			float		low = nranked ? ranked[nranked - 1].score - 1 : 0;
+
+			for (int j = 0; j < nranked; j++)
+				done[ranked[j].bundle] = 1;
+			for (int32 b = 0; b < c->nb; b++)
+				done[b] |= skip[b];
+			nrest = rs_top_n(c->pop_score, c->nb, done, k - nranked, rest);
+			for (int j = 0; j < nrest; j++)
+			{
+				ranked[nranked].bundle = rest[j];
+				ranked[nranked].score = low - 1 - (float) j * 1e-3f;
+				ranked[nranked].popular = true;
+				nranked++;
+			}
+		}
+	}
+	else
+	{
+		int32	   *top = palloc(sizeof(int32) * Min(k, Max(c->nb, 1)));
+
+		nranked = rs_top_n(c->pop_score, c->nb, skip, Min(k, c->nb), top);
+		for (int j = 0; j < nranked; j++)
+		{
+			ranked[j].bundle = top[j];
+			ranked[j].score = c->pop_score[top[j]];
+			ranked[j].popular = true;
+		}
+	}
+
+	for (int j = 0; j < Min(k, nranked); j++)
+	{
+		int32		b = ranked[j].bundle;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		char	   *reason;
+		if (!ranked[j].popular)
+		{
+			reason = PersonalReason(c, b, taken, ntaken, items, nitems, z, session_tier);
+			if (session_tier)
+				reason = psprintf("from your session (%s): %s", c->bm.has_encoder ? "GRU" : "items", reason);
+		}
+		else
+			reason = PopularReason(c, b, user >= 0);
+		values[0] = Int32GetDatum(j + 1);
+		values[1] = bigint_form ? Int64GetDatum(c->bundle_ext_int[b]) : CStringGetTextDatum(c->bundle_ext[b]);
+		values[2] = BundleItemsArray(c, b, bigint_form);
+		values[3] = Float4GetDatum(ranked[j].score);
+		values[4] = CStringGetTextDatum(reason);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
