@@ -1495,6 +1495,43 @@ END
 $$;
 COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end: fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (advisory lock); options: see recsys.train_options';
 
+CREATE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM recsys.train_options(options);
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.host, then CREATE EXTENSION pg_cron.';
+    END IF;
+    -- the job (one per model, rescheduling replaces it) runs the same CALL a DBA would type
+    RETURN cron.schedule('recsys-train-' || model, schedule, format('CALL recsys.train(%L, %L)', model, options));
+END
+$$;
+COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; returns the pg_cron job id; needs pg_cron in this database';
+
+CREATE FUNCTION recsys.unschedule_training(model text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cron.job WHERE jobname = 'recsys-train-' || model) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule('recsys-train-' || model);
+END
+$$;
+COMMENT ON FUNCTION recsys.unschedule_training(text) IS 'removes the pg_cron job of recsys.schedule_training for a model; false when there is none';
+
 ------------------------------------------------------------------------------
 -- pg_dump keeps recsys state (extension member tables are otherwise skipped)
 ------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ typedef struct ServingCache
 	MemoryContext cxt;
 	char		model[NAMEDATALEN];
 	int64		version_id;		/* 0: no active version */
+	bool		model_exists;
 	RecsysBundle bm;
 	/* prepared data */
 	int32		nu,
@@ -381,16 +382,19 @@ ServingCacheGet(const char *model)
 		Datum		args[1] = {CStringGetTextDatum(model)};
 
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT version_id, weights FROM recsys.model_versions "
-								  "WHERE model = $1 AND status = 'active'", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		if (SPI_execute_with_args("SELECT m.name IS NOT NULL, v.version_id, v.weights FROM (SELECT $1::text AS n) x "
+								  "LEFT JOIN recsys.models m ON m.name = x.n "
+								  "LEFT JOIN recsys.model_versions v ON v.model = m.name AND v.status = 'active'",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read recsys.model_versions");
-		if (SPI_processed == 1)
+		c->model_exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
 		{
 			bool		isnull;
 			Datum		w;
+			Datum		vid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 
-			c->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			c->version_id = isnull ? 0 : DatumGetInt64(vid);
+			w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 			old = MemoryContextSwitchTo(c->cxt);
 			if (!isnull)
 			{
@@ -934,6 +938,12 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	c = ServingCacheGet(o.model);
 	if (c->version_id == 0)
 	{
+		/* an untrained shop serves the baseline; a model asked for by name must exist */
+		if (!c->model_exists && strcmp(o.model, "default") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("model \"%s\" does not exist", o.model),
+					 errhint("Train it with CALL recsys.train('%s').", o.model)));
 		ParseOptions(opts, &o, NULL);
 		if (o.filters || o.repurchase_days >= 0 || RecsysConfigGet(opts, "session"))
 			ereport(ERROR,

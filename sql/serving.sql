@@ -1,0 +1,83 @@
+-- Serving from a trained bundle model: exact k after filters, reasons, cold-start tiers, the backend cache.
+\i test/regress_setup.psql
+DROP SCHEMA IF EXISTS shop CASCADE;
+SELECT recsys.demo_shop(customers => 800) IS NOT NULL AS shop;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+-- before any training: the baseline serves, and filters that need a model say so
+SELECT count(*) AS baseline_rows FROM recommend_bundles(42, 5);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"in_stock": true}')$$);
+CALL recsys.train('default', '{"max_epochs": 3, "gru_epochs": 1}');
+SELECT status, (metrics ->> 'valid_ndcg20')::float8 >= 0 AS has_validation,
+       recsys.model_info(weights) #>> '{config,model}' AS model,
+       recsys.model_info(weights) -> 'config' ? 'scorer' AS has_scorer,
+       recsys.model_info(weights) -> 'config' ? 'encoder' AS has_encoder
+  FROM recsys.model_versions;
+SELECT epoch, metrics ->> 'stage' AS stage, checkpoint IS NOT NULL AS checkpointed
+  FROM recsys.training_runs ORDER BY epoch;
+
+-- a customer with history: k rows, ranks 1..k, scores not increasing, a reason each, none already taken
+CREATE TEMP TABLE r42 AS SELECT * FROM recommend_bundles(42, 10);
+SELECT count(*) AS k_rows, array_agg(rank ORDER BY rank) = ARRAY[1,2,3,4,5,6,7,8,9,10] AS ranks,
+       bool_and(reason <> '') AS reasons,
+       bool_and(NOT EXISTS (SELECT 1 FROM shop.bundle_orders o WHERE o.customer_id = 42 AND o.bundle_id = r42.bundle_id)) AS none_taken
+  FROM r42;
+SELECT bool_and(a.score >= b.score) AS scores_ordered FROM r42 a JOIN r42 b ON b.rank = a.rank + 1;
+SELECT count(*) FILTER (WHERE reason ~ '^(because you bought|customers who took bundle)') > 0 AS personal_reasons FROM r42;
+-- text and bigint forms agree
+SELECT (SELECT array_agg(bundle_id::text ORDER BY rank) FROM recommend_bundles(42, 10))
+     = (SELECT array_agg(bundle_id ORDER BY rank) FROM recommend_bundles('42', 10)) AS forms_agree;
+
+-- filters apply before the cut: still exactly k rows, each one passing
+SELECT count(*) = (SELECT least(10, count(*)) FROM shop.bundles b
+                     WHERE (SELECT sum(p.price) FROM shop.bundle_items bi JOIN shop.products p USING (product_id)
+                             WHERE bi.bundle_id = b.bundle_id) <= 150
+                       AND NOT EXISTS (SELECT 1 FROM shop.bundle_orders o WHERE o.customer_id = 42 AND o.bundle_id = b.bundle_id))
+         AS every_passing_bundle_up_to_k,
+       bool_and((SELECT sum(p.price) FROM shop.products p WHERE p.product_id = ANY (r.items)) <= 150) AS under_cap
+  FROM recommend_bundles(42, 10, '{"max_price": 150}') r;
+SELECT count(*) AS k_rows,
+       bool_and((SELECT bool_and(p.stock > 0) FROM shop.products p WHERE p.product_id = ANY (r.items))) AS all_in_stock
+  FROM recommend_bundles(42, 10, '{"in_stock": true}') r;
+SELECT count(*) AS k_rows,
+       bool_and((SELECT count(DISTINCT p.category) FROM shop.products p WHERE p.product_id = ANY (r.items)) >= 2) AS two_categories
+  FROM recommend_bundles(42, 10, '{"min_categories": 2}') r;
+SELECT count(*) AS rows_with_item, bool_and(r.items @> ARRAY[i.product_id]) AS all_contain
+  FROM (SELECT product_id FROM shop.bundle_items ORDER BY bundle_id, product_id LIMIT 1) i,
+       LATERAL recommend_bundles(42, 3, jsonb_build_object('include_items', jsonb_build_array(i.product_id))) r;
+SELECT bool_and(NOT r.items @> ARRAY[x.product_id]) AS none_contain
+  FROM (SELECT (SELECT items[1] FROM r42 WHERE rank = 1) AS product_id) x,
+       LATERAL recommend_bundles(42, 10, jsonb_build_object('exclude_items', jsonb_build_array(x.product_id))) r;
+-- only as many rows as bundles pass: no bundle costs less than 1
+SELECT count(*) AS rows_under_1 FROM recommend_bundles(42, 10, '{"max_price": 1}');
+-- exclude_taken false may return bundles already taken; a repurchase window of 0 days does too
+SELECT count(*) AS k_rows FROM recommend_bundles(42, 10, '{"exclude_taken": false}');
+SELECT count(*) >= (SELECT count(*) FROM recommend_bundles(42, 10)) AS window_rows FROM recommend_bundles(42, 10, '{"repurchase_days": 0}');
+
+-- cold start, labelled: unknown customer -> popularity and trend; a session without history -> GRU over it
+SELECT rank, reason LIKE 'popular with all customers (new customer): taken by %' AS popular_tier
+  FROM recommend_bundles(-1, 3) ORDER BY rank;
+SELECT count(*) AS k_rows, bool_and(reason LIKE 'from your session (GRU): %') AS session_tier
+  FROM recommend_bundles('visitor-1', 5, (SELECT jsonb_build_object('session', jsonb_agg(product_id)) FROM
+                                          (SELECT product_id FROM shop.products ORDER BY product_id LIMIT 3) p));
+
+-- the model is loaded once per backend and reused until a version is activated
+SELECT (recsys.serving_status() ->> 'loads')::int AS loads_before,
+       (SELECT count(*) FROM generate_series(1, 50) g, recommend_bundles(42, 5)) AS rows,
+       (recsys.serving_status() ->> 'loads')::int AS loads_after;
+SELECT recsys.activate_version(recsys.add_version('default', (SELECT weights FROM recsys.model_versions WHERE status = 'active'))) IS NOT NULL AS activated;
+SELECT count(*) AS rows FROM recommend_bundles(42, 5);
+SELECT (recsys.serving_status() ->> 'version_id')::bigint = recsys.active_version('default') AS serves_new_version,
+       (recsys.serving_status() ->> 'loads')::int AS loads;
+
+-- bad input: clear errors, and the session goes on
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 0)$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 10001)$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"colour": "red"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"max_price": "cheap"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"max_price": -5}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"include_items": 7}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 3, '{"model": "nope"}')$$);
+SELECT pg_temp.try($$CALL recsys.train('default', '{"epochs": 3}')$$);
+SELECT pg_temp.try($$CALL recsys.train('Bad Name')$$);
+SELECT pg_temp.try($$SELECT recsys.bundle_attach(recsys.model_pack('mlp', '{"w": [1]}'), NULL)$$);
+SELECT 'session alive' AS still;

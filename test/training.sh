@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# recsys.train as operators meet it: a second training of the same model is refused,
+# a training killed mid-epoch resumes from its last checkpoint, a worse model is not
+# activated (unless forced), and pg_cron runs a scheduled training for real.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/test/tap.sh"
+DB=recsys_training
+q() { psql -X -At -d "$DB" -c "$1"; }
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
+CREATE EXTENSION recsys;
+SELECT recsys.demo_shop(customers => 600);
+SELECT count(*) FROM recsys.prepare();
+SQL
+ok $? "demo shop of 600 customers prepared"
+
+# 1. one training per model: another session holding the model's lock makes train refuse at once
+psql -X -q -d "$DB" -c "SELECT pg_advisory_lock(hashtextextended('recsys.train:default', 0)), pg_sleep(4)" >/dev/null &
+HOLDER=$!
+sleep 1
+err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1}')" 2>&1)
+[[ "$err" == *"is being trained by another session"* ]]; ok $? "a second training of the same model gets a clear error"
+wait $HOLDER
+is "$(q "SELECT count(*) FROM recsys.model_versions")" "0" "the refused training left no version behind"
+
+# 2. killed mid-training, resumed from the last checkpoint
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 400, \"patience\": 400, \"gru_epochs\": 0}')" >/dev/null 2>&1 &
+TRAINER=$!
+for _ in $(seq 1 200); do
+    n=$(q "SELECT count(*) FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id) WHERE v.status = 'training' AND r.epoch >= 3")
+    [ "${n:-0}" -ge 1 ] && break
+    sleep 0.1
+done
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%' AND pid <> pg_backend_pid()" >/dev/null
+wait $TRAINER
+is "$(q "SELECT status FROM recsys.model_versions ORDER BY version_id DESC LIMIT 1")" "training" \
+   "the killed training's version is left in status training, resumable"
+last=$(q "SELECT max(epoch) FROM recsys.training_runs WHERE checkpoint IS NOT NULL")
+[ "${last:-0}" -ge 3 ]; ok $? "its committed epochs (up to $last) kept their checkpoints"
+is "$(q "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "0" "nothing half-trained was activated"
+out=$(PGOPTIONS="-c client_min_messages=notice" psql -X -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": $((last + 2)), \"gru_epochs\": 0}')" 2>&1)
+[[ "$out" == *"resuming version 1 of default at epoch $((last + 1))"* ]]; ok $? "train resumes version 1 at epoch $((last + 1))"
+is "$(q "SELECT count(DISTINCT epoch) = max(epoch) + 1 FROM recsys.training_runs WHERE version_id = 1 AND epoch < 1000")" "t" \
+   "epochs 0..N of the resumed version are contiguous, none repeated"
+is "$(q "SELECT status FROM recsys.model_versions WHERE version_id = 1")" "active" "the resumed version finished and became active"
+is "$(q "SELECT count(*) FROM recsys.train_samples")" "0" "its samples were cleaned up"
+
+# 3. activation only if not worse on validation; force overrides
+q "UPDATE recsys.model_versions SET metrics = metrics || '{\"valid_ndcg20\": 1.0}' WHERE version_id = 1" >/dev/null
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 2, \"gru_epochs\": 0}')" >/dev/null 2>&1
+is "$(q "SELECT status || ':' || (note LIKE 'not activated: validation NDCG@20%') FROM recsys.model_versions WHERE version_id = 2")" "candidate:true" \
+   "a version worse than the active one stays a candidate, with the reason in its note"
+is "$(q "SELECT recsys.active_version('default')")" "1" "the active version is unchanged"
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 2, \"gru_epochs\": 0, \"force\": true}')" >/dev/null 2>&1
+is "$(q "SELECT recsys.active_version('default')")" "3" "force activates regardless"
+
+# 4. pg_cron: a scheduled training really runs (cron lives in the postgres database here; it schedules by the minute)
+psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+DROP EXTENSION IF EXISTS recsys CASCADE;
+DROP SCHEMA IF EXISTS cronshop CASCADE;
+CREATE EXTENSION recsys;
+SELECT recsys.demo_shop('cronshop', customers => 300);
+SELECT count(*) FROM recsys.prepare();
+SELECT recsys.schedule_training('default', '* * * * *', '{"max_epochs": 1, "gru_epochs": 0}');
+SQL
+ok $? "recsys.schedule_training registers a pg_cron job"
+is "$(psql -X -At -d postgres -c "SELECT command FROM cron.job WHERE jobname = 'recsys-train-default'")" \
+   "CALL recsys.train('default', '{\"gru_epochs\": 0, \"max_epochs\": 1}')" "the job runs the documented CALL"
+status=""
+for _ in $(seq 1 80); do
+    status=$(psql -X -At -d postgres -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                                          WHERE j.jobname = 'recsys-train-default' AND d.status IN ('succeeded', 'failed') LIMIT 1")
+    [ -n "$status" ] && break
+    sleep 1
+done
+is "$status" "succeeded" "cron.job_run_details shows the scheduled training succeeded"
+is "$(psql -X -At -d postgres -c "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "1" \
+   "the scheduled run left an active version"
+is "$(psql -X -At -d postgres -c "SELECT recsys.unschedule_training('default')")" "t" "unschedule_training removes the job"
+psql -X -q -d postgres -c "DROP EXTENSION recsys CASCADE" -c "DROP SCHEMA cronshop CASCADE" -c "DROP EXTENSION pg_cron" >/dev/null 2>&1
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
+tap_done
