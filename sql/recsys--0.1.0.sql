@@ -957,6 +957,221 @@ CREATE FUNCTION recsys.serving_status() RETURNS jsonb
 COMMENT ON FUNCTION recsys.serving_status() IS 'this backend''s serving cache: whether it is valid, the model and version it holds, how many times it was loaded and how many requests it served';
 
 ------------------------------------------------------------------------------
+-- Serving items: recommend_items, complete_bundle, similar_items (over the refreshed features)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.check_item_options(k integer, options jsonb, known text[]) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text;
+BEGIN
+    IF k IS NULL OR k < 1 OR k > 10000 THEN
+        RAISE EXCEPTION 'k must be from 1 to 10000, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = CASE WHEN k > 10000 THEN 'program_limit_exceeded' ELSE 'invalid_parameter_value' END;
+    END IF;
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass ''{}'' for the defaults.';
+    END IF;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF NOT key = ANY (known) THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: ' || array_to_string(known, ', ') || '.';
+        END IF;
+    END LOOP;
+    IF options ? 'max_price' AND (jsonb_typeof(options -> 'max_price') <> 'number' OR (options ->> 'max_price')::float8 < 0) THEN
+        RAISE EXCEPTION 'option max_price must be a non-negative number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'in_stock' AND jsonb_typeof(options -> 'in_stock') <> 'boolean' THEN
+        RAISE EXCEPTION 'option in_stock must be true or false' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'exclude_bought' AND jsonb_typeof(options -> 'exclude_bought') <> 'boolean' THEN
+        RAISE EXCEPTION 'option exclude_bought must be true or false' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN '{"exclude_bought": true, "in_stock": false}'::jsonb || options;
+END
+$$;
+COMMENT ON FUNCTION recsys.check_item_options(integer, jsonb, text[]) IS 'validates k (1..10000) and item serving options (exclude_bought, in_stock, max_price) against the keys a function knows; returns them with defaults';
+
+-- item filters shared by the item SRFs
+CREATE FUNCTION recsys.item_passes(item_idx integer, opts jsonb) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT (NOT (opts ->> 'in_stock')::boolean OR coalesce(a.in_stock, true))
+                            AND (NOT opts ? 'max_price' OR a.price <= (opts ->> 'max_price')::float8)
+                       FROM recsys.item_attrs a WHERE a.item_idx = item_passes.item_idx),
+                    NOT opts ? 'max_price')
+$$;
+COMMENT ON FUNCTION recsys.item_passes(integer, jsonb) IS 'whether an item passes the in_stock and max_price filters (an item without a price fails a price cap)';
+
+CREATE FUNCTION recsys.item_label(item_idx integer) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT a.name FROM recsys.item_attrs a WHERE a.item_idx = item_label.item_idx),
+                    'item ' || (SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'item' AND m.idx = item_label.item_idx))
+$$;
+COMMENT ON FUNCTION recsys.item_label(integer) IS 'an item''s name for reasons, or "item <id>"';
+
+CREATE FUNCTION similar_items(item text, k integer DEFAULT 10)
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i integer;
+BEGIN
+    PERFORM recsys.check_item_options(k, '{}', '{}');
+    SELECT m.idx INTO i FROM recsys.id_map m WHERE m.space = 'item' AND m.ext_id = similar_items.item;
+    IF i IS NULL THEN
+        RAISE EXCEPTION 'unknown item %', quote_literal(similar_items.item) USING ERRCODE = 'undefined_object',
+            HINT = 'Items become known when recsys.prepare() reads them from the registered sources.';
+    END IF;
+    RETURN QUERY
+    WITH together AS (
+        -- bought together: the strongest association rules from this item
+        SELECT p.item_b AS idx, 1 AS tier, (p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together in %s (lift %s)',
+                      p.together || CASE WHEN p.together = 1 THEN ' order' ELSE ' orders' END, round(p.lift::numeric, 1)) AS why
+          FROM recsys.item_pair_stats p WHERE p.item_a = i
+    ), content AS (
+        -- the content vector (category, price band) for items without co-occurrence, new ones included
+        SELECT f.item_idx AS idx, 2 AS tier,
+               ((SELECT sum(a * b) FROM unnest(f.content, me.content) AS t(a, b)) + 0.001 * ln(1 + f.buyers))::real AS s,
+               format('similar product: %s%s', coalesce(f.category, 'same kind'),
+                      CASE WHEN f.price_band = me.price_band THEN ', same price band' ELSE '' END) AS why
+          FROM recsys.item_features f, recsys.item_features me
+         WHERE me.item_idx = i AND f.item_idx <> i
+           AND f.item_idx NOT IN (SELECT t.idx FROM together t)
+    ), ranked AS (
+        SELECT * FROM together UNION ALL SELECT * FROM content
+    )
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+END
+$$;
+COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; unknown item: ERROR';
+
+CREATE FUNCTION recommend_items(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    opts jsonb := recsys.check_item_options(k, options, '{exclude_bought,in_stock,max_price}');
+    u integer;
+BEGIN
+    SELECT m.idx INTO u FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = recommend_items.user_id;
+    RETURN QUERY
+    WITH mine AS (
+        SELECT ui.item_idx FROM recsys.user_items ui WHERE ui.user_idx = u
+    ), together AS (
+        SELECT p.item_b AS idx, 1 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together with %s in %s (lift %s)',
+                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence * ln(1 + p.lift) DESC))[1]),
+                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
+                      round(max(p.lift)::numeric, 1)) AS why
+          FROM mine JOIN recsys.item_pair_stats p ON p.item_a = mine.item_idx
+         GROUP BY p.item_b
+    ), content AS (
+        -- what the customer's categories offer, new and trending first: content features for the cold items
+        SELECT f.item_idx AS idx, 2 AS tier,
+               (coalesce((uf.category_affinity ->> f.category)::float8, 0) * (1 + f.trend) + 0.01 * ln(1 + f.buyers))::real AS s,
+               CASE WHEN u IS NULL THEN format('trending (new customer): %s buyers, %s recently', f.buyers, f.recent_buyers)
+                    WHEN f.buyers = 0 THEN format('new in %s, which you buy', f.category)
+                    WHEN uf.category_affinity ? f.category THEN format('popular in %s, which you buy', f.category)
+                    ELSE format('popular: %s buyers', f.buyers) END AS why
+          FROM recsys.item_features f LEFT JOIN recsys.user_features uf ON uf.user_idx = u
+         WHERE f.item_idx NOT IN (SELECT t.idx FROM together t)
+    ), ranked AS (
+        SELECT * FROM together UNION ALL SELECT * FROM content
+    )
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     WHERE NOT ((opts ->> 'exclude_bought')::boolean AND r.idx IN (SELECT mine.item_idx FROM mine))
+       AND recsys.item_passes(r.idx, opts)
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+END
+$$;
+COMMENT ON FUNCTION recommend_items(text, integer, jsonb) IS 'top-k items for a customer: bought together with what they bought (association rules), then content (category affinity times trend, so new items in their categories appear); an unknown customer gets trending items, labelled; options exclude_bought (true), in_stock, max_price, applied before the cut';
+
+CREATE FUNCTION complete_bundle(items text[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    opts jsonb := recsys.check_item_options(k, options, '{in_stock,max_price}');
+    cart integer[];
+BEGIN
+    IF cardinality(items) = 0 THEN
+        RAISE EXCEPTION 'items must not be empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass the ids of the items in the cart.';
+    END IF;
+    SELECT array_agg(m.idx) INTO cart FROM recsys.id_map m WHERE m.space = 'item' AND m.ext_id = ANY (items);
+    cart := coalesce(cart, '{}');
+    RETURN QUERY
+    WITH mined AS (
+        -- mined bundles that hold part of the cart: their other items complete the set
+        SELECT x AS idx, 1 AS tier, max(b.lift * cardinality(ARRAY(SELECT unnest(b.items) INTERSECT SELECT unnest(cart))))::real AS s,
+               (array_agg(format('completes a set bought together by %s (lift %s)',
+                                 recsys.n_customers(b.customers), round(b.lift::numeric, 1)) ORDER BY b.lift DESC, b.bundle_key))[1] AS why
+          FROM recsys.mined_bundles b, unnest(b.items) x
+         WHERE b.items && cart AND NOT x = ANY (cart)
+         GROUP BY x
+    ), together AS (
+        SELECT p.item_b AS idx, 2 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together with %s in %s (lift %s)',
+                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence DESC))[1]),
+                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
+                      round(max(p.lift)::numeric, 1)) AS why
+          FROM recsys.item_pair_stats p
+         WHERE p.item_a = ANY (cart) AND NOT p.item_b = ANY (cart)
+           AND p.item_b NOT IN (SELECT mined.idx FROM mined)
+         GROUP BY p.item_b
+    ), popular AS (
+        SELECT f.item_idx AS idx, 3 AS tier, ln(1 + f.buyers)::real AS s,
+               format('popular: %s buyers', f.buyers) AS why
+          FROM recsys.item_features f
+         WHERE NOT f.item_idx = ANY (cart)
+           AND f.item_idx NOT IN (SELECT mined.idx FROM mined) AND f.item_idx NOT IN (SELECT together.idx FROM together)
+    ), ranked AS (
+        SELECT * FROM mined UNION ALL SELECT * FROM together UNION ALL SELECT * FROM popular
+    )
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     WHERE recsys.item_passes(r.idx, opts)
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+END
+$$;
+COMMENT ON FUNCTION complete_bundle(text[], integer, jsonb) IS 'what goes with this cart: items that complete mined bundles holding cart items (by lift), then items bought together with them (association rules), then popular items; unknown cart items are ignored; options in_stock, max_price, applied before the cut';
+
+CREATE FUNCTION similar_items(item bigint, k integer DEFAULT 10)
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT s.rank, s.item_id::bigint, s.score, s.reason FROM @extschema@.similar_items(item::text, k) s $$;
+COMMENT ON FUNCTION similar_items(bigint, integer) IS 'similar_items for integer item ids';
+
+CREATE FUNCTION recommend_items(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT r.rank, r.item_id::bigint, r.score, r.reason FROM @extschema@.recommend_items(user_id::text, k, options) r $$;
+COMMENT ON FUNCTION recommend_items(bigint, integer, jsonb) IS 'recommend_items for integer user and item ids';
+
+CREATE FUNCTION complete_bundle(items bigint[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT c.rank, c.item_id::bigint, c.score, c.reason FROM @extschema@.complete_bundle(items::text[], k, options) c $$;
+COMMENT ON FUNCTION complete_bundle(bigint[], integer, jsonb) IS 'complete_bundle for integer item ids';
+
+------------------------------------------------------------------------------
 -- The embedded demo shop
 ------------------------------------------------------------------------------
 
@@ -1189,6 +1404,179 @@ $fn$;
 COMMENT ON FUNCTION recsys.demo_shop(name, integer, bigint, boolean) IS 'creates the deterministic demo shop in a new schema (customers, products, orders, order_items, order_lines view, bundles, bundle_items, bundle_orders) and, unless register is false, registers it as the recsys sources; returns row counts';
 
 ------------------------------------------------------------------------------
+-- Features: sequences, item and customer profiles (C), mined bundles, refreshed together
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.user_sequences(max_len integer DEFAULT 50)
+RETURNS TABLE (user_idx integer, items integer[], times timestamptz[])
+    AS 'MODULE_PATHNAME', 'user_sequences'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.user_sequences(integer) IS 'each customer''s most recent items (at most max_len), oldest first, with their times (NULL when the events have none); the GRU''s input';
+
+CREATE FUNCTION recsys.item_profiles(window_days integer DEFAULT 30)
+RETURNS TABLE (item_idx integer, buyers bigint, recent_buyers bigint, trend double precision, category text,
+               price double precision, price_band integer, content real[])
+    AS 'MODULE_PATHNAME', 'item_profiles'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.item_profiles(integer) IS 'per item: distinct buyers, buyers in the last window_days of the data, trend (share of recent buyers over share of all buyers, 1 = steady), category, price, price band (quintile 0-4) and a content vector (one-hot category in name order, then one-hot price band) that lets a new item score on its first day';
+
+CREATE FUNCTION recsys.user_profiles(window_days integer DEFAULT 30)
+RETURNS TABLE (user_idx integer, recency_days double precision, frequency bigint, events bigint, recent_events bigint,
+               monetary double precision, top_category text, category_affinity jsonb)
+    AS 'MODULE_PATHNAME', 'user_profiles'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.user_profiles(integer) IS 'per customer: recency (days before the newest event), frequency (orders, or events without baskets), events, events in the last window_days, monetary value (price times quantity), top category and category affinity (share of events per category)';
+
+CREATE TABLE recsys.item_features (
+    item_idx      integer PRIMARY KEY,
+    buyers        bigint NOT NULL,
+    recent_buyers bigint NOT NULL,
+    trend         double precision NOT NULL,
+    category      text,
+    price         double precision,
+    price_band    integer,
+    content       real[] NOT NULL
+);
+COMMENT ON TABLE recsys.item_features IS 'item profiles as of the last recsys.refresh_features(): popularity, trend, category, price band, content vector';
+
+CREATE TABLE recsys.user_features (
+    user_idx          integer PRIMARY KEY,
+    recency_days      double precision,
+    frequency         bigint NOT NULL,
+    events            bigint NOT NULL,
+    recent_events     bigint NOT NULL,
+    monetary          double precision,
+    top_category      text,
+    category_affinity jsonb NOT NULL
+);
+COMMENT ON TABLE recsys.user_features IS 'customer profiles (RFM and category affinity) as of the last recsys.refresh_features()';
+
+CREATE TABLE recsys.item_pair_stats (
+    item_a     integer NOT NULL,
+    item_b     integer NOT NULL,
+    together   bigint NOT NULL,
+    support    double precision NOT NULL,
+    confidence double precision NOT NULL,
+    lift       double precision NOT NULL,
+    PRIMARY KEY (item_a, item_b)
+);
+COMMENT ON TABLE recsys.item_pair_stats IS 'item co-occurrence with association-rule statistics (confidence of b given a), both directions, as of the last recsys.refresh_features(); complete_bundle, similar_items and recommend_items read it';
+
+CREATE TABLE recsys.mined_bundles (
+    bundle_key text PRIMARY KEY,
+    items      integer[] NOT NULL,
+    size       integer NOT NULL,
+    baskets    bigint NOT NULL,
+    customers  bigint NOT NULL,
+    support    double precision NOT NULL,
+    lift       double precision NOT NULL,
+    categories integer NOT NULL,
+    mined_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recsys.mined_bundles IS 'bundles mined from baskets: frequent itemsets of 2 to max_size items with support, lift over independence and categories spanned; each was bought together by at least min_customers distinct customers, so none reveals one person''s basket';
+
+CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o jsonb;
+    key text;
+    n_baskets bigint;
+    by_basket boolean;
+    set_size integer;
+    total bigint := 0;
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    o := '{"min_customers": 5, "min_lift": 1.5, "max_size": 3, "cross_category": false, "max_basket": 50}'::jsonb || options;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF key NOT IN ('min_customers', 'min_lift', 'max_size', 'cross_category', 'max_basket') THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: min_customers, min_lift, max_size, cross_category, max_basket.';
+        END IF;
+    END LOOP;
+    -- the privacy floor: a bundle of one or two customers' baskets would expose them
+    IF (o ->> 'min_customers')::int < 2 OR (o ->> 'max_size')::int NOT BETWEEN 2 AND 5 THEN
+        RAISE EXCEPTION 'min_customers must be at least 2 and max_size from 2 to 5'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    by_basket := EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL);
+    CREATE TEMP TABLE rs_baskets ON COMMIT DROP AS
+    SELECT CASE WHEN by_basket THEN e.basket_idx ELSE e.user_idx END AS basket, min(e.user_idx) AS user_idx,
+           array_agg(DISTINCT e.item_idx ORDER BY e.item_idx) AS items
+      FROM recsys.events_clean e WHERE NOT by_basket OR e.basket_idx IS NOT NULL
+     GROUP BY 1 HAVING count(DISTINCT e.item_idx) BETWEEN 2 AND (o ->> 'max_basket')::int;
+    SELECT count(*) INTO n_baskets FROM rs_baskets;
+    DELETE FROM recsys.mined_bundles;
+    IF n_baskets = 0 THEN
+        RETURN 0;
+    END IF;
+    CREATE TEMP TABLE rs_item_support ON COMMIT DROP AS
+    SELECT i AS item_idx, count(*)::float8 / n_baskets AS support FROM rs_baskets, unnest(items) i GROUP BY i;
+    -- Apriori: itemsets of size s grow from frequent ones of size s - 1 by a larger item
+    CREATE TEMP TABLE rs_frequent ON COMMIT DROP AS
+    SELECT ARRAY[s.item_idx] AS items FROM rs_item_support s
+     WHERE s.support * n_baskets >= (o ->> 'min_customers')::int;
+    CREATE INDEX ON rs_baskets USING gin (items);
+    ANALYZE rs_baskets;
+    FOR set_size IN 2 .. (o ->> 'max_size')::int LOOP
+        -- each frequent itemset grows by the larger items of the baskets that hold it (GIN finds them)
+        CREATE TEMP TABLE rs_next ON COMMIT DROP AS
+        SELECT f.items || x AS items, count(*) AS baskets, count(DISTINCT b.user_idx) AS customers
+          FROM rs_frequent f
+          JOIN rs_baskets b ON b.items @> f.items
+          CROSS JOIN LATERAL unnest(b.items) x
+         WHERE x > f.items[cardinality(f.items)]
+           AND x IN (SELECT s.item_idx FROM rs_item_support s WHERE s.support * n_baskets >= (o ->> 'min_customers')::int)
+         GROUP BY 1
+        HAVING count(DISTINCT b.user_idx) >= (o ->> 'min_customers')::int;
+        INSERT INTO recsys.mined_bundles (bundle_key, items, size, baskets, customers, support, lift, categories)
+        SELECT 'mined:' || array_to_string(n.items, '-'), n.items, set_size, n.baskets, n.customers,
+               n.baskets::float8 / n_baskets,
+               (n.baskets::float8 / n_baskets) / (SELECT exp(sum(ln(s.support))) FROM rs_item_support s WHERE s.item_idx = ANY (n.items)),
+               (SELECT count(DISTINCT a.category) FROM recsys.item_attrs a WHERE a.item_idx = ANY (n.items))
+          FROM rs_next n;
+        DELETE FROM recsys.mined_bundles m
+         WHERE m.size = set_size
+           AND (m.lift < (o ->> 'min_lift')::float8 OR ((o ->> 'cross_category')::boolean AND m.categories < 2));
+        DROP TABLE rs_frequent;
+        ALTER TABLE rs_next RENAME TO rs_frequent;
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM rs_frequent);
+    END LOOP;
+    SELECT count(*) INTO total FROM recsys.mined_bundles;
+    DROP TABLE IF EXISTS rs_frequent, rs_item_support, rs_baskets;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
+
+CREATE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    window_days integer := coalesce((options ->> 'window_days')::int, 30);
+    min_count integer := coalesce((options ->> 'min_pair_count')::int, 2);
+    result jsonb;
+BEGIN
+    DELETE FROM recsys.item_features;
+    INSERT INTO recsys.item_features SELECT * FROM recsys.item_profiles(window_days);
+    DELETE FROM recsys.user_features;
+    INSERT INTO recsys.user_features SELECT * FROM recsys.user_profiles(window_days);
+    DELETE FROM recsys.item_pair_stats;
+    INSERT INTO recsys.item_pair_stats SELECT * FROM recsys.item_pairs(min_count);
+    result := jsonb_build_object('items', (SELECT count(*) FROM recsys.item_features),
+                                 'customers', (SELECT count(*) FROM recsys.user_features),
+                                 'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
+                                 'mined_bundles', recsys.mine_bundles(coalesce(options -> 'mining', '{}')));
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recsys.refresh_features(jsonb) IS 'recomputes item_features, user_features, item_pair_stats and mined_bundles from the prepared data; options window_days (30), min_pair_count (2), mining (options of recsys.mine_bundles); recsys.train calls it first';
+
+------------------------------------------------------------------------------
 -- The bundle ranker: sparse EASE over item-view-augmented users, reranked by a learned MLP
 ------------------------------------------------------------------------------
 
@@ -1236,7 +1624,8 @@ AS $$
 DECLARE
     defaults jsonb := '{"seed": 42, "lambda": 300, "beta": 8, "keep_b": 256, "keep_m": 32, "candidates": 100,
                         "hidden": 32, "lr": 0.01, "max_epochs": 30, "patience": 3, "gru_epochs": 1,
-                        "gru_embed": 32, "gru_hidden": 64, "force": false, "resume": true, "incremental": false}';
+                        "gru_embed": 32, "gru_hidden": 64, "force": false, "resume": true, "incremental": false,
+                        "features": true}';
     key text;
     o jsonb;
 BEGIN
@@ -1265,7 +1654,7 @@ BEGIN
     RETURN o;
 END
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed, lambda, beta, keep_b, keep_m, candidates, hidden, lr, max_epochs, patience, gru_epochs, gru_embed, gru_hidden, force, resume, incremental';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (300), beta (8), keep_b (256), keep_m (32), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (3), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 
 -- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
 CREATE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)
@@ -1339,6 +1728,10 @@ BEGIN
     END IF;
     active := recsys.active_version(model);
     SELECT max(e.ts) INTO new_data_to FROM recsys.events_clean e;
+    IF (o ->> 'features')::boolean THEN
+        PERFORM recsys.refresh_features();
+        COMMIT;
+    END IF;
 
     -- resume an interrupted training of this model, unless told not to
     SELECT mv.version_id INTO v FROM recsys.model_versions mv
@@ -1434,13 +1827,11 @@ BEGIN
             t0 := pg_catalog.clock_timestamp();
             encoder := (
                 WITH ordered AS (
-                    SELECT e.user_idx, pg_catalog.array_agg(e.item_idx ORDER BY e.ts, e.basket_idx, e.item_idx) AS items
-                      FROM recsys.events_clean e
+                    SELECT sq.user_idx, sq.items FROM recsys.user_sequences(50) sq
                      -- incremental: only customers with events since the active version's data
                      WHERE NOT (o ->> 'incremental')::boolean OR active IS NULL
-                        OR e.user_idx IN (SELECT e2.user_idx FROM recsys.events_clean e2
-                                           WHERE e2.ts > (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active))
-                     GROUP BY e.user_idx)
+                        OR sq.user_idx IN (SELECT e2.user_idx FROM recsys.events_clean e2
+                                            WHERE e2.ts > (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active)))
                 SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
                                         pg_catalog.jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
                   FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
@@ -1551,4 +1942,8 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.models', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.model_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.training_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.train_samples', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_features', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.user_features', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_pair_stats', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.mined_bundles', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.model_versions', 'version_id')::regclass, '');
