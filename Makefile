@@ -39,7 +39,7 @@ $(DATA):
 # C unit tests of the plain-C core (no server needed): run_unit is the float build the
 # server runs, run_unit_f64 the double reference build for the gradient checks.
 NN_SRCS = src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_ease.c
-UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c
+UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c src/core/rs_bundle.c
 UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 UNIT_CC = $(CC) $(OPTFLAGS) $(MATHFLAGS) -Wall -I$(srcdir)/src -I$(includedir_server) $(OPENBLAS_CFLAGS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: packages, build, throwaway cluster, embedded shop, prepare, a trained GRU, recommendations.
+# The demo: packages, build, throwaway cluster, embedded shop, prepare, CALL recsys.train(), recommendations.
 #   bash scripts/demo.sh          # prints recommendations, then stops the cluster
 #   bash scripts/demo.sh --keep   # leaves the cluster running and prints the psql line
 source "$(dirname "$0")/lib.sh"
@@ -20,34 +20,16 @@ SELECT recsys.demo_shop();
 SELECT source, rule, rows FROM recsys.prepare() WHERE rows > 0;
 SQL
 
-log "training a GRU next-item model on the customers' order sequences (5 epochs)"
+log "training the bundle model: CALL recsys.train() (fit, learned scorer, GRU encoder; commits per epoch)"
 psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
--- each customer's items in time order; every position predicts its item from up to 20 before it
-CREATE TABLE demo_sequences AS
-WITH ordered AS (
-    SELECT user_idx, array_agg(item_idx ORDER BY ts, basket_idx, item_idx) AS items
-      FROM recsys.events_clean GROUP BY user_idx)
-SELECT items[greatest(1, t - 20):t - 1] AS prefix, items[t] AS target
-  FROM ordered, generate_subscripts(items, 1) AS t WHERE t > 1;
-DO $$
-DECLARE
-    w bytea := recsys.model_init('gru', jsonb_build_object(
-                   'vocab', (SELECT max(idx) + 1 FROM recsys.id_map WHERE space = 'item'), 'embed', 32, 'hidden', 64), 42);
-    v bigint;
-BEGIN
-    PERFORM recsys.create_model('demo_gru', 'gru', '{"embed": 32, "hidden": 64}', 'next item from the order history');
-    v := recsys.add_version('demo_gru', w, 'training');
-    FOR epoch IN 1 .. 5 LOOP
-        w := (SELECT recsys.rnn_train(w, prefix, target, '{"lr": 0.01, "negatives": 50, "seed": 7}') FROM demo_sequences);
-        INSERT INTO recsys.training_runs (version_id, epoch, loss, samples)
-        VALUES (v, epoch, (recsys.model_info(w) #>> '{config,train,mean_loss}')::float8,
-                (recsys.model_info(w) #>> '{config,train,samples}')::bigint);
-    END LOOP;
-    UPDATE recsys.model_versions SET weights = w, status = 'candidate' WHERE version_id = v;
-    PERFORM recsys.activate_version(v);
-END $$;
-\echo 'training curve (one row per epoch):'
-SELECT epoch, round(loss::numeric, 4) AS mean_loss, samples FROM recsys.training_runs ORDER BY epoch;
+CALL recsys.train();
+\echo 'training curve (one committed row per epoch; epoch 0 is the fit alone, 1001+ the GRU):'
+SELECT epoch, metrics ->> 'stage' AS stage, round(loss::numeric, 4) AS loss,
+       round((metrics ->> 'valid_recall20')::numeric, 4) AS valid_recall20,
+       round((metrics ->> 'valid_ndcg20')::numeric, 4) AS valid_ndcg20, samples
+  FROM recsys.training_runs ORDER BY epoch;
+SELECT version_id, model, status, round((metrics ->> 'valid_ndcg20')::numeric, 4) AS valid_ndcg20
+  FROM recsys.model_versions;
 SQL
 
 USER_ID=$(psql -X -At -d postgres -c "SELECT customer_id FROM shop.bundle_orders GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1")
@@ -60,19 +42,15 @@ SELECT r.rank, r.bundle_id, b.name AS bundle, r.score, r.reason,
        (SELECT string_agg(p.name, ', ' ORDER BY p.product_id) FROM shop.products p WHERE p.product_id = ANY (r.items)) AS products
   FROM recommend_bundles($USER_ID, 10) r JOIN shop.bundles b USING (bundle_id)
  ORDER BY r.rank;
-\echo 'what the GRU expects customer $USER_ID to buy next (active version of demo_gru):'
-WITH w AS (SELECT weights FROM recsys.model_versions WHERE version_id = recsys.active_version('demo_gru')),
-     hist AS (SELECT array_agg(e.item_idx ORDER BY e.ts, e.basket_idx, e.item_idx) AS items
-                FROM recsys.events_clean e JOIN recsys.id_map u ON u.space = 'user' AND u.idx = e.user_idx
-               WHERE u.ext_id = '$USER_ID'),
-     m AS (SELECT recsys.rnn_encode(w.weights, hist.items[greatest(1, cardinality(hist.items) - 19):]) AS h,
-                  recsys.model_tensor(w.weights, 'out') AS o, recsys.model_tensor(w.weights, 'out_b') AS ob FROM w, hist)
-SELECT p.name AS product, round(s.score::numeric, 3) AS score
-  FROM m, LATERAL (SELECT i.idx, (SELECT sum(m.h[k] * m.o[i.idx + 1][k]) FROM generate_subscripts(m.h, 1) k) + m.ob[i.idx + 1] AS score
-                     FROM recsys.id_map i WHERE i.space = 'item') s
-  JOIN recsys.id_map im ON im.space = 'item' AND im.idx = s.idx
-  JOIN shop.products p ON p.product_id = im.ext_id::bigint
- ORDER BY s.score DESC LIMIT 5;
+\echo 'the same, under 150 in total and in stock:'
+SELECT r.rank, b.name AS bundle, r.reason FROM recommend_bundles($USER_ID, 3, '{"max_price": 150, "in_stock": true}') r
+  JOIN shop.bundles b USING (bundle_id) ORDER BY r.rank;
+\echo 'what goes with a smartphone in the cart (complete_bundle):'
+SELECT c.rank, p.name, c.reason FROM complete_bundle(ARRAY[1000]::bigint[], 4) c JOIN shop.products p ON p.product_id = c.item_id
+ ORDER BY c.rank;
+\echo 'a visitor with no history and a session of two products (the GRU reads the session):'
+SELECT r.rank, b.name AS bundle, r.reason FROM recommend_bundles('visitor', 3, '{"session": [1000, 1001]}') r
+  JOIN shop.bundles b ON b.bundle_id::text = r.bundle_id ORDER BY r.rank;
 \echo 'a customer the shop has never seen:'
 SELECT rank, bundle_id, score, reason FROM recommend_bundles(-1, 3);
 SQL

@@ -1515,6 +1515,8 @@ BEGIN
     END IF;
     CREATE TEMP TABLE rs_item_support ON COMMIT DROP AS
     SELECT i AS item_idx, count(*)::float8 / n_baskets AS support FROM rs_baskets, unnest(items) i GROUP BY i;
+    CREATE UNIQUE INDEX ON rs_item_support (item_idx);
+    ANALYZE rs_item_support;
     -- Apriori: itemsets of size s grow from frequent ones of size s - 1 by a larger item
     CREATE TEMP TABLE rs_frequent ON COMMIT DROP AS
     SELECT ARRAY[s.item_idx] AS items FROM rs_item_support s
@@ -1583,7 +1585,7 @@ COMMENT ON FUNCTION recsys.refresh_features(jsonb) IS 'recomputes item_features,
 CREATE FUNCTION recsys.bundle_fit(options jsonb DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'bundle_fit'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
-COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); options lambda (300), beta (8), keep_b (256), keep_m (32), holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); options lambda (500), beta (8), keep_b (256), keep_m (64), holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
 
 CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100)
 RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
@@ -1622,8 +1624,9 @@ CREATE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    defaults jsonb := '{"seed": 42, "lambda": 300, "beta": 8, "keep_b": 256, "keep_m": 32, "candidates": 100,
-                        "hidden": 32, "lr": 0.01, "max_epochs": 30, "patience": 3, "gru_epochs": 1,
+    -- lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh)
+    defaults jsonb := '{"seed": 42, "lambda": 500, "beta": 8, "keep_b": 256, "keep_m": 64, "candidates": 100,
+                        "hidden": 32, "lr": 0.01, "max_epochs": 30, "patience": 6, "gru_epochs": 1,
                         "gru_embed": 32, "gru_hidden": 64, "force": false, "resume": true, "incremental": false,
                         "features": true}';
     key text;
@@ -1654,7 +1657,7 @@ BEGIN
     RETURN o;
 END
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (300), beta (8), keep_b (256), keep_m (32), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (3), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 
 -- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
 CREATE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)

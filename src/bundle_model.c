@@ -294,10 +294,10 @@ bundle_fit(PG_FUNCTION_ARGS)
 	MemoryContext outer = CurrentMemoryContext;
 
 	RecsysConfigOnlyKeys(opts, keys);
-	lambda = RecsysConfigFloat(opts, "lambda", 300, 1e-6, 1e9);
+	lambda = RecsysConfigFloat(opts, "lambda", 500, 1e-6, 1e9);
 	beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
 	keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
-	keep_m = RecsysConfigInt(opts, "keep_m", 32, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
 	holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
 	if (holdout)
 		seed = (uint64) RecsysConfigFloat(opts, "holdout_seed", 0, 0, 9007199254740991.0);

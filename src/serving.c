@@ -702,7 +702,7 @@ Customers(int32 n)
 /* why a personal recommendation: the strongest single contribution to its fit score */
 static char *
 PersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, const int32 *items, int nitems, double z,
-			   bool session)
+			   bool session, float score)
 {
 	const RsBundleModel *m = &c->bm.m;
 	float		best = 0;
@@ -743,6 +743,9 @@ PersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, const i
 					}
 				}
 		}
+	/* a contribution too small to explain the score would be a misleading reason */
+	if (!(score > 0) || best < 0.25f * score)
+		return psprintf("close to your history in the model%s", social);
 	if (via_item >= 0)
 		return psprintf("%s %s%s", session ? "goes with" : "because you bought", ItemLabel(c, via_item), social);
 	if (via_bundle >= 0)
@@ -1077,7 +1080,8 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		char	   *reason;
 		if (!ranked[j].popular)
 		{
-			reason = PersonalReason(c, b, taken, ntaken, items, nitems, z, session_tier);
+			reason = PersonalReason(c, b, taken, ntaken, items, nitems, z, session_tier,
+									b < c->bm.m.nb ? c->scratch_s[b] : 0);
 			if (session_tier)
 				reason = psprintf("from your session (%s): %s", c->bm.has_encoder ? "GRU" : "items", reason);
 		}

@@ -54,6 +54,13 @@ is "$(q "SELECT status || ':' || (note LIKE 'not activated: validation NDCG@20%'
 is "$(q "SELECT recsys.active_version('default')")" "1" "the active version is unchanged"
 psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 2, \"gru_epochs\": 0, \"force\": true}')" >/dev/null 2>&1
 is "$(q "SELECT recsys.active_version('default')")" "3" "force activates regardless"
+# incremental: warm-starts the scorer from the active version (its first epoch starts lower than a cold start's)
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 1, \"incremental\": true, \"force\": true}')" >/dev/null 2>&1
+is "$(q "SELECT parent_version || ':' || (metrics #>> '{options,incremental}') FROM recsys.model_versions WHERE version_id = 4")" "3:true" \
+   "an incremental training records the active version as its parent"
+is "$(q "SELECT (SELECT loss FROM recsys.training_runs WHERE version_id = 4 AND epoch = 1)
+              < (SELECT loss FROM recsys.training_runs WHERE version_id = 3 AND epoch = 1)")" "t" \
+   "its scorer starts from the active one: first-epoch loss below a cold start's"
 
 # 4. pg_cron: a scheduled training really runs (cron lives in the postgres database here; it schedules by the minute)
 psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'

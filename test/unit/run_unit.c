@@ -11,7 +11,7 @@
 static const UnitCase *const suites[] = {unit_nn_cases, NULL};
 #else
 #define BUILD "unit"
-static const UnitCase *const suites[] = {unit_format_cases, unit_nn_cases, NULL};
+static const UnitCase *const suites[] = {unit_format_cases, unit_nn_cases, unit_bundle_cases, NULL};
 #endif
 
 int
