@@ -50,6 +50,12 @@ log "pgTAP (test/pgtap)"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS recsys_tap" -c "CREATE DATABASE recsys_tap" >/dev/null 2>&1
 out=$(cd "$RECSYS_ROOT" && pg_prove -v -d recsys_tap test/pgtap/*.sql 2>&1)
 rc=$?
+# pg_cron runs jobs only in cron.database_name (postgres here): its suite runs there
+out_cron=$(cd "$RECSYS_ROOT" && pg_prove -v -d postgres test/pgtap_cron/*.sql 2>&1)
+rc_cron=$?
+out="$out
+$out_cron"
+[ "$rc" -eq 0 ] && rc=$rc_cron
 echo "$out" | grep -E '^(not ok|ok|#|.*\.\. |Files=|Result)' || true
 p=$(count '^ok [0-9]' "$out")
 f=$(count '^not ok [0-9]' "$out")

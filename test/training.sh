@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # recsys.train as operators meet it: a second training of the same model is refused,
 # a training killed mid-epoch resumes from its last checkpoint, a worse model is not
-# activated (unless forced), and pg_cron runs a scheduled training for real.
+# activated (unless forced), and an incremental training warm-starts.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
@@ -62,31 +62,6 @@ is "$(q "SELECT (SELECT loss FROM recsys.training_runs WHERE version_id = 4 AND 
               < (SELECT loss FROM recsys.training_runs WHERE version_id = 3 AND epoch = 1)")" "t" \
    "its scorer starts from the active one: first-epoch loss below a cold start's"
 
-# 4. pg_cron: a scheduled training really runs (cron lives in the postgres database here; it schedules by the minute)
-psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_cron;
-DROP EXTENSION IF EXISTS recsys CASCADE;
-DROP SCHEMA IF EXISTS cronshop CASCADE;
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop('cronshop', customers => 300);
-SELECT count(*) FROM recsys.prepare();
-SELECT recsys.schedule_training('default', '* * * * *', '{"max_epochs": 1, "gru_epochs": 0}');
-SQL
-ok $? "recsys.schedule_training registers a pg_cron job"
-is "$(psql -X -At -d postgres -c "SELECT command FROM cron.job WHERE jobname = 'recsys-train-default'")" \
-   "CALL recsys.train('default', '{\"gru_epochs\": 0, \"max_epochs\": 1}')" "the job runs the documented CALL"
-status=""
-for _ in $(seq 1 80); do
-    status=$(psql -X -At -d postgres -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-                                          WHERE j.jobname = 'recsys-train-default' AND d.status IN ('succeeded', 'failed') LIMIT 1")
-    [ -n "$status" ] && break
-    sleep 1
-done
-is "$status" "succeeded" "cron.job_run_details shows the scheduled training succeeded"
-is "$(psql -X -At -d postgres -c "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "1" \
-   "the scheduled run left an active version"
-is "$(psql -X -At -d postgres -c "SELECT recsys.unschedule_training('default')")" "t" "unschedule_training removes the job"
-psql -X -q -d postgres -c "DROP EXTENSION recsys CASCADE" -c "DROP SCHEMA cronshop CASCADE" -c "DROP EXTENSION pg_cron" >/dev/null 2>&1
+# (a scheduled run under pg_cron: test/pgtap_cron/schedule.sql)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done
