@@ -64,6 +64,7 @@ typedef struct ServingCache
 				nb,
 				ni;
 	HTAB	   *users;
+	HTAB	   *items;			/* item ids -> indexes, for options naming items */
 	char	  **user_ext,
 			  **bundle_ext,
 			  **item_ext,
@@ -484,16 +485,17 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 	cap = JsonContainerSize(v->val.binary.data);
 	out = palloc(sizeof(int32) * Max(cap, 1));
 	*n = 0;
-	if (*itemhash == NULL)
+	if (*itemhash == NULL && c->items == NULL)
 	{
 		HASHCTL		ctl;
 
+		/* built once per cache, on the first request that names items */
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(UserKey);
 		ctl.entrysize = sizeof(UserEntry);
-		ctl.hcxt = CurrentMemoryContext;
-		*itemhash = hash_create("recsys option items", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		/* small lists: a scan of the item ids would do, but catalogues are large */
+		ctl.hcxt = c->cxt;
+		c->items = hash_create("recsys serving items", Max(c->ni, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		*itemhash = c->items;
 		for (int32 i = 0; i < c->ni; i++)
 			if (c->item_ext[i])
 			{
@@ -502,6 +504,7 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 				((UserEntry *) hash_search(*itemhash, &k, HASH_ENTER, NULL))->idx = i;
 			}
 	}
+	*itemhash = c->items;
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
