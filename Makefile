@@ -3,13 +3,13 @@ EXTENSION  = recsys
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = recsys
 
-CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o
-OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/spi_groups.o src/bundle_model.o src/serving.o src/profiles.o $(CORE_OBJS)
+CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
+OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/spi_groups.o src/bundle_model.o src/serving.o src/profiles.o src/metrics.o $(CORE_OBJS)
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
-REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue
+REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics
 REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)

@@ -1172,6 +1172,54 @@ AS $$ SELECT c.rank, c.item_id::bigint, c.score, c.reason FROM @extschema@.compl
 COMMENT ON FUNCTION complete_bundle(bigint[], integer, jsonb) IS 'complete_bundle for integer item ids';
 
 ------------------------------------------------------------------------------
+-- Evaluation: ranking metrics (C) and beyond-accuracy measures
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.rank_metrics(ranked text[], relevant text[], k integer, n_items bigint DEFAULT NULL,
+                                    OUT precision_at_k double precision, OUT recall_at_k double precision,
+                                    OUT f1_at_k double precision, OUT ndcg_at_k double precision, OUT ap_at_k double precision,
+                                    OUT hit_at_k double precision, OUT rr double precision, OUT auc double precision)
+    AS 'MODULE_PATHNAME', 'rank_metrics'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.rank_metrics(text[], text[], integer, bigint) IS 'metrics of one ranked list against the relevant ids: precision@k (hits / k), recall@k (hits / |relevant|), F1, NDCG@k (binary, ideal over min(|relevant|, k)), AP@k (over min(|relevant|, k)), hit@k, reciprocal rank within k, and AUC over a catalogue of n_items (unlisted items tie below the list; NULL: list plus relevant); ids listed twice count once; with no relevant ids the metrics that divide by them are NULL, so averages skip such users';
+
+CREATE FUNCTION recsys.rank_metrics(ranked bigint[], relevant bigint[], k integer, n_items bigint DEFAULT NULL,
+                                    OUT precision_at_k double precision, OUT recall_at_k double precision,
+                                    OUT f1_at_k double precision, OUT ndcg_at_k double precision, OUT ap_at_k double precision,
+                                    OUT hit_at_k double precision, OUT rr double precision, OUT auc double precision)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recsys.rank_metrics(ranked::text[], relevant::text[], k, n_items) $$;
+COMMENT ON FUNCTION recsys.rank_metrics(bigint[], bigint[], integer, bigint) IS 'rank_metrics for integer ids';
+
+CREATE FUNCTION recsys.gini(counts double precision[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'gini'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.gini(double precision[]) IS 'Gini index of exposure counts over the catalogue (include the zeros of items never shown): 0 when every item is shown equally, towards 1 when exposure concentrates on a few';
+
+CREATE FUNCTION recsys.novelty(popularity double precision[]) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT avg(-log(2, p::numeric))::float8 FROM unnest(popularity) p WHERE p > 0 $$;
+COMMENT ON FUNCTION recsys.novelty(double precision[]) IS 'mean self-information -log2(p) of a list''s items, p each item''s share of users (its popularity); higher is more novel';
+
+CREATE FUNCTION recsys.intra_list_diversity(categories text[]) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN count(*) = 0 THEN NULL ELSE avg(CASE WHEN a.c IS DISTINCT FROM b.c THEN 1.0 ELSE 0.0 END)::float8 END
+      FROM unnest(categories) WITH ORDINALITY a(c, i), unnest(categories) WITH ORDINALITY b(c, j)
+     WHERE a.i < b.j
+$$;
+COMMENT ON FUNCTION recsys.intra_list_diversity(text[]) IS 'intra-list category diversity: the share of pairs of listed items whose categories differ (NULL for fewer than two items)';
+
+CREATE FUNCTION recsys.coverage(recommended text[], catalogue_size bigint) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN catalogue_size > 0 THEN (SELECT count(DISTINCT r) FROM unnest(recommended) r)::float8 / catalogue_size END $$;
+COMMENT ON FUNCTION recsys.coverage(text[], bigint) IS 'catalogue coverage: distinct recommended ids (all lists concatenated, e.g. with array_agg) over the catalogue size';
+
+------------------------------------------------------------------------------
 -- The embedded demo shop
 ------------------------------------------------------------------------------
 

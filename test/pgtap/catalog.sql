@@ -38,7 +38,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'functions that
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'functions that read tables are not IMMUTABLE')
   FROM members m JOIN pg_proc p ON p.oid = m.objid
- WHERE m.catalog = 'pg_proc'::regclass AND p.provolatile = 'i' AND p.prosrc ~* '\mFROM\s+recsys\.';
+ WHERE m.catalog = 'pg_proc'::regclass AND p.provolatile = 'i'
+   -- a relation of schema recsys after FROM (a set-returning function call, name followed by "(", reads nothing itself)
+   AND p.prosrc ~* '\mFROM\s+recsys\.[a-z_]+\M(?!\s*\()';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
           'C functions are IMMUTABLE PARALLEL SAFE, and STRICT unless they are aggregate transition functions')
@@ -58,6 +60,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
    -- serving reads tables (STABLE) and keeps a per-backend cache, which a parallel worker may build as well
    AND NOT (p.proname = 'recommend_bundles' AND p.provolatile = 's' AND p.proparallel = 's' AND p.proisstrict)
+   -- n_items is optional (NULL: the catalogue is the list plus the relevant ids)
+   AND NOT (p.oid = 'recsys.rank_metrics(text[], text[], integer, bigint)'::regprocedure AND p.provolatile = 'i'
+            AND p.proparallel = 's' AND NOT p.proisstrict)
    -- scorer and encoder are optional (NULL) parts of the model bundle_attach composes
    AND NOT (p.oid = 'recsys.bundle_attach(bytea, bytea, bytea, integer)'::regprocedure AND p.provolatile = 'i'
             AND p.proparallel = 's' AND NOT p.proisstrict)
