@@ -155,3 +155,18 @@ gini(PG_FUNCTION_ARGS)
 	g = rs_gini(v, n);
 	PG_RETURN_FLOAT8(g);
 }
+
+PG_FUNCTION_INFO_V1(normal_cdf);
+
+Datum
+normal_cdf(PG_FUNCTION_ARGS)
+{
+	double		x = PG_GETARG_FLOAT8(0);
+
+	if (isnan(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("x must not be NaN")));
+	/* Phi(x) = erfc(-x / sqrt 2) / 2: accurate in both tails */
+	PG_RETURN_FLOAT8(0.5 * erfc(-x / M_SQRT2));
+}
