@@ -6,7 +6,8 @@
 # averaged over users with at least one positive. Next to it, computed the same way on
 # the same users: most popular, item co-occurrence (recsys.recommend_bundles_baseline,
 # what serves before any training) and plain EASE (recsys.ease_fit, lambda from
-# RECSYS_EASE_LAMBDA, default 300).
+# RECSYS_EASE_LAMBDA, default 300). It then scores the same split through recsys.evaluate
+# and prints the largest difference between the two, metric by metric.
 #
 #   bench/youshu_quality.sh [DATABASE] [SCHEMA] [SPLIT]     (defaults: postgres youshu tune)
 # Load the data first with bench/load_youshu.sh. RECSYS_TRAIN=0 scores the active model
@@ -60,6 +61,7 @@ SELECT 'ease (lambda ' || :lambda || ')' AS method, t.user_id, r.rank, b.ext_id 
                  WHERE NOT (s.idx - 1 = ANY (k.bundles))
                  ORDER BY s.score DESC, s.idx LIMIT 40) r
   JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx;
+CREATE TEMP TABLE harness AS
 WITH all_ranked AS (SELECT * FROM ranked UNION ALL SELECT * FROM ranked_pop UNION ALL SELECT * FROM ranked_ease
                     UNION ALL SELECT * FROM ranked_cooc),
 ks AS (SELECT unnest(ARRAY[20, 40]) AS k),
@@ -71,7 +73,15 @@ per_user AS (
            / (SELECT sum(1 / log(2, i + 1)) FROM generate_series(1, least(cardinality(t.positives), ks.k)) i) AS ndcg
     FROM truth t CROSS JOIN ks JOIN all_ranked a ON a.user_id = t.user_id
    GROUP BY a.method, ks.k, t.user_id, t.positives)
-SELECT method, k, count(*) AS users, round(avg(recall)::numeric, 4) AS recall, round(avg(ndcg)::numeric, 4) AS ndcg
-  FROM per_user GROUP BY method, k ORDER BY k, method;
+SELECT method, k, count(*) AS users, avg(recall) AS recall, avg(ndcg) AS ndcg
+  FROM per_user GROUP BY method, k;
+SELECT method, k, users, round(recall::numeric, 4) AS recall, round(ndcg::numeric, 4) AS ndcg FROM harness ORDER BY k, method;
+-- the same split through recsys.evaluate (the in-database evaluation), compared number by number
+CREATE TEMP TABLE via_evaluate AS
+SELECT CASE e.method WHEN 'model' THEN 'recommend_bundles' WHEN 'item_cooccurrence' THEN 'item co-occurrence' ELSE e.method END AS method,
+       e.k, e.metric, e.value
+  FROM recsys.evaluate('default', NULL, (:'schema' || '.' || :'split')::regclass, '{20,40}') e WHERE e.metric IN ('recall', 'ndcg');
+SELECT count(*) AS compared, max(abs(CASE v.metric WHEN 'recall' THEN h.recall ELSE h.ndcg END - v.value)) AS max_abs_difference
+  FROM harness h JOIN via_evaluate v USING (method, k);
 SQL
 echo "scored split $SPLIT of $SCHEMA in $((SECONDS - START)) s"

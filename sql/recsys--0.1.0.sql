@@ -938,7 +938,7 @@ CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options js
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
     AS 'MODULE_PATHNAME', 'recommend_bundles'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; served by the active version of the bundle model (option model, default ''default''), cached per backend until a version is activated; filters apply before the cut so k rows come back whenever k bundles pass; options: exclude_taken (true), repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session (item ids of a visitor without history), model; an unknown user gets the labelled popularity and trend tier; with no active version, the baseline ranker';
+COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; served by the active version of the bundle model (option model, default ''default''), cached per backend until a version is activated; filters apply before the cut so k rows come back whenever k bundles pass; options: exclude_taken (true), repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session (item ids of a visitor without history), model, version (serve that version rather than the active one); a running experiment serves each user the variant they are assigned to; an unknown user gets the labelled popularity and trend tier; with no active version, the baseline ranker';
 
 CREATE FUNCTION recommend_bundles(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id bigint, items bigint[], score real, reason text)
@@ -1465,6 +1465,146 @@ AS $$
      ORDER BY r.o
 $$;
 COMMENT ON FUNCTION recsys.experiment_report(text) IS 'per variant of an experiment: users shown something, impressions, clicks, CTR, converted users (a purchase of something shown, after it was shown), conversion rate, revenue per user, and against the control (the first variant) the conversion uplift with a 95% confidence interval and the two-proportion z-test p-value';
+
+CREATE FUNCTION recsys.recommend_bundles_logged(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    status jsonb;
+BEGIN
+    -- recommend_bundles itself is STABLE (it cannot write); this wrapper serves, then logs what it showed
+    RETURN QUERY SELECT * FROM @extschema@.recommend_bundles(user_id, k, options);
+    status := recsys.serving_status();
+    PERFORM recsys.log_impressions(user_id,
+                ARRAY(SELECT r.bundle_id FROM @extschema@.recommend_bundles(user_id, k, options) r ORDER BY r.rank),
+                nullif((status ->> 'last_version')::bigint, 0), status ->> 'last_experiment', status ->> 'last_variant');
+END
+$$;
+COMMENT ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb) IS 'recommend_bundles that also logs its impressions (ids in rank order, the model version that served them, the experiment and variant) into recsys.impressions; VOLATILE, since it writes';
+
+CREATE TABLE recsys.evaluations (
+    evaluation_id bigint NOT NULL,
+    evaluated_at  timestamptz NOT NULL DEFAULT now(),
+    model         text NOT NULL,
+    version_id    bigint,
+    method        text NOT NULL,
+    split         text NOT NULL,
+    k             integer NOT NULL,
+    metric        text NOT NULL,
+    value         double precision,
+    users         bigint NOT NULL,
+    PRIMARY KEY (evaluation_id, method, k, metric)
+);
+CREATE SEQUENCE recsys.evaluation_seq;
+COMMENT ON TABLE recsys.evaluations IS 'one row per evaluation, method (the model, most_popular, item_cooccurrence), K and metric (recall, ndcg, precision, f1, map, hit, mrr, coverage), averaged over users with a positive; BI tools read it';
+COMMENT ON SEQUENCE recsys.evaluation_seq IS 'evaluation ids of recsys.evaluate';
+
+CREATE FUNCTION recsys.evaluate(model text DEFAULT 'default', version bigint DEFAULT NULL, split regclass DEFAULT NULL,
+                                k_list integer[] DEFAULT '{20,40}')
+RETURNS TABLE (evaluation_id bigint, method text, k integer, metric text, value double precision, users bigint,
+               lift_over_popular double precision)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    eid bigint := nextval('recsys.evaluation_seq');
+    v bigint := coalesce(version, recsys.active_version(model));
+    kmax integer;
+    n_bundles bigint;
+BEGIN
+    IF split IS NULL THEN
+        RAISE EXCEPTION 'split must name a relation of held-out (user_id, bundle_id) pairs'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example the Youshu tune split loaded by bench/load_youshu.sh: youshu.user_bundle_tune.';
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'model % has no active version', quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train one with CALL recsys.train(), or pass a version.';
+    END IF;
+    IF k_list IS NULL OR cardinality(k_list) = 0 OR EXISTS (SELECT 1 FROM unnest(k_list) x WHERE x IS NULL OR x NOT BETWEEN 1 AND 1000) THEN
+        RAISE EXCEPTION 'k_list must hold values from 1 to 1000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    kmax := (SELECT max(x) FROM unnest(k_list) x);
+    SELECT count(*) INTO n_bundles FROM recsys.id_map m WHERE m.space = 'bundle';
+    -- the held-out truth, read through the relation's first two columns (user, bundle)
+    EXECUTE format('CREATE TEMP TABLE rs_truth ON COMMIT DROP AS SELECT %I::text AS user_id, array_agg(DISTINCT %I::text) AS positives FROM %s GROUP BY 1',
+                   (SELECT attname FROM pg_attribute WHERE attrelid = split AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1),
+                   (SELECT attname FROM pg_attribute WHERE attrelid = split AND attnum > 0 AND NOT attisdropped ORDER BY attnum OFFSET 1 LIMIT 1),
+                   split);
+    CREATE TEMP TABLE rs_lists ON COMMIT DROP AS
+    SELECT 'model' AS method, t.user_id, t.positives,
+           ARRAY(SELECT r.bundle_id FROM @extschema@.recommend_bundles(t.user_id, kmax, jsonb_build_object('model', model, 'version', v)) r
+                  ORDER BY r.rank) AS ranked
+      FROM rs_truth t
+    UNION ALL
+    SELECT 'item_cooccurrence', t.user_id, t.positives,
+           ARRAY(SELECT r.bundle_id FROM recsys.recommend_bundles_baseline(t.user_id, kmax) r ORDER BY r.rank)
+      FROM rs_truth t
+    UNION ALL
+    -- most popular, with what the user took masked as for the others
+    SELECT 'most_popular', t.user_id, t.positives,
+           ARRAY(SELECT b.ext_id FROM recsys.bundle_stats s JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = s.bundle_idx
+                  WHERE NOT EXISTS (SELECT 1 FROM recsys.user_bundles ub JOIN recsys.id_map u ON u.space = 'user' AND u.idx = ub.user_idx
+                                     WHERE u.ext_id = t.user_id AND ub.bundle_idx = s.bundle_idx)
+                  ORDER BY s.n_users DESC, s.bundle_idx LIMIT kmax)
+      FROM rs_truth t;
+    INSERT INTO recsys.evaluations (evaluation_id, model, version_id, method, split, k, metric, value, users)
+    SELECT eid, evaluate.model, v, l.method, split::text, kk, m.metric, avg(m.value), count(m.value)
+      FROM rs_lists l, unnest(k_list) kk,
+           LATERAL recsys.rank_metrics(l.ranked[1:kk], l.positives, kk, n_bundles) rm,
+           LATERAL (VALUES ('recall', rm.recall_at_k), ('ndcg', rm.ndcg_at_k), ('precision', rm.precision_at_k),
+                           ('f1', rm.f1_at_k), ('map', rm.ap_at_k), ('hit', rm.hit_at_k), ('mrr', rm.rr)) m(metric, value)
+     GROUP BY l.method, kk, m.metric;
+    INSERT INTO recsys.evaluations (evaluation_id, model, version_id, method, split, k, metric, value, users)
+    SELECT eid, evaluate.model, v, l.method, split::text, kk, 'coverage',
+           count(DISTINCT b)::float8 / nullif(n_bundles, 0), count(DISTINCT l.user_id)
+      FROM rs_lists l, unnest(k_list) kk, unnest(l.ranked[1:kk]) b
+     GROUP BY l.method, kk;
+    DROP TABLE rs_lists, rs_truth;
+    RETURN QUERY
+    SELECT e.evaluation_id, e.method, e.k, e.metric, e.value, e.users,
+           e.value / nullif((SELECT p.value FROM recsys.evaluations p WHERE p.evaluation_id = eid AND p.method = 'most_popular'
+                                AND p.k = e.k AND p.metric = e.metric), 0)
+      FROM recsys.evaluations e WHERE e.evaluation_id = eid
+     ORDER BY e.k, e.metric, e.method;
+END
+$$;
+COMMENT ON FUNCTION recsys.evaluate(text, bigint, regclass, integer[]) IS 'scores a model version (default: the active one) on held-out (user, bundle) pairs in a relation (first two columns) with the CrossCBR/BGCN protocol, next to the most_popular and item_cooccurrence baselines on the same users; writes recsys.evaluations and returns each metric at each K with its lift over most popular';
+
+CREATE VIEW recsys.model_overview AS
+SELECT v.model, m.kind, v.version_id, v.status, v.created_at, v.activated_at, v.retired_at, v.parent_version,
+       (v.metrics ->> 'valid_recall20')::float8 AS valid_recall20, (v.metrics ->> 'valid_ndcg20')::float8 AS valid_ndcg20,
+       (v.metrics ->> 'train_seconds')::float8 AS train_seconds, v.data_to, v.note
+  FROM recsys.model_versions v JOIN recsys.models m ON m.name = v.model;
+COMMENT ON VIEW recsys.model_overview IS 'BI: every model version with status, validation metrics, training time and lineage';
+
+CREATE VIEW recsys.training_curve AS
+SELECT v.model, r.version_id, r.epoch, r.metrics ->> 'stage' AS stage, r.loss,
+       (r.metrics ->> 'valid_recall20')::float8 AS valid_recall20, (r.metrics ->> 'valid_ndcg20')::float8 AS valid_ndcg20,
+       r.samples, r.samples_per_s, r.elapsed_ms, r.finished_at
+  FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id);
+COMMENT ON VIEW recsys.training_curve IS 'BI: the training curve of every run, one row per epoch';
+
+CREATE VIEW recsys.evaluation_history AS
+SELECT e.evaluation_id, e.evaluated_at, e.model, e.version_id, e.split, e.method, e.k, e.metric, e.value, e.users
+  FROM recsys.evaluations e;
+COMMENT ON VIEW recsys.evaluation_history IS 'BI: every evaluation, method, K and metric';
+
+CREATE VIEW recsys.bundle_performance AS
+SELECT i.target AS bundle_id, count(DISTINCT i.impression_id) AS impressions,
+       (SELECT count(*) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'click') AS clicks,
+       (SELECT count(*) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'purchase') AS purchases,
+       (SELECT coalesce(sum(f.value), 0) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'purchase') AS revenue
+  FROM recsys.impressions i WHERE i.target_kind = 'bundle'
+ GROUP BY i.target;
+COMMENT ON VIEW recsys.bundle_performance IS 'BI: per bundle shown, impressions, clicks, purchases and revenue';
+
+CREATE VIEW recsys.experiment_results AS
+SELECT e.name AS experiment, e.status, e.started_at, e.stopped_at, r.*
+  FROM recsys.experiments e, LATERAL recsys.experiment_report(e.name) r;
+COMMENT ON VIEW recsys.experiment_results IS 'BI: recsys.experiment_report for every experiment';
 
 ------------------------------------------------------------------------------
 -- The embedded demo shop
@@ -2245,6 +2385,8 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.user_features', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.item_pair_stats', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.mined_bundles', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.experiments', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.evaluations', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.evaluation_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.impressions', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.feedback', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.impressions', 'impression_id')::regclass, '');

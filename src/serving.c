@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -56,6 +57,9 @@ typedef struct ServingCache
 {
 	MemoryContext cxt;
 	char		model[NAMEDATALEN];
+	int64		asked_version;	/* 0: the active one */
+	uint64		generation;
+	uint64		used;
 	int64		version_id;		/* 0: no active version */
 	bool		model_exists;
 	RecsysBundle bm;
@@ -93,18 +97,42 @@ typedef struct ServingCache
 	struct Ranked *scratch_ranked;
 } ServingCache;
 
-static ServingCache *cache = NULL;
-static bool cache_valid = false;
+/*
+ * A few caches, one per (model, version asked for; 0 = the active one): the active
+ * model, and the versions an experiment or an evaluation serves next to it. An
+ * invalidation bumps the generation, which retires them all at once.
+ */
+#define SERVING_CACHES 4
+static ServingCache *caches[SERVING_CACHES];
+static uint64 serving_generation = 1;
+static uint64 serving_tick = 0;
 static bool callback_registered = false;
 static Oid	versions_relid = InvalidOid;
 static int64 serving_loads = 0;
 static int64 serving_calls = 0;
+/* what the last request served, for impression logs */
+static int64 last_version = 0;
+static char last_experiment[NAMEDATALEN];
+static char last_variant[NAMEDATALEN];
+
+/* running experiments, reloaded with the caches */
+typedef struct ExpVariant
+{
+	char		experiment[NAMEDATALEN];
+	char		name[NAMEDATALEN];
+	double		upto;			/* cumulative share */
+	int64		version;		/* 0: the baseline ranker */
+	char		model[NAMEDATALEN];
+} ExpVariant;
+static ExpVariant *exp_variants = NULL;
+static int	exp_nvariants = 0;
+static uint64 exp_generation = 0;
 
 static void
 ServingInvalCallback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == versions_relid)
-		cache_valid = false;
+		serving_generation++;
 }
 
 static Oid
@@ -133,17 +161,39 @@ PG_FUNCTION_INFO_V1(serving_status);
 Datum
 serving_status(PG_FUNCTION_ARGS)
 {
-	char	   *s = psprintf("{\"cached\": %s, \"model\": %s, \"version_id\": " INT64_FORMAT ", \"loads\": " INT64_FORMAT
-							 ", \"calls\": " INT64_FORMAT "}",
-							 cache && cache_valid ? "true" : "false",
-							 cache ? quote_literal_cstr(cache->model) : "null",
-							 cache ? cache->version_id : 0, serving_loads, serving_calls);
+	ServingCache *c = NULL;
+	int			valid = 0;
+	StringInfoData buf;
 
-	/* quote_literal gives 'x'; JSON wants "x" (model names are [a-z0-9_]) */
-	for (char *p = s; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+	/* the most recently used cache speaks for the backend */
+	for (int i = 0; i < SERVING_CACHES; i++)
+		if (caches[i])
+		{
+			valid += caches[i]->generation == serving_generation;
+			if (c == NULL || caches[i]->used > c->used)
+				c = caches[i];
+		}
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"cached\": %s, \"caches\": %d, \"model\": ",
+					 c && c->generation == serving_generation ? "true" : "false", valid);
+	if (c)
+		escape_json(&buf, c->model);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfo(&buf, ", \"version_id\": " INT64_FORMAT ", \"loads\": " INT64_FORMAT ", \"calls\": " INT64_FORMAT
+					 ", \"last_version\": " INT64_FORMAT ", \"last_experiment\": ",
+					 c ? c->version_id : 0, serving_loads, serving_calls, last_version);
+	if (last_experiment[0])
+		escape_json(&buf, last_experiment);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"last_variant\": ");
+	if (last_variant[0])
+		escape_json(&buf, last_variant);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
 /* ---------- loading ---------- */
@@ -347,29 +397,54 @@ LoadData(ServingCache *c)
 	}
 }
 
-/* the cache for a model, (re)built when invalidated or when another model is asked for */
-static ServingCache *
-ServingCacheGet(const char *model)
+static void
+ServingAcceptInvalidations(void)
 {
-	MemoryContext old;
-	ServingCache *c;
-
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(ServingInvalCallback, (Datum) 0);
 		callback_registered = true;
+		versions_relid = VersionsRelid();
 	}
 	/* invalidations sent by other backends' commits are read here, not only at statement start */
 	AcceptInvalidationMessages();
-	if (cache && cache_valid && strcmp(cache->model, model) == 0)
-		return cache;
-	if (cache)
+}
+
+/* the cache for a model version (0: the active one), (re)built when invalidated or missing */
+static ServingCache *
+ServingCacheGet(const char *model, int64 asked)
+{
+	MemoryContext old;
+	ServingCache *c;
+	int			slot = -1;
+	uint64		generation;
+
+	ServingAcceptInvalidations();
+	for (int i = 0; i < SERVING_CACHES; i++)
+		if (caches[i] && caches[i]->generation == serving_generation && caches[i]->asked_version == asked &&
+			strcmp(caches[i]->model, model) == 0)
+		{
+			caches[i]->used = ++serving_tick;
+			return caches[i];
+		}
+	/* a free slot, a stale one, or the least recently used */
+	for (int i = 0; i < SERVING_CACHES && slot < 0; i++)
+		if (caches[i] == NULL || caches[i]->generation != serving_generation)
+			slot = i;
+	if (slot < 0)
 	{
-		MemoryContextDelete(cache->cxt);
-		cache = NULL;
+		slot = 0;
+		for (int i = 1; i < SERVING_CACHES; i++)
+			if (caches[i]->used < caches[slot]->used)
+				slot = i;
+	}
+	if (caches[slot])
+	{
+		MemoryContextDelete(caches[slot]->cxt);
+		caches[slot] = NULL;
 	}
 	versions_relid = VersionsRelid();
-	cache_valid = true;			/* an invalidation during the load clears it again */
+	generation = serving_generation;	/* an invalidation during the load makes it stale at once */
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "recsys serving cache", ALLOCSET_DEFAULT_SIZES);
 
@@ -377,16 +452,18 @@ ServingCacheGet(const char *model)
 		c->cxt = cxt;
 	}
 	strlcpy(c->model, model, NAMEDATALEN);
+	c->asked_version = asked;
 	PG_TRY();
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(model)};
+		Oid			argtypes[2] = {TEXTOID, INT8OID};
+		Datum		args[2] = {CStringGetTextDatum(model), Int64GetDatum(asked)};
 
 		SPI_connect();
 		if (SPI_execute_with_args("SELECT m.name IS NOT NULL, v.version_id, v.weights FROM (SELECT $1::text AS n) x "
 								  "LEFT JOIN recsys.models m ON m.name = x.n "
-								  "LEFT JOIN recsys.model_versions v ON v.model = m.name AND v.status = 'active'",
-								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+								  "LEFT JOIN recsys.model_versions v ON v.model = m.name AND v.weights IS NOT NULL "
+								  "AND CASE WHEN $2 = 0 THEN v.status = 'active' ELSE v.version_id = $2 END",
+								  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read recsys.model_versions");
 		c->model_exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
 		{
@@ -428,13 +505,92 @@ ServingCacheGet(const char *model)
 	PG_CATCH();
 	{
 		MemoryContextDelete(c->cxt);
-		cache_valid = false;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	cache = c;
+	if (asked != 0 && c->version_id == 0)
+	{
+		MemoryContextDelete(c->cxt);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version " INT64_FORMAT " with weights", model, asked)));
+	}
+	c->generation = generation;
+	c->used = ++serving_tick;
+	caches[slot] = c;
 	serving_loads++;
 	return c;
+}
+
+/* the running experiments' variants, reloaded after any invalidation */
+static void
+ExperimentsLoad(void)
+{
+	MemoryContext old;
+
+	if (exp_generation == serving_generation)
+		return;
+	if (exp_variants)
+		pfree(exp_variants);
+	exp_variants = NULL;
+	exp_nvariants = 0;
+	SPI_connect();
+	if (SPI_execute("SELECT e.name, v ->> 'name', sum((v ->> 'share')::float8) OVER (PARTITION BY e.name ORDER BY o), "
+					"coalesce((v ->> 'version')::bigint, 0), coalesce(mv.model, 'default') "
+					"FROM recsys.experiments e, jsonb_array_elements(e.variants) WITH ORDINALITY AS x(v, o) "
+					"LEFT JOIN recsys.model_versions mv ON mv.version_id = (v ->> 'version')::bigint "
+					"WHERE e.status = 'running' ORDER BY e.started_at, e.name, o", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recsys.experiments");
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	exp_variants = palloc0(sizeof(ExpVariant) * Max(SPI_processed, 1));
+	MemoryContextSwitchTo(old);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		ExpVariant *v = &exp_variants[exp_nvariants++];
+		bool		isnull;
+
+		strlcpy(v->experiment, SPI_getvalue(t, d, 1), NAMEDATALEN);
+		strlcpy(v->name, SPI_getvalue(t, d, 2), NAMEDATALEN);
+		v->upto = DatumGetFloat8(SPI_getbinval(t, d, 3, &isnull));
+		v->version = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		strlcpy(v->model, SPI_getvalue(t, d, 5), NAMEDATALEN);
+	}
+	SPI_finish();
+	exp_generation = serving_generation;
+}
+
+/*
+ * The variant a user sees: the first running experiment that involves the model,
+ * a point from the hash of experiment and user against the cumulative shares (the
+ * same as recsys.experiment_variant). NULL when no experiment applies.
+ */
+static ExpVariant *
+ExperimentVariant(const char *model, const char *user)
+{
+	for (int i = 0; i < exp_nvariants; i++)
+	{
+		const char *exp = exp_variants[i].experiment;
+		bool		involves = false;
+		int			j;
+
+		for (j = i; j < exp_nvariants && strcmp(exp_variants[j].experiment, exp) == 0; j++)
+			involves |= strcmp(exp_variants[j].model, model) == 0;
+		if (involves)
+		{
+			char	   *key = psprintf("%s:%s", exp, user);
+			uint64		h = hash_bytes_extended((const unsigned char *) key, strlen(key), 0);
+			double		u = (double) (h & UINT64CONST(9007199254740991)) / 9007199254740992.0;
+
+			for (int k = i; k < j; k++)
+				if (u < exp_variants[k].upto)
+					return &exp_variants[k];
+			return &exp_variants[j - 1];
+		}
+		i = j - 1;
+	}
+	return NULL;
 }
 
 /* ---------- options ---------- */
@@ -453,6 +609,7 @@ typedef struct ServeOptions
 				nexclude,
 				nsession;
 	char		model[NAMEDATALEN];
+	int64		version;		/* 0: the active one (or the experiment's variant) */
 	bool		filters;		/* any bundle filter besides exclude_taken */
 } ServeOptions;
 
@@ -556,7 +713,7 @@ static void
 ParseOptionsModel(Jsonb *opts, ServeOptions *o)
 {
 	static const char *const known[] = {"exclude_taken", "repurchase_days", "in_stock", "max_price",
-	"min_categories", "include_items", "exclude_items", "session", "model", NULL};
+	"min_categories", "include_items", "exclude_items", "session", "model", "version", NULL};
 	JsonbIterator *it;
 	JsonbValue	k,
 				v;
@@ -585,8 +742,10 @@ ParseOptionsModel(Jsonb *opts, ServeOptions *o)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown option \"%.*s\"", k.val.string.len, k.val.string.val),
-					 errhint("Known options: exclude_taken, repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session, model.")));
+					 errhint("Known options: exclude_taken, repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session, model, version.")));
 		tok = JsonbIteratorNext(&it, &v, true);
+		if (KeyIs(&k, "version"))
+			o->version = (int64) OptionNumber(&v, "version", 1, 9007199254740991.0);
 		if (KeyIs(&k, "model"))
 		{
 			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len >= NAMEDATALEN)
@@ -941,7 +1100,30 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	ParseOptionsModel(opts, &o);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	serving_calls++;
-	c = ServingCacheGet(o.model);
+	last_experiment[0] = last_variant[0] = '\0';
+	/* a running experiment picks the version (or the baseline) unless a version is asked for */
+	ServingAcceptInvalidations();
+	ExperimentsLoad();
+	if (o.version == 0)
+	{
+		ExpVariant *ev = ExperimentVariant(o.model, user_id);
+
+		if (ev)
+		{
+			strlcpy(last_experiment, ev->experiment, NAMEDATALEN);
+			strlcpy(last_variant, ev->name, NAMEDATALEN);
+			if (ev->version == 0)
+			{
+				ParseOptions(opts, &o, NULL);
+				last_version = 0;
+				ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form);
+				return (Datum) 0;
+			}
+			o.version = ev->version;
+		}
+	}
+	c = ServingCacheGet(o.model, o.version);
+	last_version = c->version_id;
 	if (c->version_id == 0)
 	{
 		/* an untrained shop serves the baseline; a model asked for by name must exist */

@@ -1,0 +1,63 @@
+-- recsys.evaluate against metrics computed directly, experiments served by recommend_bundles, impression logging, BI views.
+\i test/regress_setup.psql
+DROP SCHEMA IF EXISTS shop CASCADE;
+SELECT recsys.demo_shop(customers => 600) IS NOT NULL AS shop;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 0}');
+-- held-out pairs: for each of 100 customers, two bundles they did not take (a hash picks them)
+CREATE TABLE heldout AS
+SELECT c.customer_id AS user_id, b.bundle_id
+  FROM (SELECT customer_id FROM shop.customers ORDER BY customer_id LIMIT 100) c
+ CROSS JOIN LATERAL (SELECT b.bundle_id FROM shop.bundles b
+                      WHERE NOT EXISTS (SELECT 1 FROM shop.bundle_orders o WHERE o.customer_id = c.customer_id AND o.bundle_id = b.bundle_id)
+                      ORDER BY hashint8(b.bundle_id * 1000 + c.customer_id) LIMIT 2) b;
+CREATE TEMP TABLE ev AS SELECT * FROM recsys.evaluate('default', NULL, 'heldout', '{5,10}');
+SELECT method, count(*) AS metrics FROM ev GROUP BY 1 ORDER BY 1;
+-- the model's recall@10 and ndcg@10, recomputed here from recommend_bundles and rank_metrics
+SELECT abs((SELECT value FROM ev WHERE method = 'model' AND k = 10 AND metric = 'recall')
+           - (SELECT avg((recsys.rank_metrics(ARRAY(SELECT r.bundle_id FROM recommend_bundles(h.user_id::text, 10) r ORDER BY r.rank),
+                                              h.positives, 10)).recall_at_k)
+                FROM (SELECT user_id, array_agg(bundle_id::text) AS positives FROM heldout GROUP BY 1) h)) < 1e-9 AS recall_matches,
+       (SELECT bool_and(users = 100) FROM ev WHERE metric <> 'coverage') AS users_100,
+       (SELECT lift_over_popular = 1 FROM ev WHERE method = 'most_popular' AND k = 5 AND metric = 'hit') AS popular_lift_1;
+SELECT count(DISTINCT evaluation_id) AS evaluations, count(*) AS rows FROM recsys.evaluations;
+SELECT pg_temp.try($$SELECT * FROM recsys.evaluate('default', NULL, NULL)$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.evaluate('nope', NULL, 'heldout')$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.evaluate('default', NULL, 'heldout', '{0}')$$);
+
+-- serving a version explicitly, and an experiment between two versions
+SELECT recsys.add_version('default', (SELECT weights FROM recsys.model_versions WHERE version_id = 1), 'candidate') AS v2;
+SELECT count(*) AS rows, (recsys.serving_status() ->> 'last_version')::int AS served FROM recommend_bundles(42, 5, '{"version": 2}');
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 5, '{"version": 99}')$$);
+SELECT recsys.create_experiment('retrain', '[{"name": "control", "version": 1, "share": 0.5}, {"name": "new", "version": 2, "share": 0.5}]');
+CREATE TEMP TABLE served AS
+SELECT g AS customer, (SELECT count(*) FROM recommend_bundles(g, 3)) AS rows,
+       recsys.serving_status() ->> 'last_variant' AS variant, (recsys.serving_status() ->> 'last_version')::int AS version
+  FROM generate_series(1, 60) g;
+SELECT bool_and(variant = recsys.experiment_variant('retrain', customer::text)) AS variant_matches_assignment,
+       bool_and(version = CASE variant WHEN 'control' THEN 1 ELSE 2 END) AS version_matches_variant,
+       count(DISTINCT variant) AS variants_seen, bool_and(rows = 3) AS k_rows
+  FROM served;
+-- logged impressions carry version, experiment and variant
+SELECT count(*) AS shown FROM recsys.recommend_bundles_logged('42', 4);
+SELECT count(*) AS impressions, bool_and(version_id = CASE variant WHEN 'control' THEN 1 ELSE 2 END) AS traced,
+       min(experiment) AS experiment, array_agg(rank ORDER BY rank) AS ranks
+  FROM recsys.impressions;
+SELECT recsys.stop_experiment('retrain') AS stopped;
+SELECT count(*) AS rows, (recsys.serving_status() ->> 'last_version')::int AS back_to_active,
+       recsys.serving_status() ->> 'last_variant' IS NULL AS no_variant
+  FROM recommend_bundles(42, 3);
+-- a baseline variant serves the co-occurrence ranker
+SELECT recsys.create_experiment('vs_baseline', '[{"name": "model", "version": 1, "share": 0.5}, {"name": "base", "baseline": true, "share": 0.5}]');
+SELECT bool_and(s.version = CASE s.variant WHEN 'base' THEN 0 ELSE 1 END) AS baseline_variant_served
+  FROM (SELECT g, (SELECT count(*) FROM recommend_bundles(g, 3)) AS n, recsys.serving_status() ->> 'last_variant' AS variant,
+               (recsys.serving_status() ->> 'last_version')::int AS version FROM generate_series(1, 40) g) s;
+SELECT recsys.stop_experiment('vs_baseline') AS stopped;
+
+-- BI views read
+SELECT count(*) > 0 AS overview FROM recsys.model_overview;
+SELECT count(*) > 0 AS curve FROM recsys.training_curve WHERE stage = 'scorer';
+SELECT count(*) > 0 AS history FROM recsys.evaluation_history;
+SELECT sum(impressions) AS bundle_impressions FROM recsys.bundle_performance;
+SELECT count(*) AS result_rows FROM recsys.experiment_results;
+DROP TABLE heldout;
