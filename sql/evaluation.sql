@@ -54,6 +54,37 @@ SELECT bool_and(s.version = CASE s.variant WHEN 'base' THEN 0 ELSE 1 END) AS bas
                (recsys.serving_status() ->> 'last_version')::int AS version FROM generate_series(1, 40) g) s;
 SELECT recsys.stop_experiment('vs_baseline') AS stopped;
 
+-- splits: kfold covers every eligible pair once; time takes each customer's latest share; last_basket the latest purchase
+SELECT (SELECT count(*) FROM recsys.split_pairs('kfold', '{"folds": 4}'))
+     = (SELECT count(*) FROM recsys.user_bundles ub WHERE (SELECT count(*) FROM recsys.user_bundles x WHERE x.user_idx = ub.user_idx) >= 2) AS kfold_covers,
+       (SELECT count(DISTINCT (user_idx, bundle_idx)) = count(*) AND min(fold) = 1 AND max(fold) = 4 FROM recsys.split_pairs('kfold', '{"folds": 4}')) AS kfold_partition;
+SELECT bool_and(t.n_test = least(greatest(1, ceil(0.2 * t.n)), t.n - 1)) AS time_share,
+       bool_and(t.oldest_test >= t.newest_train) AS time_latest
+  FROM (SELECT ub.user_idx, count(*) AS n, count(sp.bundle_idx) AS n_test,
+               min(ub.last_ts) FILTER (WHERE sp.bundle_idx IS NOT NULL) AS oldest_test,
+               max(ub.last_ts) FILTER (WHERE sp.bundle_idx IS NULL) AS newest_train
+          FROM recsys.user_bundles ub LEFT JOIN recsys.split_pairs('time') sp USING (user_idx, bundle_idx)
+         GROUP BY ub.user_idx HAVING count(*) >= 2) t;
+SELECT bool_and(ub.last_ts = (SELECT max(x.last_ts) FROM recsys.user_bundles x WHERE x.user_idx = sp.user_idx)) AS last_basket_latest
+  FROM recsys.split_pairs('last_basket') sp JOIN recsys.user_bundles ub USING (user_idx, bundle_idx);
+SELECT abs((SELECT count(*) FROM recsys.split_pairs('random', '{"fraction": 0.3}'))::float8
+           / (SELECT count(*) FROM recsys.split_pairs('kfold')) - 0.3) < 0.1 AS random_fraction;
+SELECT pg_temp.try($$SELECT * FROM recsys.split_pairs('bogus')$$);
+
+-- cross-validation: each fold trained and scored in a rolled-back subtransaction; mean and deviation per metric
+CREATE TEMP TABLE before AS SELECT (SELECT count(*) FROM recsys.user_bundles) AS pairs, (SELECT count(*) FROM recsys.model_versions) AS versions,
+                                   (SELECT sum(n_users) FROM recsys.bundle_stats) AS buyers;
+CREATE TEMP TABLE cv AS SELECT * FROM recsys.cross_validate('default', 3, '{"k_list": [10], "train": {"max_epochs": 2}}');
+SELECT method, count(*) AS metrics, bool_and(folds_run = 3) AS three_folds, bool_and(stddev >= 0) AS deviations,
+       bool_and(mean BETWEEN 0 AND 1) FILTER (WHERE metric <> 'coverage') AS in_range
+  FROM cv GROUP BY method ORDER BY method;
+SELECT (SELECT count(*) FROM recsys.user_bundles) = pairs AS pairs_untouched, (SELECT count(*) FROM recsys.model_versions) = versions AS no_new_versions,
+       (SELECT sum(n_users) FROM recsys.bundle_stats) = buyers AS stats_untouched,
+       (SELECT count(DISTINCT split) FROM recsys.evaluations WHERE split LIKE 'kfold %/3') AS folds_recorded
+  FROM before;
+SELECT pg_temp.try($$SELECT * FROM recsys.cross_validate('default', 1)$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.cross_validate('default', 3, '{"fold": 1}')$$);
+
 -- BI views read
 SELECT count(*) > 0 AS overview FROM recsys.model_overview;
 SELECT count(*) > 0 AS curve FROM recsys.training_curve WHERE stage = 'scorer';

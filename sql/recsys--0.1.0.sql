@@ -1573,6 +1573,138 @@ END
 $$;
 COMMENT ON FUNCTION recsys.evaluate(text, bigint, regclass, integer[]) IS 'scores a model version (default: the active one) on held-out (user, bundle) pairs in a relation (first two columns) with the CrossCBR/BGCN protocol, next to the most_popular and item_cooccurrence baselines on the same users; writes recsys.evaluations and returns each metric at each K with its lift over most popular';
 
+CREATE FUNCTION recsys.split_pairs(method text, options jsonb DEFAULT '{}')
+RETURNS TABLE (user_idx integer, bundle_idx integer, fold integer)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seed bigint := coalesce((options ->> 'seed')::bigint, 42);
+    fraction float8 := coalesce((options ->> 'fraction')::float8, 0.2);
+    folds integer := coalesce((options ->> 'folds')::int, 5);
+BEGIN
+    IF method IS NULL OR method NOT IN ('random', 'time', 'last_basket', 'kfold') THEN
+        RAISE EXCEPTION 'unknown split method %', quote_literal(coalesce(method, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use random, time, last_basket or kfold.';
+    END IF;
+    IF NOT (fraction > 0 AND fraction < 1) OR folds NOT BETWEEN 2 AND 100 THEN
+        RAISE EXCEPTION 'fraction must be between 0 and 1 and folds from 2 to 100' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- only customers with two or more bundles are tested: the rest would have no history left
+    RETURN QUERY
+    WITH eligible AS (
+        SELECT ub.user_idx, ub.bundle_idx, ub.last_ts,
+               count(*) OVER (PARTITION BY ub.user_idx) AS n,
+               row_number() OVER (PARTITION BY ub.user_idx ORDER BY ub.last_ts DESC NULLS LAST, ub.bundle_idx DESC) AS recent,
+               (hashint8extended(ub.user_idx::bigint * 1000003 + ub.bundle_idx, seed) & 9007199254740991)::float8 / 9007199254740992 AS u
+          FROM recsys.user_bundles ub
+    )
+    SELECT e.user_idx, e.bundle_idx,
+           CASE method WHEN 'kfold' THEN 1 + floor(e.u * folds)::int ELSE 1 END
+      FROM eligible e
+     WHERE e.n >= 2
+       AND CASE method
+             WHEN 'random' THEN e.u < fraction
+             -- each customer's latest share of their own history (at least one, never all)
+             WHEN 'time' THEN e.recent <= least(greatest(1, ceil(fraction * e.n)), e.n - 1)
+             -- each customer's most recent purchase time, everything bought then
+             WHEN 'last_basket' THEN e.last_ts = (SELECT max(x.last_ts) FROM recsys.user_bundles x WHERE x.user_idx = e.user_idx)
+                                     AND e.recent < e.n
+             ELSE true END;
+END
+$$;
+COMMENT ON FUNCTION recsys.split_pairs(text, jsonb) IS 'held-out user-bundle pairs of a split: random (a seeded fraction, default 0.2), time (each customer''s latest fraction of their own history), last_basket (each customer''s most recent purchase), kfold (every pair in one of folds folds, seeded); only customers with two or more bundles, and never all of one customer''s bundles except by kfold chance';
+
+CREATE FUNCTION recsys.cross_validate(model text DEFAULT 'default', folds integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (method text, k integer, metric text, mean double precision, stddev double precision, folds_run integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    split_method text := coalesce(options ->> 'split', 'kfold');
+    k_list integer[] := coalesce((SELECT array_agg(x::int) FROM jsonb_array_elements_text(options -> 'k_list') x), '{20}');
+    o jsonb := recsys.train_options(coalesce(options -> 'train', '{}'));
+    runs integer := CASE WHEN coalesce(options ->> 'split', 'kfold') = 'kfold' THEN folds ELSE 1 END;
+    results jsonb := '[]';
+    eid bigint;
+    v bigint;
+    scorer bytea;
+    best bytea;
+    best_ndcg float8;
+    best_epoch integer;
+    val record;
+    key text;
+BEGIN
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF key NOT IN ('split', 'k_list', 'train', 'seed', 'fraction') THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: split, k_list, train, seed, fraction.';
+        END IF;
+    END LOOP;
+    IF folds IS NULL OR folds NOT BETWEEN 2 AND 20 THEN
+        RAISE EXCEPTION 'folds must be from 2 to 20, got %', coalesce(folds::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = cross_validate.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker');
+    END IF;
+    FOR f IN 1 .. runs LOOP
+        -- each fold trains and scores inside a subtransaction that is then rolled back: the held-out pairs are
+        -- removed from the prepared data only there, and nothing of the fold's model stays behind
+        BEGIN
+            CREATE TEMP TABLE rs_cv_truth ON COMMIT DROP AS
+            SELECT u.ext_id AS user_id, b.ext_id AS bundle_id, sp.user_idx, sp.bundle_idx
+              FROM recsys.split_pairs(split_method, jsonb_build_object('folds', folds) || (options - 'k_list' - 'train' - 'split')) sp
+              JOIN recsys.id_map u ON u.space = 'user' AND u.idx = sp.user_idx
+              JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = sp.bundle_idx
+             WHERE sp.fold = f;
+            DELETE FROM recsys.user_bundles ub USING rs_cv_truth t
+             WHERE ub.user_idx = t.user_idx AND ub.bundle_idx = t.bundle_idx;
+            -- the baselines' popularity must not know the held-out pairs either
+            UPDATE recsys.bundle_stats bs SET n_users = (SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bs.bundle_idx);
+            PERFORM recsys.serving_invalidate();
+            v := recsys.add_version(model, NULL, 'training');
+            PERFORM recsys.train_samples_for(v, o);
+            scorer := recsys.model_init('mlp', jsonb_build_object('layers', jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
+                                        (o ->> 'seed')::bigint);
+            best := scorer; best_ndcg := -1; best_epoch := 0;
+            FOR epoch IN 1 .. (o ->> 'max_epochs')::int LOOP
+                scorer := recsys.train_scorer_epoch(v, scorer, epoch, o);
+                SELECT * INTO val FROM recsys.train_validate(v, scorer);
+                IF val.ndcg20 > best_ndcg THEN
+                    best := scorer; best_ndcg := val.ndcg20; best_epoch := epoch;
+                END IF;
+                EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
+            END LOOP;
+            UPDATE recsys.model_versions mv SET weights = recsys.train_final_weights(o, best, NULL), status = 'candidate'
+             WHERE mv.version_id = v;
+            ALTER TABLE rs_cv_truth DROP COLUMN user_idx, DROP COLUMN bundle_idx;
+            results := results || coalesce((SELECT jsonb_agg(jsonb_build_object('fold', f, 'method', e.method, 'k', e.k,
+                                                                               'metric', e.metric, 'value', e.value, 'users', e.users))
+                                               FROM recsys.evaluate(model, v, 'rs_cv_truth'::regclass, k_list) e), '[]');
+            RAISE EXCEPTION USING ERRCODE = 'RSCV0', MESSAGE = 'cross-validation fold rolled back';
+        EXCEPTION WHEN SQLSTATE 'RSCV0' THEN
+            NULL;
+        END;
+        -- the fold's data and model are gone: every serving cache reloads
+        PERFORM recsys.serving_invalidate();
+    END LOOP;
+    -- per-fold results land in recsys.evaluations, one evaluation per fold
+    FOR f IN 1 .. runs LOOP
+        eid := nextval('recsys.evaluation_seq');
+        INSERT INTO recsys.evaluations (evaluation_id, model, version_id, method, split, k, metric, value, users)
+        SELECT eid, model, NULL, r ->> 'method', format('%s %s/%s', split_method, f, runs), (r ->> 'k')::int,
+               r ->> 'metric', (r ->> 'value')::float8, (r ->> 'users')::bigint
+          FROM jsonb_array_elements(results) r WHERE (r ->> 'fold')::int = f;
+    END LOOP;
+    RETURN QUERY
+    SELECT r ->> 'method', (r ->> 'k')::int, r ->> 'metric', avg((r ->> 'value')::float8), stddev_samp((r ->> 'value')::float8),
+           count(*)::int
+      FROM jsonb_array_elements(results) r
+     GROUP BY 1, 2, 3 ORDER BY 2, 3, 1;
+END
+$$;
+COMMENT ON FUNCTION recsys.cross_validate(text, integer, jsonb) IS 'trains and scores a model on each fold of a split (options split: kfold (default, folds folds), random, time, last_basket; seed, fraction; k_list (default [20]); train: recsys.train options) next to the baselines, each fold in a rolled-back subtransaction so the prepared data and the models are untouched; returns the mean and standard deviation of every metric and writes each fold to recsys.evaluations';
+
 CREATE VIEW recsys.model_overview AS
 SELECT v.model, m.kind, v.version_id, v.status, v.created_at, v.activated_at, v.retired_at, v.parent_version,
        (v.metrics ->> 'valid_recall20')::float8 AS valid_recall20, (v.metrics ->> 'valid_ndcg20')::float8 AS valid_ndcg20,
@@ -2120,6 +2252,48 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
 
+-- the steps of a training, shared by recsys.train (which commits between them) and recsys.cross_validate
+CREATE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fit bytea := recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed'));
+    n bigint;
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = train_samples_for.version_id;
+    INSERT INTO recsys.train_samples
+    SELECT train_samples_for.version_id, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.train_samples_for(bigint, jsonb) IS 'a training step: the fit with one held-out bundle per customer (seed), and the scorer''s samples it yields, stored for the version; returns the sample count';
+
+CREATE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- shuffled by customer per epoch in a subquery: an ORDER BY inside the aggregate would sort a copy of the
+    -- weights argument with every row
+    SELECT recsys.mlp_train(scorer, s.x, s.y, jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
+      FROM (SELECT s.x, s.y FROM recsys.train_samples s
+             WHERE s.version_id = train_scorer_epoch.version_id AND NOT s.valid
+             ORDER BY hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s
+$$;
+COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, shuffled by customer per epoch)';
+
+CREATE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.bundle_attach(recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')),
+                                scorer, encoder, (o ->> 'candidates')::int)
+$$;
+COMMENT ON FUNCTION recsys.train_final_weights(jsonb, bytea, bytea) IS 'a training step: the fit on all prepared data with the scorer and encoder attached, the servable weights';
+
 CREATE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
     LANGUAGE plpgsql
 -- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; names are qualified
@@ -2138,7 +2312,6 @@ DECLARE
     best_ndcg float8 := -1;
     best_recall float8;
     encoder bytea;
-    fit bytea;
     new_weights bytea;
     t0 timestamptz;
     started timestamptz := pg_catalog.clock_timestamp();
@@ -2198,12 +2371,7 @@ BEGIN
         COMMIT;
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
         t0 := pg_catalog.clock_timestamp();
-        fit := recsys.bundle_fit(pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                                 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed'));
-        DELETE FROM recsys.train_samples s WHERE s.version_id = v;
-        INSERT INTO recsys.train_samples
-        SELECT v, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
-        GET DIAGNOSTICS nsamples = ROW_COUNT;
+        nsamples := recsys.train_samples_for(v, o);
         SELECT * INTO val FROM recsys.train_validate(v, NULL);
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
         VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
@@ -2224,12 +2392,7 @@ BEGIN
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
         t0 := pg_catalog.clock_timestamp();
-        -- shuffled by customer per epoch in a subquery: an ORDER BY inside the aggregate would sort a copy of
-        -- the weights argument with every row
-        scorer := (SELECT recsys.mlp_train(scorer, s.x, s.y,
-                          pg_catalog.jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
-                     FROM (SELECT s.x, s.y FROM recsys.train_samples s WHERE s.version_id = v AND NOT s.valid
-                            ORDER BY pg_catalog.hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s);
+        scorer := recsys.train_scorer_epoch(v, scorer, epoch, o);
         SELECT * INTO val FROM recsys.train_validate(v, scorer);
         nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
@@ -2287,9 +2450,7 @@ BEGIN
 
     -- the served model: the fit on all data, the best scorer, the encoder
     t0 := pg_catalog.clock_timestamp();
-    fit := recsys.bundle_fit(pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                             'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m'));
-    new_weights := recsys.bundle_attach(fit, best, encoder, (o ->> 'candidates')::int);
+    new_weights := recsys.train_final_weights(o, best, encoder);
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate', data_to = new_data_to,
            metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
