@@ -6,7 +6,7 @@ set -euo pipefail
 RECSYS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PACKAGES="postgresql-15 postgresql-server-dev-15 libopenblas-dev postgresql-15-pgtap pgtap postgresql-15-cron
- postgresql-15-plproxy libtap-parser-sourcehandler-pgtap-perl make gcc pkg-config"
+ postgresql-15-plproxy libtap-parser-sourcehandler-pgtap-perl make gcc pkg-config gnuplot-nox"
 
 log() { printf '== %s\n' "$*" >&2; }
 

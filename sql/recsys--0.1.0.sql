@@ -2253,7 +2253,7 @@ $$;
 COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
 
 -- the steps of a training, shared by recsys.train (which commits between them) and recsys.cross_validate
-CREATE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb) RETURNS bigint
+CREATE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb, feedback_since timestamptz DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2266,10 +2266,33 @@ BEGIN
     INSERT INTO recsys.train_samples
     SELECT train_samples_for.version_id, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- feedback since then: a bundle bought or put in the cart after being shown is a positive; one shown and
+    -- dismissed, or shown and ignored (no click, cart or purchase), a negative; a click alone says too little
+    IF feedback_since IS NOT NULL THEN
+        INSERT INTO recsys.train_samples (version_id, user_idx, valid, bundle_idx, x, y)
+        SELECT train_samples_for.version_id, l.user_idx, false, l.bundle_idx,
+               ARRAY(SELECT unnest(recsys.bundle_features(fit, l.user_idx, ARRAY[l.bundle_idx]))), l.y
+          FROM (SELECT u.idx AS user_idx, b.idx AS bundle_idx,
+                       CASE WHEN bool_or(f.event IN ('purchase', 'add_to_cart')) THEN 1
+                            WHEN bool_or(f.event = 'dismiss') OR count(f.*) = 0 THEN 0 END::real AS y
+                  FROM recsys.impressions i
+                  JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = i.user_id
+                  JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = i.target
+                  LEFT JOIN recsys.feedback f ON f.user_id = i.user_id AND f.target = i.target AND f.target_kind = 'bundle'
+                                             AND f.at >= i.shown_at
+                 WHERE i.target_kind = 'bundle' AND i.shown_at >= feedback_since
+                 GROUP BY 1, 2) l
+         WHERE l.y IS NOT NULL;
+    END IF;
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION recsys.train_samples_for(bigint, jsonb) IS 'a training step: the fit with one held-out bundle per customer (seed), and the scorer''s samples it yields, stored for the version; returns the sample count';
+COMMENT ON FUNCTION recsys.train_samples_for(bigint, jsonb, timestamptz) IS 'a training step: the fit with one held-out bundle per customer (seed) and the scorer''s samples it yields, plus, when feedback_since is given, one sample per bundle shown since then (bought or carted: 1; dismissed or ignored: 0), stored for the version; returns the held-out sample count';
+
+CREATE FUNCTION recsys.bundle_features(fit bytea, user_idx integer, bundles integer[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'bundle_features'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_features(bytea, integer, integer[]) IS 'the scorer''s features (one row of 5 per bundle index) of bundles for a customer under a fit, from the customer''s prepared history';
 
 CREATE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
     LANGUAGE sql VOLATILE
@@ -2371,11 +2394,14 @@ BEGIN
         COMMIT;
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
         t0 := pg_catalog.clock_timestamp();
-        nsamples := recsys.train_samples_for(v, o);
+        -- feedback on what was shown since the active version went live
+        nsamples := recsys.train_samples_for(v, o, coalesce((SELECT mv.activated_at FROM recsys.model_versions mv
+                                                              WHERE mv.version_id = active), '-infinity'));
         SELECT * INTO val FROM recsys.train_validate(v, NULL);
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
         VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
-                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users),
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users,
+                    'feedback_samples', (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = v) - nsamples),
                 nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
         COMMIT;
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN

@@ -842,3 +842,90 @@ bundle_part(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_BYTEA_P(RecsysWeightsBuild(kind, n, desc, data, subtext, strlen(subtext)));
 }
+
+/* ---------- recsys.bundle_features(fit bytea, user_idx integer, bundles integer[]) RETURNS real[] ---------- */
+
+typedef struct FeatureCache
+{
+	RecsysWeightsKey key;
+	bytea	   *weights;
+	RecsysBundle bm;
+} FeatureCache;
+
+/* one column of a query about one customer, as indexes */
+static int32 *
+UserList(const char *query, int32 user, int *n)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(user)};
+	int32	   *out;
+
+	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a customer's history");
+	*n = (int) SPI_processed;
+	out = palloc(sizeof(int32) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		out[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return out;
+}
+
+PG_FUNCTION_INFO_V1(bundle_features);
+
+Datum
+bundle_features(PG_FUNCTION_ARGS)
+{
+	int32		user = PG_GETARG_INT32(1);
+	ArrayType  *bundles = PG_GETARG_ARRAYTYPE_P(2);
+	FeatureCache *fc = (FeatureCache *) fcinfo->flinfo->fn_extra;
+	RecsysWeightsKey key;
+	int32	   *want,
+			   *taken,
+			   *items;
+	int			nwant,
+				ntaken,
+				nitems;
+	float	   *s,
+			   *iv,
+			   *x;
+	Datum	   *elems;
+	int			dims[2],
+				lbs[2] = {1, 1};
+	MemoryContext old;
+
+	/* the model is parsed once per query, as in ease_scores */
+	RecsysWeightsKeyOf(PG_GETARG_DATUM(0), &key);
+	if (fc == NULL || !RecsysWeightsKeyEqual(&fc->key, &key))
+	{
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		if (fc == NULL)
+			fc = fcinfo->flinfo->fn_extra = palloc0(sizeof(FeatureCache));
+		fc->weights = PG_GETARG_BYTEA_P_COPY(0);
+		RecsysCoreHooks();
+		RecsysBundleLoad(fc->weights, &fc->bm);
+		fc->key = key;
+		MemoryContextSwitchTo(old);
+	}
+	want = RecsysCheckItems(bundles, fc->bm.m.nb, &nwant, "bundle");
+	/* allocated before SPI_connect: SPI's memory goes at SPI_finish */
+	s = palloc(sizeof(float) * fc->bm.m.nb);
+	iv = palloc(sizeof(float) * fc->bm.m.nb);
+	x = palloc(sizeof(float) * Max(nwant, 1) * RS_BUNDLE_NFEAT);
+	SPI_connect();
+	taken = UserList("SELECT bundle_idx FROM recsys.user_bundles WHERE user_idx = $1 ORDER BY 1", user, &ntaken);
+	items = UserList("SELECT item_idx FROM recsys.user_items WHERE user_idx = $1 ORDER BY 1", user, &nitems);
+	rs_bundle_score(&fc->bm.m, taken, ntaken, items, nitems, s, iv);
+	rs_bundle_features(&fc->bm.m, s, iv, ntaken, want, nwant, x);
+	SPI_finish();
+	if (nwant == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
+	elems = palloc(sizeof(Datum) * nwant * RS_BUNDLE_NFEAT);
+	for (int i = 0; i < nwant * RS_BUNDLE_NFEAT; i++)
+		elems[i] = Float4GetDatum(x[i]);
+	dims[0] = nwant;
+	dims[1] = RS_BUNDLE_NFEAT;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT4OID, 4, true, TYPALIGN_INT));
+}

@@ -62,6 +62,17 @@ is "$(q "SELECT (SELECT loss FROM recsys.training_runs WHERE version_id = 4 AND 
               < (SELECT loss FROM recsys.training_runs WHERE version_id = 3 AND epoch = 1)")" "t" \
    "its scorer starts from the active one: first-epoch loss below a cold start's"
 
+# feedback since the active version: bought or carted -> positive samples, dismissed or ignored -> negative ones
+psql -X -q -d "$DB" >/dev/null <<'SQL'
+SELECT recsys.log_impressions(c::text, ARRAY(SELECT bundle_id::text FROM shop.bundles ORDER BY bundle_id LIMIT 3))
+  FROM (SELECT DISTINCT customer_id AS c FROM shop.bundle_orders ORDER BY 1 LIMIT 3) x;
+SELECT recsys.log_feedback(i.user_id, i.target, 'purchase', 30) FROM recsys.impressions i WHERE i.rank = 1 LIMIT 2;
+SELECT recsys.log_feedback(i.user_id, i.target, 'dismiss') FROM recsys.impressions i WHERE i.rank = 2 LIMIT 1;
+SELECT recsys.log_feedback(i.user_id, i.target, 'click') FROM recsys.impressions i WHERE i.rank = 3 LIMIT 1;
+SQL
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 0, \"force\": true}')" >/dev/null 2>&1
+is "$(q "SELECT metrics ->> 'feedback_samples' FROM recsys.training_runs WHERE version_id = 5 AND epoch = 0")" "8" \
+   "feedback since the active version became 8 scorer samples (2 bought, 1 dismissed, 5 ignored; the clicked one says too little)"
 # (a scheduled run under pg_cron: test/pgtap_cron/schedule.sql)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done

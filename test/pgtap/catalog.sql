@@ -58,6 +58,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    -- the bundle fit and its samples read prepared data through SPI and take seconds: VOLATILE, in the leader
    AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
+   -- a customer's features under a fit read their history through SPI: STABLE, in the leader
+   AND NOT (p.oid = 'recsys.bundle_features(bytea, integer, integer[])'::regprocedure
+            AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- serving reads tables (STABLE) and keeps a per-backend cache, which a parallel worker may build as well
    AND NOT (p.proname = 'recommend_bundles' AND p.provolatile = 's' AND p.proparallel = 's' AND p.proisstrict)
    -- n_items is optional (NULL: the catalogue is the list plus the relevant ids)
