@@ -152,8 +152,8 @@ typedef struct FitData
 				user_items;
 } FitData;
 
-static int32
-CountIndexes(const char *space)
+int32
+RecsysSpaceCount(const char *space)
 {
 	char		q[128];
 	int64		n;
@@ -173,9 +173,9 @@ CountIndexes(const char *space)
 static void
 FitDataLoad(FitData *d, MemoryContext mcxt)
 {
-	d->nb = CountIndexes("bundle");
-	d->ni = CountIndexes("item");
-	d->nu = CountIndexes("user");
+	d->nb = RecsysSpaceCount("bundle");
+	d->ni = RecsysSpaceCount("item");
+	d->nu = RecsysSpaceCount("user");
 	if (d->nb == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

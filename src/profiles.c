@@ -25,17 +25,6 @@
 
 #define PRICE_BANDS 5
 
-static int32
-SpaceCount(const char *space)
-{
-	char	   *q = psprintf("SELECT coalesce(max(idx) + 1, 0)::int FROM recsys.id_map WHERE space = '%s'", space);
-	bool		isnull;
-
-	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count %s ids", space);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 static void
 CheckWindow(int32 days)
 {
@@ -65,8 +54,8 @@ user_sequences(PG_FUNCTION_ARGS)
 				 errmsg("max_len must be from 1 to 10000, got %d", max_len)));
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	nu = SpaceCount("user");
-	ni = SpaceCount("item");
+	nu = RecsysSpaceCount("user");
+	ni = RecsysSpaceCount("item");
 	/* events without a time come first, in basket and item order: a stable, documented tie-break */
 	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, ts FROM recsys.events_clean "
 					  "ORDER BY user_idx, ts NULLS FIRST, basket_idx NULLS FIRST, item_idx",
@@ -221,8 +210,8 @@ item_profiles(PG_FUNCTION_ARGS)
 	CheckWindow(window);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	nu = SpaceCount("user");
-	ni = SpaceCount("item");
+	nu = RecsysSpaceCount("user");
+	ni = RecsysSpaceCount("item");
 	CatalogueLoad(&cat, ni);
 	RecsysCsrLoadWith("SELECT item_idx::bigint, user_idx, last_ts FROM recsys.user_items", ni, nu, &ui, &last,
 					  CurrentMemoryContext);
@@ -310,8 +299,8 @@ user_profiles(PG_FUNCTION_ARGS)
 	CheckWindow(window);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	nu = SpaceCount("user");
-	ni = SpaceCount("item");
+	nu = RecsysSpaceCount("user");
+	ni = RecsysSpaceCount("item");
 	CatalogueLoad(&cat, ni);
 	/* three reads in one total order, so times, baskets and weights line up per event */
 #define EVENT_ORDER " FROM recsys.events_clean ORDER BY user_idx, ts, basket_idx, item_idx, weight"

@@ -225,17 +225,6 @@ LoadExtIds(const char *space, int32 n, MemoryContext cxt)
 	return ids;
 }
 
-static int32
-CountSpace(const char *space)
-{
-	char	   *q = psprintf("SELECT coalesce(max(idx) + 1, 0)::int FROM recsys.id_map WHERE space = '%s'", space);
-	bool		isnull;
-
-	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count %s ids", space);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 static bool
 ParseInt64(const char *s, int64 *out)
 {
@@ -260,9 +249,9 @@ LoadData(ServingCache *c)
 	TimestampTz max_ts = PG_INT64_MIN;
 	float	   *item_buyers;
 
-	c->nu = CountSpace("user");
-	c->nb = CountSpace("bundle");
-	c->ni = CountSpace("item");
+	c->nu = RecsysSpaceCount("user");
+	c->nb = RecsysSpaceCount("bundle");
+	c->ni = RecsysSpaceCount("item");
 	c->user_ext = LoadExtIds("user", c->nu, cxt);
 	c->bundle_ext = LoadExtIds("bundle", c->nb, cxt);
 	c->item_ext = LoadExtIds("item", c->ni, cxt);
