@@ -162,7 +162,8 @@ RecsysSpaceCount(const char *space)
 	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count %s indexes", space);
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
-	if (n >= RECSYS_BUNDLE_MAX_INDEX)
+	/* bundle and item indexes travel in weights as float32; user indexes never do */
+	if (strcmp(space, "user") != 0 && n >= RECSYS_BUNDLE_MAX_INDEX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the bundle model indexes at most %d %ss, got %lld", RECSYS_BUNDLE_MAX_INDEX, space,

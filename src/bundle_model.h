@@ -32,8 +32,8 @@ extern void RecsysCsrLoad(const char *query, int32 nrows, int32 limit, RecsysCsr
 extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int64 **extra,
 							  MemoryContext mcxt);
 
-/* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs past the format's index
- * limit. Call between SPI_connect and SPI_finish. */
+/* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs when bundles or items pass
+ * the weights' index limit (2^24). Call between SPI_connect and SPI_finish. */
 extern int32 RecsysSpaceCount(const char *space);
 
 /* the held-out bundle of a customer's list under seed, or -1 (fewer than 2) */
