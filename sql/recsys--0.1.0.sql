@@ -502,6 +502,16 @@ BEGIN
         PERFORM recsys.prepare_rules('bundle_events', 'rs_bevents', ARRAY['usr', 'bundle'], true, 'bundle');
     END IF;
 
+    -- customers erased by recsys.forget_user stay out, whatever the shop's tables still hold
+    IF EXISTS (SELECT 1 FROM recsys.forgotten_users) THEN
+        DELETE FROM rs_events WHERE recsys.user_digest(usr) IN (SELECT f.digest FROM recsys.forgotten_users f);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES ('events', 'forgotten_user', n);
+        DELETE FROM rs_bevents WHERE recsys.user_digest(usr) IN (SELECT f.digest FROM recsys.forgotten_users f);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        INSERT INTO rs_report (source, rule, rows) VALUES ('bundle_events', 'forgotten_user', n);
+    END IF;
+
     -- id maps: append new ids, never renumber
     INSERT INTO rs_report (source, rule, rows)
     VALUES ('item_map', 'new_ids', recsys.map_append('item', ARRAY(
@@ -621,9 +631,11 @@ CREATE TABLE recsys.models (
     kind        text NOT NULL CHECK (kind IN ('mlp', 'rnn', 'gru', 'baseline', 'bundle')),
     config      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
     description text,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- set by recsys.forget_user when a version was trained on a forgotten customer; recsys.train clears it
+    needs_retrain boolean NOT NULL DEFAULT false
 );
-COMMENT ON TABLE recsys.models IS 'named models: kind (mlp, rnn, gru, baseline, bundle) and configuration';
+COMMENT ON TABLE recsys.models IS 'named models: kind (mlp, rnn, gru, baseline, bundle), configuration, and whether a forgotten customer''s data went into a live version (needs_retrain)';
 
 CREATE TABLE recsys.model_versions (
     version_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -937,13 +949,17 @@ COMMENT ON FUNCTION recsys.recommend_bundles_baseline(text, integer, jsonb) IS '
 CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
     AS 'MODULE_PATHNAME', 'recommend_bundles'
-    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    LANGUAGE C STABLE STRICT PARALLEL SAFE
+    -- a reader may serve without reading histories; its own search_path never reaches the queries inside
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; served by the active version of the bundle model (option model, default ''default''), cached per backend until a version is activated; filters apply before the cut so k rows come back whenever k bundles pass; options: exclude_taken (true), repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session (item ids of a visitor without history), model, version (serve that version rather than the active one); a running experiment serves each user the variant they are assigned to; an unknown user gets the labelled popularity and trend tier; with no active version, the baseline ranker';
 
 CREATE FUNCTION recommend_bundles(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id bigint, items bigint[], score real, reason text)
     AS 'MODULE_PATHNAME', 'recommend_bundles'
-    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    LANGUAGE C STABLE STRICT PARALLEL SAFE
+    -- a reader may serve without reading histories; its own search_path never reaches the queries inside
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recommend_bundles(bigint, integer, jsonb) IS 'top-k bundles for a user with integer ids: rank, bundle_id, items, score, reason; same ranking and options as the text form';
 
 CREATE FUNCTION recsys.serving_invalidate() RETURNS void
@@ -1019,6 +1035,7 @@ COMMENT ON FUNCTION recsys.item_label(integer) IS 'an item''s name for reasons, 
 CREATE FUNCTION similar_items(item text, k integer DEFAULT 10)
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1059,6 +1076,7 @@ COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought 
 CREATE FUNCTION recommend_items(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1102,6 +1120,7 @@ COMMENT ON FUNCTION recommend_items(text, integer, jsonb) IS 'top-k items for a 
 CREATE FUNCTION complete_bundle(items text[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1410,6 +1429,7 @@ RETURNS TABLE (variant text, is_control boolean, users bigint, impressions bigin
                converted_users bigint, conversion double precision, revenue_per_user double precision,
                uplift double precision, uplift_low double precision, uplift_high double precision, p_value double precision)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER  -- aggregates only: BI readers see rates, never who saw what
     SET search_path = pg_catalog, pg_temp
 AS $$
     WITH exp AS (
@@ -1737,6 +1757,67 @@ CREATE VIEW recsys.experiment_results AS
 SELECT e.name AS experiment, e.status, e.started_at, e.stopped_at, r.*
   FROM recsys.experiments e, LATERAL recsys.experiment_report(e.name) r;
 COMMENT ON VIEW recsys.experiment_results IS 'BI: recsys.experiment_report for every experiment';
+
+------------------------------------------------------------------------------
+-- Erasure: recsys.forget_user
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.secrets (
+    name  text PRIMARY KEY,
+    value bytea NOT NULL
+);
+COMMENT ON TABLE recsys.secrets IS 'per-installation secrets: the salt of the digests that keep forgotten customers out (made by the first recsys.forget_user; pg_dump keeps it, so digests survive a restore)';
+
+CREATE TABLE recsys.forgotten_users (
+    digest       bytea PRIMARY KEY,
+    forgotten_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recsys.forgotten_users IS 'salted SHA-256 digests of erased customers'' ids (never the ids), so recsys.prepare() keeps them out while the shop''s own tables still hold them';
+
+CREATE FUNCTION recsys.user_digest(user_id text) RETURNS bytea
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sha256((SELECT s.value FROM recsys.secrets s WHERE s.name = 'forget_salt') || convert_to(user_id, 'UTF8')) $$;
+COMMENT ON FUNCTION recsys.user_digest(text) IS 'the salted SHA-256 digest of a customer id that recsys.forgotten_users keeps';
+
+CREATE FUNCTION recsys.forget_user(user_id text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u integer;
+    since timestamptz;
+    counts jsonb := '{}';
+    n bigint;
+BEGIN
+    SELECT m.idx, m.first_seen INTO u, since FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = forget_user.user_id;
+    IF u IS NOT NULL THEN
+        DELETE FROM recsys.events_clean e WHERE e.user_idx = u;            GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('events_clean', n);
+        DELETE FROM recsys.user_items x WHERE x.user_idx = u;              GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_items', n);
+        DELETE FROM recsys.user_bundles x WHERE x.user_idx = u;            GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_bundles', n);
+        DELETE FROM recsys.user_features x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_features', n);
+        DELETE FROM recsys.train_samples x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('train_samples', n);
+        -- the index is not reused: ids map append-only, a hole is harmless
+        DELETE FROM recsys.id_map m WHERE m.space = 'user' AND m.idx = u;  GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('id_map', n);
+        -- versions that may have learned from this customer are flagged for retraining
+        UPDATE recsys.models md SET needs_retrain = true
+         WHERE md.name IN (SELECT mv.model FROM recsys.model_versions mv
+                            WHERE mv.status IN ('active', 'candidate') AND (mv.data_to IS NULL OR mv.data_to >= since));
+        GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('models_to_retrain', n);
+    END IF;
+    DELETE FROM recsys.impressions i WHERE i.user_id = forget_user.user_id;  GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('impressions', n);
+    DELETE FROM recsys.feedback f WHERE f.user_id = forget_user.user_id;     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('feedback', n);
+    -- 32 random bytes from the server's strong random source, once per installation
+    INSERT INTO recsys.secrets VALUES ('forget_salt',
+        decode(replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''), 'hex'))
+    ON CONFLICT (name) DO NOTHING;
+    INSERT INTO recsys.forgotten_users (digest) VALUES (recsys.user_digest(forget_user.user_id)) ON CONFLICT DO NOTHING;
+    -- every backend drops what it cached of this customer
+    PERFORM recsys.serving_invalidate();
+    RETURN counts;
+END
+$$;
+COMMENT ON FUNCTION recsys.forget_user(text) IS 'erases a customer from every recsys table (id map, prepared events, histories, features, training samples, impressions, feedback; serving caches are dropped), keeps only a salted digest so recsys.prepare() leaves them out from now on, and flags models whose live versions may have learned from them (models.needs_retrain); returns the rows removed per table. Mined bundles need at least min_customers distinct customers, so none describes one person';
 
 ------------------------------------------------------------------------------
 -- The embedded demo shop
@@ -2495,6 +2576,7 @@ BEGIN
     activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
     IF activated THEN
         PERFORM recsys.activate_version(v);
+        UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train.model;
     ELSE
         UPDATE recsys.model_versions mv
            SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
@@ -2572,6 +2654,8 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.user_features', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.item_pair_stats', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.mined_bundles', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.experiments', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('recsys.forgotten_users', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.evaluations', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.evaluation_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('recsys.impressions', '');
@@ -2579,3 +2663,34 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.feedback', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.impressions', 'impression_id')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.feedback', 'feedback_id')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.model_versions', 'version_id')::regclass, '');
+
+------------------------------------------------------------------------------
+-- Roles: recsys_admin (register, prepare, train, schedule, experiments) and recsys_reader (serving and BI views)
+------------------------------------------------------------------------------
+-- roles are cluster-wide: created once, kept if the extension is dropped
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'recsys_admin') THEN
+        CREATE ROLE recsys_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'recsys_reader') THEN
+        CREATE ROLE recsys_reader NOLOGIN;
+    END IF;
+END $$;
+GRANT USAGE ON SCHEMA recsys TO recsys_admin, recsys_reader;
+GRANT ALL ON ALL TABLES IN SCHEMA recsys TO recsys_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA recsys TO recsys_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA recsys TO recsys_admin;
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA recsys TO recsys_admin;
+-- the serving functions run as their owner: only the two roles may call them
+REVOKE EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @extschema@.recommend_bundles(bigint, integer, jsonb),
+                           @extschema@.recommend_items(text, integer, jsonb), @extschema@.complete_bundle(text[], integer, jsonb),
+                           @extschema@.similar_items(text, integer), recsys.experiment_report(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @extschema@.recommend_bundles(bigint, integer, jsonb),
+                          @extschema@.recommend_items(text, integer, jsonb), @extschema@.recommend_items(bigint, integer, jsonb),
+                          @extschema@.complete_bundle(text[], integer, jsonb), @extschema@.complete_bundle(bigint[], integer, jsonb),
+                          @extschema@.similar_items(text, integer), @extschema@.similar_items(bigint, integer),
+                          recsys.experiment_report(text)
+   TO recsys_admin, recsys_reader;
+GRANT SELECT ON recsys.model_overview, recsys.training_curve, recsys.evaluation_history, recsys.bundle_performance,
+                recsys.experiment_results TO recsys_reader;

@@ -1,7 +1,7 @@
 -- Catalog-wide rules: every object commented, search_path pinned, volatility told, state dumped by pg_dump.
 \i test/pgtap/setup.psql
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 CREATE TEMP VIEW members AS
 SELECT d.classid::regclass AS catalog, d.objid,
@@ -28,8 +28,14 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    -- a procedure with a SET clause cannot COMMIT; recsys.train commits per epoch and qualifies every name
    AND p.prokind <> 'p';
 
-SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'no function is SECURITY DEFINER')
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text),
+          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"similar_items(text,integer)"}',
+          'SECURITY DEFINER only where readers must not read the tables: serving and the experiment report')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'every SECURITY DEFINER function pins search_path')
+  FROM members m JOIN pg_proc p ON p.oid = m.objid
+ WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef
+   AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'];
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'functions that write are VOLATILE')
   FROM members m JOIN pg_proc p ON p.oid = m.objid
