@@ -950,16 +950,16 @@ CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options js
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
     AS 'MODULE_PATHNAME', 'recommend_bundles'
     LANGUAGE C STABLE STRICT PARALLEL SAFE
-    -- a reader may serve without reading histories; its own search_path never reaches the queries inside
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+    -- a reader may serve without reading histories; the C code pins search_path around its own queries
+    SECURITY DEFINER;
 COMMENT ON FUNCTION recommend_bundles(text, integer, jsonb) IS 'top-k bundles for a user (ids as text): rank, bundle_id, items, score, reason; served by the active version of the bundle model (option model, default ''default''), cached per backend until a version is activated; filters apply before the cut so k rows come back whenever k bundles pass; options: exclude_taken (true), repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session (item ids of a visitor without history), model, version (serve that version rather than the active one); a running experiment serves each user the variant they are assigned to; an unknown user gets the labelled popularity and trend tier; with no active version, the baseline ranker';
 
 CREATE FUNCTION recommend_bundles(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id bigint, items bigint[], score real, reason text)
     AS 'MODULE_PATHNAME', 'recommend_bundles'
     LANGUAGE C STABLE STRICT PARALLEL SAFE
-    -- a reader may serve without reading histories; its own search_path never reaches the queries inside
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+    -- a reader may serve without reading histories; the C code pins search_path around its own queries
+    SECURITY DEFINER;
 COMMENT ON FUNCTION recommend_bundles(bigint, integer, jsonb) IS 'top-k bundles for a user with integer ids: rank, bundle_id, items, score, reason; same ranking and options as the text form';
 
 CREATE FUNCTION recsys.serving_invalidate() RETURNS void

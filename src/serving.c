@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -91,8 +92,11 @@ typedef struct ServingCache
 	Datum	   *items_text,		/* each bundle's items array, built on first use */
 			   *items_int;
 	/* per-request scratch, nb long: reused, as mallocs of this size would cost more than the ranking */
-	float	   *scratch_s,
+	float	   *scratch_s,		/* all zero between requests (only touched entries are reset) */
 			   *scratch_iv;
+	uint8	   *scratch_mark;
+	int32	   *scratch_touched;
+	bool		scratch_dirty;	/* a request stopped by an error left them unreset */
 	uint8	   *scratch_skip;
 	struct Ranked *scratch_ranked;
 } ServingCache;
@@ -386,6 +390,29 @@ LoadData(ServingCache *c)
 	}
 }
 
+/*
+ * The SPI work of serving runs with search_path = pg_catalog, pg_temp, so a caller's
+ * path cannot resolve what these queries call (the serving functions are SECURITY
+ * DEFINER). It is pinned here, around the loads, rather than by a SET clause on the
+ * functions, which would cost every request a GUC save and restore although a request
+ * served from the cache runs no query at all. An error unwinds it with the transaction.
+ */
+static int
+PinSearchPath(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+static void
+UnpinSearchPath(int level)
+{
+	AtEOXact_GUC(true, level);
+}
+
 static void
 ServingAcceptInvalidations(void)
 {
@@ -447,6 +474,8 @@ ServingCacheGet(const char *model, int64 asked)
 		Oid			argtypes[2] = {TEXTOID, INT8OID};
 		Datum		args[2] = {CStringGetTextDatum(model), Int64GetDatum(asked)};
 
+		int			pinned = PinSearchPath();
+
 		SPI_connect();
 		if (SPI_execute_with_args("SELECT m.name IS NOT NULL, v.version_id, v.weights FROM (SELECT $1::text AS n) x "
 								  "LEFT JOIN recsys.models m ON m.name = x.n "
@@ -484,12 +513,15 @@ ServingCacheGet(const char *model, int64 asked)
 						 errmsg("the active version of model \"%s\" knows more bundles or items than the prepared data",
 								model),
 						 errhint("Run SELECT * FROM recsys.prepare(), or retrain.")));
-			c->scratch_s = MemoryContextAlloc(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
-			c->scratch_iv = MemoryContextAlloc(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
+			c->scratch_s = MemoryContextAllocZero(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
+			c->scratch_iv = MemoryContextAllocZero(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
+			c->scratch_mark = MemoryContextAllocZero(c->cxt, Max(c->bm.m.nb, 1));
+			c->scratch_touched = MemoryContextAlloc(c->cxt, sizeof(int32) * Max(c->bm.m.nb, 1));
 			c->scratch_skip = MemoryContextAlloc(c->cxt, Max(c->nb, 1));
 			c->scratch_ranked = MemoryContextAlloc(c->cxt, sizeof(Ranked) * Max(c->nb, 1));
 		}
 		SPI_finish();
+		UnpinSearchPath(pinned);
 	}
 	PG_CATCH();
 	{
@@ -516,6 +548,7 @@ static void
 ExperimentsLoad(void)
 {
 	MemoryContext old;
+	int			pinned;
 
 	if (exp_generation == serving_generation)
 		return;
@@ -523,6 +556,7 @@ ExperimentsLoad(void)
 		pfree(exp_variants);
 	exp_variants = NULL;
 	exp_nvariants = 0;
+	pinned = PinSearchPath();
 	SPI_connect();
 	if (SPI_execute("SELECT e.name, v ->> 'name', sum((v ->> 'share')::float8) OVER (PARTITION BY e.name ORDER BY o), "
 					"coalesce((v ->> 'version')::bigint, 0), coalesce(mv.model, 'default') "
@@ -547,6 +581,7 @@ ExperimentsLoad(void)
 		strlcpy(v->model, SPI_getvalue(t, d, 5), NAMEDATALEN);
 	}
 	SPI_finish();
+	UnpinSearchPath(pinned);
 	exp_generation = serving_generation;
 }
 
@@ -1004,6 +1039,8 @@ ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_t
 		? "SELECT rank, bundle_id::bigint, items::bigint[], score, reason FROM recsys.recommend_bundles_baseline($1, $2, $3)"
 		: "SELECT rank, bundle_id, items, score, reason FROM recsys.recommend_bundles_baseline($1, $2, $3)";
 
+	int			pinned = PinSearchPath();
+
 	SPI_connect();
 	if (bigint_form)
 	{
@@ -1029,6 +1066,7 @@ ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_t
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	UnpinSearchPath(pinned);
 }
 
 /* a bundle's items as text[] or bigint[], built once per cache */
@@ -1083,6 +1121,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	bool		personal;
 	bool		session_tier = false;
 	double		z = 0;
+	int			ntouched = 0;
 
 	user_id = bigint_form ? psprintf(INT64_FORMAT, PG_GETARG_INT64(0)) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	CheckK(k);
@@ -1173,12 +1212,26 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		float	   *x,
 				   *logits;
 
-		z = rs_bundle_score(m, taken, ntaken, items, nitems, s, iv);
-		got = rs_top_n(s, m->nb, skip, want, top);
+		int			npos = 0;
+
+		if (c->scratch_dirty)
+		{
+			memset(s, 0, sizeof(float) * m->nb);
+			memset(iv, 0, sizeof(float) * m->nb);
+			memset(c->scratch_mark, 0, m->nb);
+		}
+		c->scratch_dirty = true;
+		/* only the bundles the sparse rows reach can score above 0: select among them when enough do */
+		z = rs_bundle_score_touched(m, taken, ntaken, items, nitems, s, iv, c->scratch_mark, c->scratch_touched,
+									&ntouched);
+		for (int t = 0; t < ntouched; t++)
+			npos += s[c->scratch_touched[t]] > 0 && !skip[c->scratch_touched[t]];
+		got = npos >= want ? rs_top_n_among(s, c->scratch_touched, ntouched, skip, want, top)
+			: rs_top_n(s, m->nb, skip, want, top);
 		nrerank = Min(got, c->bm.candidates);
 		x = palloc(sizeof(float) * Max(nrerank, 1) * RS_BUNDLE_NFEAT);
 		logits = palloc(sizeof(float) * Max(nrerank, 1));
-		rs_bundle_features(m, s, iv, ntaken, top, nrerank, x);
+		rs_bundle_features_among(m, s, iv, c->scratch_touched, ntouched, ntaken, top, nrerank, x);
 		{
 			MemoryContext old = MemoryContextSwitchTo(c->cxt);
 
@@ -1267,6 +1320,11 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		values[3] = Float4GetDatum(ranked[j].score);
 		values[4] = CStringGetTextDatum(reason);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (personal)
+	{
+		rs_bundle_clear(c->scratch_s, c->scratch_iv, c->scratch_mark, c->scratch_touched, ntouched);
+		c->scratch_dirty = false;
 	}
 	return (Datum) 0;
 }

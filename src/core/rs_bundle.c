@@ -7,14 +7,16 @@
 #include <math.h>
 #include <string.h>
 
+/* adds to s[j] (and notes j the first time, when tracking) */
+#define TOUCH(j) do { if (mark && !mark[j]) { mark[j] = 1; touched[(*ntouched)++] = (j); } } while (0)
+
 double
-rs_bundle_score(const RsBundleModel *m, const int32_t *taken, int ntaken,
-				const int32_t *items, int nitems, float *s, float *iv)
+rs_bundle_score_touched(const RsBundleModel *m, const int32_t *taken, int ntaken,
+						const int32_t *items, int nitems, float *s, float *iv,
+						uint8_t *mark, int32_t *touched, int *ntouched)
 {
 	double		z = 0;
 
-	memset(s, 0, sizeof(float) * m->nb);
-	memset(iv, 0, sizeof(float) * m->nb);
 	for (int t = 0; t < ntaken; t++)
 	{
 		int32_t		b = taken[t];
@@ -26,7 +28,10 @@ rs_bundle_score(const RsBundleModel *m, const int32_t *taken, int ntaken,
 		idx = m->bidx + (int64_t) b * m->mb;
 		val = m->bval + (int64_t) b * m->mb;
 		for (int j = 0; j < m->mb; j++)
+		{
+			TOUCH(idx[j]);
 			s[idx[j]] += val[j];
+		}
 	}
 	for (int t = 0; t < nitems; t++)
 		if (items[t] >= 0 && items[t] < m->ni)
@@ -46,23 +51,58 @@ rs_bundle_score(const RsBundleModel *m, const int32_t *taken, int ntaken,
 		idx = m->midx + (int64_t) i * m->mm;
 		val = m->mval + (int64_t) i * m->mm;
 		for (int j = 0; j < m->mm; j++)
+		{
+			TOUCH(idx[j]);
 			s[idx[j]] += w * val[j];
+		}
 		for (int32_t p = m->ib_ptr[i]; p < m->ib_ptr[i + 1]; p++)
+		{
+			TOUCH(m->ib_idx[p]);
 			iv[m->ib_idx[p]] += m->idf[i] * m->ib_w[p];
+		}
 	}
 	return z;
+}
+
+double
+rs_bundle_score(const RsBundleModel *m, const int32_t *taken, int ntaken,
+				const int32_t *items, int nitems, float *s, float *iv)
+{
+	memset(s, 0, sizeof(float) * m->nb);
+	memset(iv, 0, sizeof(float) * m->nb);
+	return rs_bundle_score_touched(m, taken, ntaken, items, nitems, s, iv, NULL, NULL, NULL);
+}
+
+void
+rs_bundle_clear(float *s, float *iv, uint8_t *mark, const int32_t *touched, int ntouched)
+{
+	for (int t = 0; t < ntouched; t++)
+	{
+		s[touched[t]] = 0;
+		iv[touched[t]] = 0;
+		mark[touched[t]] = 0;
+	}
 }
 
 void
 rs_bundle_features(const RsBundleModel *m, const float *s, const float *iv, int ntaken,
 				   const int32_t *cand, int ncand, float *x)
 {
+	rs_bundle_features_among(m, s, iv, NULL, m->nb, ntaken, cand, ncand, x);
+}
+
+void
+rs_bundle_features_among(const RsBundleModel *m, const float *s, const float *iv, const int32_t *among, int namong,
+						 int ntaken, const int32_t *cand, int ncand, float *x)
+{
 	float		smax = 0,
 				ivmax = 0;
 	float		hist = logf(1.0f + (float) ntaken) / 5.0f;
 
-	for (int b = 0; b < m->nb; b++)
+	for (int a = 0; a < namong; a++)
 	{
+		int32_t		b = among ? among[a] : a;
+
 		if (fabsf(s[b]) > smax)
 			smax = fabsf(s[b]);
 		if (iv[b] > ivmax)
@@ -129,6 +169,12 @@ FloatKey(float f)
 int
 rs_top_n(const float *score, int n, const uint8_t *skip, int k, int32_t *out)
 {
+	return rs_top_n_among(score, NULL, n, skip, k, out);
+}
+
+int
+rs_top_n_among(const float *score, const int32_t *among, int n, const uint8_t *skip, int k, int32_t *out)
+{
 	int			len = 0;
 	uint32_t	floor_bucket = 0;
 
@@ -146,9 +192,13 @@ rs_top_n(const float *score, int n, const uint8_t *skip, int k, int32_t *out)
 		int64_t		seen = 0;
 
 		memset(hist, 0, sizeof(hist));
-		for (int32_t j = 0; j < n; j++)
+		for (int32_t a = 0; a < n; a++)
+		{
+			int32_t		j = among ? among[a] : a;
+
 			if (!(skip && skip[j]))
 				hist[FloatKey(score[j]) >> TOP_BUCKET_SHIFT]++;
+		}
 		for (int b = (1 << (32 - TOP_BUCKET_SHIFT)) - 1; b >= 0; b--)
 		{
 			seen += hist[b];
@@ -159,8 +209,10 @@ rs_top_n(const float *score, int n, const uint8_t *skip, int k, int32_t *out)
 			}
 		}
 	}
-	for (int32_t j = 0; j < n; j++)
+	for (int32_t a = 0; a < n; a++)
 	{
+		int32_t		j = among ? among[a] : a;
+
 		if (skip && skip[j])
 			continue;
 		if ((FloatKey(score[j]) >> TOP_BUCKET_SHIFT) < floor_bucket)

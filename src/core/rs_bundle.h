@@ -45,12 +45,28 @@ typedef struct RsBundleModel
 extern double rs_bundle_score(const RsBundleModel *m, const int32_t *taken, int ntaken,
 							  const int32_t *items, int nitems, float *s, float *iv);
 
+/*
+ * The same, for serving: s and iv must be all zero on entry; every bundle touched is
+ * marked (mark[] zero on entry) and listed once in touched[] (*ntouched must be 0 on
+ * entry). Untouched bundles keep score 0. rs_bundle_clear restores the zeros.
+ */
+extern double rs_bundle_score_touched(const RsBundleModel *m, const int32_t *taken, int ntaken,
+									  const int32_t *items, int nitems, float *s, float *iv,
+									  uint8_t *mark, int32_t *touched, int *ntouched);
+extern void rs_bundle_clear(float *s, float *iv, uint8_t *mark, const int32_t *touched, int ntouched);
+
 /* scorer input, RS_BUNDLE_NFEAT per candidate: s / max|s|, s, iv / max iv, pop / 8, log(1 + ntaken) / 5 */
 extern void rs_bundle_features(const RsBundleModel *m, const float *s, const float *iv, int ntaken,
 							   const int32_t *cand, int ncand, float *x);
 
+/* the same, with the maxima for normalising taken over among[0..namong) only (NULL: all bundles) */
+extern void rs_bundle_features_among(const RsBundleModel *m, const float *s, const float *iv, const int32_t *among,
+									 int namong, int ntaken, const int32_t *cand, int ncand, float *x);
+
 /* the k largest score[j] with skip == NULL or skip[j] == 0, best first (ties: lower j); returns how many */
 extern int	rs_top_n(const float *score, int n, const uint8_t *skip, int k, int32_t *out);
+/* the same over the indexes among[0..n) (NULL: 0..n-1); ties still go to the lower index */
+extern int	rs_top_n_among(const float *score, const int32_t *among, int n, const uint8_t *skip, int k, int32_t *out);
 
 /* the m entries of row (length n) largest in magnitude, in index order; m <= n */
 extern void rs_top_abs(const float *row, int n, int m, int32_t *idx, float *val, int32_t *work);

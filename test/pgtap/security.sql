@@ -38,6 +38,8 @@ CREATE FUNCTION evil.boom(integer, integer) RETURNS integer LANGUAGE plpgsql AS 
 CREATE AGGREGATE evil.max(integer) (SFUNC = evil.boom, STYPE = integer);
 CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked'; END $$;
 GRANT USAGE ON SCHEMA evil TO PUBLIC;
+-- the serving caches reload under the hostile path (their queries are where a hijack would happen)
+SELECT recsys.serving_invalidate();
 SET search_path = evil, pg_catalog, public;
 SELECT lives_ok($$SELECT * FROM recommend_bundles(43, 3)$$, 'recommend_bundles ignores the caller''s hostile search_path');
 SELECT lives_ok($$SELECT * FROM complete_bundle(ARRAY['1001'], 3)$$, 'complete_bundle ignores it too');

@@ -54,6 +54,19 @@ test_top_n(int *failed)
 		sort_scores = s;
 		qsort(idx, m, sizeof(int), CmpRank);
 		got = rs_top_n(s, n, skip, k, out);
+		/* over an index list holding every index in reverse, the same answer */
+		{
+			int32_t    *all = malloc(sizeof(int32_t) * n),
+					   *out2 = malloc(sizeof(int32_t) * k);
+			int			got2;
+
+			for (int i = 0; i < n; i++)
+				all[i] = n - 1 - i;
+			got2 = rs_top_n_among(s, all, n, skip, k, out2);
+			CHECK(got2 == got && memcmp(out, out2, sizeof(int32_t) * got) == 0);
+			free(all);
+			free(out2);
+		}
 		want = m < k ? m : k;
 		CHECK_MSG(got == want, "trial %d: %d selected, want %d", t, got, want);
 		for (int i = 0; i < got && i < want; i++)
@@ -110,6 +123,22 @@ test_score_features(int *failed)
 		CHECK(fabs(x[2] - 1) < 1e-6);	/* iv[1] is the largest */
 		CHECK(fabs(x[3] - logf(2) / 8) < 1e-6 && fabs(x[4] - logf(2) / 5) < 1e-6);
 		CHECK(fabs(x[RS_BUNDLE_NFEAT + 2] - 1 / (2 / sqrt(2))) < 1e-6);
+	}
+	/* the serving path: touched bundles listed once, same scores, and clearing restores the zeros */
+	{
+		float		s2[3] = {0, 0, 0},
+					iv2[3] = {0, 0, 0};
+		uint8_t		mark[3] = {0, 0, 0};
+		int32_t		touched[3];
+		int			nt = 0;
+		double		z2 = rs_bundle_score_touched(&m, taken, 1, items, 2, s2, iv2, mark, touched, &nt);
+
+		CHECK(z2 == z && nt == 3);
+		for (int b = 0; b < 3; b++)
+			CHECK(s2[b] == s[b] && iv2[b] == iv[b] && mark[b] == 1);
+		rs_bundle_clear(s2, iv2, mark, touched, nt);
+		for (int b = 0; b < 3; b++)
+			CHECK(s2[b] == 0 && iv2[b] == 0 && mark[b] == 0);
 	}
 	/* indexes outside the model (new since the fit) are ignored, and no items means z = 0 */
 	{
