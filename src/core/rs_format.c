@@ -226,7 +226,11 @@ rs_format_tensor(const RsFormatView *view, int i, RsTensorDesc *d)
 	for (int j = 0; j < d->ndim && j < RS_MAX_DIMS; j++)
 	{
 		d->dims[j] = get32(t + 36 + 4 * j);
-		d->numel *= d->dims[j];
+		/* saturating: crafted dims must not overflow here; check_dims refuses them afterwards (found by fuzzing) */
+		if (d->dims[j] != 0 && d->numel > INT64_MAX / d->dims[j])
+			d->numel = INT64_MAX;
+		else
+			d->numel *= d->dims[j];
 	}
 	d->offset = get64(t + 56);
 }
