@@ -1122,6 +1122,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	bool		session_tier = false;
 	double		z = 0;
 	int			ntouched = 0;
+	float		best_s = 0;
 
 	user_id = bigint_form ? psprintf(INT64_FORMAT, PG_GETARG_INT64(0)) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	CheckK(k);
@@ -1299,6 +1300,10 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* the customer's strongest fit score, the yardstick of the reasons */
+	if (personal)
+		for (int t = 0; t < ntouched; t++)
+			best_s = Max(best_s, c->scratch_s[c->scratch_touched[t]]);
 	for (int j = 0; j < Min(k, nranked); j++)
 	{
 		int32		b = ranked[j].bundle;
@@ -1307,8 +1312,13 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		char	   *reason;
 		if (!ranked[j].popular)
 		{
-			reason = PersonalReason(c, b, taken, ntaken, items, nitems, z, session_tier,
-									b < c->bm.m.nb ? c->scratch_s[b] : 0);
+			float		sb = b < c->bm.m.nb ? c->scratch_s[b] : 0;
+
+			/* a bundle the filters let through far below the customer's best matches is not "because of" anything */
+			if (sb < 0.1f * best_s && c->bundle_buyers[b] > 0)
+				reason = psprintf("further from your history, but popular: taken by %s", Customers(c->bundle_buyers[b]));
+			else
+				reason = PersonalReason(c, b, taken, ntaken, items, nitems, z, session_tier, sb);
 			if (session_tier)
 				reason = psprintf("from your session (%s): %s", c->bm.has_encoder ? "GRU" : "items", reason);
 		}
