@@ -5,13 +5,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
 DB=recsys_conc
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null 2>&1 <<'SQL'
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop(customers => 800);
-SELECT count(*) FROM recsys.prepare();
-CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 0}');
-SQL
+setup_shop "$DB" 800 '{"max_epochs": 2, "gru_epochs": 0}'
 ok $? "a trained version 1 to serve"
 out=$(bash "$ROOT/bench/concurrency.sh" "$DB" 8 2>&1)
 echo "$out" | sed 's/^/# /'

@@ -17,7 +17,7 @@ log() { :; }
 OUTER_PORT=${PGPORT:-5432}
 start_cluster 54344 >/dev/null 2>&1
 trap 'stop_cluster; export PGPORT=$OUTER_PORT' EXIT
-DB=postgres
+DB=recsys_faults
 q() { psql -X -At -d "$DB" -c "$1" 2>/dev/null; }
 wait_ready() { for _ in $(seq 1 60); do pg_isready -q -h /tmp -p 54344 && q "SELECT 1" >/dev/null && return 0; sleep 0.5; done; return 1; }
 # waits until the version in training has committed epoch $1
@@ -36,12 +36,7 @@ active_ok() {  # the active version is $1 with md5 $2 and a verifying CRC
        "$1:$2:true" "$3"
 }
 
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null 2>&1 <<'SQL'
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop(customers => 800);
-SELECT count(*) FROM recsys.prepare();
-CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 0}');
-SQL
+setup_shop "$DB" 800 '{"max_epochs": 2, "gru_epochs": 0}'
 ok $? "own cluster on port 54344 with a trained, active version 1"
 MD5=$(q "SELECT md5(weights) FROM recsys.model_versions WHERE version_id = 1")
 

@@ -5,13 +5,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
 DB=recsys_memory
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null 2>&1 <<'SQL'
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop(customers => 600);
-SELECT count(*) FROM recsys.prepare();
-CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 1}');
-SQL
+setup_shop "$DB" 600 '{"max_epochs": 2, "gru_epochs": 1}'
 ok $? "a trained model to serve"
 out=$(psql -X -q -At -d "$DB" 2>&1 <<'SQL'
 CREATE FUNCTION pg_temp.rss_kb() RETURNS bigint LANGUAGE sql AS

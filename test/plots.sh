@@ -6,12 +6,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
 DB=recsys_plots
 OUT=$(mktemp -d)
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+setup_shop "$DB" 400 '{"max_epochs": 3, "gru_epochs": 0}' &&
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null 2>&1 <<'SQL'
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop(customers => 400);
-SELECT count(*) FROM recsys.prepare();
-CALL recsys.train('default', '{"max_epochs": 3, "gru_epochs": 0}');
 CREATE TABLE heldout AS SELECT customer_id AS user_id, bundle_id FROM shop.bundle_orders ORDER BY 1, 2 LIMIT 50;
 SELECT count(*) FROM recsys.evaluate('default', NULL, 'heldout', '{10,20}');
 SQL

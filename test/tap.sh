@@ -10,3 +10,15 @@ is() { # is GOT EXPECTED DESCRIPTION
     if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:      $1" ; echo "#   expected: $2"; fi
 }
 tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }
+# setup_shop DB CUSTOMERS [TRAIN_OPTIONS]: a fresh database with recsys, the demo shop prepared and, when
+# training options are given, CALL recsys.train('default', TRAIN_OPTIONS) done. Returns psql's status.
+setup_shop() {
+    local db=$1 customers=$2 train=${3:-}
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || return 1
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null 2>&1 <<SQL
+CREATE EXTENSION recsys;
+SELECT recsys.demo_shop(customers => $customers);
+SELECT count(*) FROM recsys.prepare();
+${train:+CALL recsys.train('default', '$train');}
+SQL
+}

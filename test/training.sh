@@ -7,12 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
 DB=recsys_training
 q() { psql -X -At -d "$DB" -c "$1"; }
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
-CREATE EXTENSION recsys;
-SELECT recsys.demo_shop(customers => 600);
-SELECT count(*) FROM recsys.prepare();
-SQL
+setup_shop "$DB" 600
 ok $? "demo shop of 600 customers prepared"
 
 # 1. one training per model: another session holding the model's lock makes train refuse at once
