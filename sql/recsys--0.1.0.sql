@@ -1493,13 +1493,19 @@ RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason te
 AS $$
 DECLARE
     status jsonb;
+    r record;
+    shown text[] := '{}';
 BEGIN
-    -- recommend_bundles itself is STABLE (it cannot write); this wrapper serves, then logs what it showed
-    RETURN QUERY SELECT * FROM @extschema@.recommend_bundles(user_id, k, options);
+    -- recommend_bundles itself is STABLE (it cannot write); this wrapper serves once, then logs what it showed
+    -- with the version that served it (one call: a second one could meet a newly activated version)
+    FOR r IN SELECT * FROM @extschema@.recommend_bundles(user_id, k, options) LOOP
+        rank := r.rank; bundle_id := r.bundle_id; items := r.items; score := r.score; reason := r.reason;
+        shown := shown || r.bundle_id;
+        RETURN NEXT;
+    END LOOP;
     status := recsys.serving_status();
-    PERFORM recsys.log_impressions(user_id,
-                ARRAY(SELECT r.bundle_id FROM @extschema@.recommend_bundles(user_id, k, options) r ORDER BY r.rank),
-                nullif((status ->> 'last_version')::bigint, 0), status ->> 'last_experiment', status ->> 'last_variant');
+    PERFORM recsys.log_impressions(user_id, shown, nullif((status ->> 'last_version')::bigint, 0),
+                                   status ->> 'last_experiment', status ->> 'last_variant');
 END
 $$;
 COMMENT ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb) IS 'recommend_bundles that also logs its impressions (ids in rank order, the model version that served them, the experiment and variant) into recsys.impressions; VOLATILE, since it writes';

@@ -28,6 +28,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -477,6 +478,14 @@ ServingCacheGet(const char *model, int64 asked)
 		int			pinned = PinSearchPath();
 
 		SPI_connect();
+
+		/*
+		 * Read with the latest snapshot, not the statement's: an invalidation can be
+		 * taken in mid-statement, and a statement snapshot from before the commit that
+		 * sent it would load the old version into a cache marked current (seen under
+		 * concurrent load: one backend kept serving version 1 after version 2 went live).
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		if (SPI_execute_with_args("SELECT m.name IS NOT NULL, v.version_id, v.weights FROM (SELECT $1::text AS n) x "
 								  "LEFT JOIN recsys.models m ON m.name = x.n "
 								  "LEFT JOIN recsys.model_versions v ON v.model = m.name AND v.weights IS NOT NULL "
@@ -520,6 +529,7 @@ ServingCacheGet(const char *model, int64 asked)
 			c->scratch_skip = MemoryContextAlloc(c->cxt, Max(c->nb, 1));
 			c->scratch_ranked = MemoryContextAlloc(c->cxt, sizeof(Ranked) * Max(c->nb, 1));
 		}
+		PopActiveSnapshot();
 		SPI_finish();
 		UnpinSearchPath(pinned);
 	}
@@ -558,6 +568,7 @@ ExperimentsLoad(void)
 	exp_nvariants = 0;
 	pinned = PinSearchPath();
 	SPI_connect();
+	PushActiveSnapshot(GetLatestSnapshot());	/* as in ServingCacheGet */
 	if (SPI_execute("SELECT e.name, v ->> 'name', sum((v ->> 'share')::float8) OVER (PARTITION BY e.name ORDER BY o), "
 					"coalesce((v ->> 'version')::bigint, 0), coalesce(mv.model, 'default') "
 					"FROM recsys.experiments e, jsonb_array_elements(e.variants) WITH ORDINALITY AS x(v, o) "
@@ -580,6 +591,7 @@ ExperimentsLoad(void)
 		v->version = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 		strlcpy(v->model, SPI_getvalue(t, d, 5), NAMEDATALEN);
 	}
+	PopActiveSnapshot();
 	SPI_finish();
 	UnpinSearchPath(pinned);
 	exp_generation = serving_generation;
