@@ -2356,10 +2356,13 @@ BEGIN
     -- feedback since then: a bundle bought or put in the cart after being shown is a positive; one shown and
     -- dismissed, or shown and ignored (no click, cart or purchase), a negative; a click alone says too little
     IF feedback_since IS NOT NULL THEN
+        -- one bundle_features call per customer (it reads their history), not per bundle shown
         INSERT INTO recsys.train_samples (version_id, user_idx, valid, bundle_idx, x, y)
-        SELECT train_samples_for.version_id, l.user_idx, false, l.bundle_idx,
-               ARRAY(SELECT unnest(recsys.bundle_features(fit, l.user_idx, ARRAY[l.bundle_idx]))), l.y
-          FROM (SELECT u.idx AS user_idx, b.idx AS bundle_idx,
+        SELECT train_samples_for.version_id, g.user_idx, false, g.bundles[j],
+               ARRAY(SELECT unnest(ff.x[j:j][1:5])), g.ys[j]
+          FROM (SELECT l.user_idx, array_agg(l.bundle_idx ORDER BY l.bundle_idx) AS bundles,
+                       array_agg(l.y ORDER BY l.bundle_idx) AS ys
+                  FROM (SELECT u.idx AS user_idx, b.idx AS bundle_idx,
                        CASE WHEN bool_or(f.event IN ('purchase', 'add_to_cart')) THEN 1
                             WHEN bool_or(f.event = 'dismiss') OR count(f.*) = 0 THEN 0 END::real AS y
                   FROM recsys.impressions i
@@ -2369,7 +2372,10 @@ BEGIN
                                              AND f.at >= i.shown_at
                  WHERE i.target_kind = 'bundle' AND i.shown_at >= feedback_since
                  GROUP BY 1, 2) l
-         WHERE l.y IS NOT NULL;
+                 WHERE l.y IS NOT NULL
+                 GROUP BY l.user_idx) g
+         CROSS JOIN LATERAL (SELECT recsys.bundle_features(fit, g.user_idx, g.bundles) AS x) ff
+         CROSS JOIN LATERAL generate_subscripts(g.bundles, 1) AS j;
     END IF;
     RETURN n;
 END

@@ -30,23 +30,29 @@
 
 /* ---------- CSR from SPI ---------- */
 
+#define CSR_MAX_EXTRA 4
+
 void
 RecsysCsrLoad(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, MemoryContext mcxt)
 {
-	RecsysCsrLoadWith(query, nrows, limit, csr, NULL, mcxt);
+	RecsysCsrLoadWith(query, nrows, limit, csr, 0, NULL, mcxt);
 }
 
 void
-RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int64 **extra, MemoryContext mcxt)
+RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int nextra, int64 **extra,
+				  MemoryContext mcxt)
 {
 	Portal		portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
 	int64		n = 0,
 				cap = 1024;
 	int32	   *rows = palloc(sizeof(int32) * cap),
 			   *members = palloc(sizeof(int32) * cap);
-	int64	   *vals = extra ? palloc(sizeof(int64) * cap) : NULL;
+	int64	   *vals[CSR_MAX_EXTRA];
 	int32	   *fill;
 
+	Assert(nextra >= 0 && nextra <= CSR_MAX_EXTRA);
+	for (int c = 0; c < nextra; c++)
+		vals[c] = palloc(sizeof(int64) * cap);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 10000);
@@ -65,14 +71,14 @@ RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, i
 				cap *= 2;
 				rows = repalloc_huge(rows, sizeof(int32) * cap);
 				members = repalloc_huge(members, sizeof(int32) * cap);
-				if (vals)
-					vals = repalloc_huge(vals, sizeof(int64) * cap);
+				for (int c = 0; c < nextra; c++)
+					vals[c] = repalloc_huge(vals[c], sizeof(int64) * cap);
 			}
-			if (vals)
+			for (int c = 0; c < nextra; c++)
 			{
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3 + c, &isnull);
 
-				vals[n] = isnull ? PG_INT64_MIN : DatumGetInt64(d);
+				vals[c][n] = isnull ? PG_INT64_MIN : DatumGetInt64(d);
 			}
 			rows[n] = (int32) row;
 			members[n++] = member;
@@ -94,20 +100,22 @@ RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, i
 		csr->ptr[r + 1] += csr->ptr[r];
 	fill = palloc_extended(sizeof(int32) * ((Size) nrows + 1), MCXT_ALLOC_HUGE);
 	memcpy(fill, csr->ptr, sizeof(int32) * ((Size) nrows + 1));
+	for (int c = 0; c < nextra; c++)
+		extra[c] = MemoryContextAllocExtended(mcxt, sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
 	/* a stable scatter keeps the query's member order within a row */
-	if (extra)
-		*extra = MemoryContextAllocExtended(mcxt, sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 j = 0; j < n; j++)
 	{
 		int32		at = fill[rows[j]]++;
 
 		csr->idx[at] = members[j];
-		if (extra)
-			(*extra)[at] = vals[j];
+		for (int c = 0; c < nextra; c++)
+			extra[c][at] = vals[c][j];
 	}
 	pfree(fill);
 	pfree(rows);
 	pfree(members);
+	for (int c = 0; c < nextra; c++)
+		pfree(vals[c]);
 }
 
 /* ---------- the held-out split ---------- */

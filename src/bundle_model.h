@@ -28,8 +28,9 @@ typedef struct RecsysCsr
  * SPI_finish; the arrays are allocated in mcxt.
  */
 extern void RecsysCsrLoad(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, MemoryContext mcxt);
-/* the same, with a third column (bigint or timestamptz; NULL -> PG_INT64_MIN) kept parallel to idx in *extra */
-extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int64 **extra,
+/* the same, with nextra (at most 4) more columns (bigint or timestamptz; NULL -> PG_INT64_MIN), each kept
+ * parallel to idx in extra[c]: one scan where several values per member are needed */
+extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int nextra, int64 **extra,
 							  MemoryContext mcxt);
 
 /* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs when bundles or items pass

@@ -59,7 +59,7 @@ user_sequences(PG_FUNCTION_ARGS)
 	/* events without a time come first, in basket and item order: a stable, documented tie-break */
 	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, ts FROM recsys.events_clean "
 					  "ORDER BY user_idx, ts NULLS FIRST, basket_idx NULLS FIRST, item_idx",
-					  nu, ni, &ev, &ts, CurrentMemoryContext);
+					  nu, ni, &ev, 1, &ts, CurrentMemoryContext);
 	for (int32 u = 0; u < nu; u++)
 	{
 		int32		end = ev.ptr[u + 1],
@@ -213,7 +213,7 @@ item_profiles(PG_FUNCTION_ARGS)
 	nu = RecsysSpaceCount("user");
 	ni = RecsysSpaceCount("item");
 	CatalogueLoad(&cat, ni);
-	RecsysCsrLoadWith("SELECT item_idx::bigint, user_idx, last_ts FROM recsys.user_items", ni, nu, &ui, &last,
+	RecsysCsrLoadWith("SELECT item_idx::bigint, user_idx, last_ts FROM recsys.user_items", ni, nu, &ui, 1, &last,
 					  CurrentMemoryContext);
 	buyers = palloc0(sizeof(int64) * Max(ni, 1));
 	recent = palloc0(sizeof(int64) * Max(ni, 1));
@@ -286,8 +286,6 @@ user_profiles(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RecsysCsr	ev;
 	int64	   *ts;
-	RecsysCsr	baskets,
-				weights;
 	int64	   *basket,
 			   *weight;
 	int32		nu,
@@ -302,13 +300,17 @@ user_profiles(PG_FUNCTION_ARGS)
 	nu = RecsysSpaceCount("user");
 	ni = RecsysSpaceCount("item");
 	CatalogueLoad(&cat, ni);
-	/* three reads in one total order, so times, baskets and weights line up per event */
-#define EVENT_ORDER " FROM recsys.events_clean ORDER BY user_idx, ts, basket_idx, item_idx, weight"
-	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, ts" EVENT_ORDER, nu, ni, &ev, &ts, CurrentMemoryContext);
-	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, coalesce(basket_idx, -1)" EVENT_ORDER,
-					  nu, ni, &baskets, &basket, CurrentMemoryContext);
-	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, round(weight * 1000)::bigint" EVENT_ORDER,
-					  nu, ni, &weights, &weight, CurrentMemoryContext);
+	/* one scan: time, basket and quantity ride along with each event */
+	{
+		int64	   *cols[3];
+
+		RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, ts, coalesce(basket_idx, -1), round(weight * 1000)::bigint "
+						  "FROM recsys.events_clean ORDER BY user_idx, ts, basket_idx, item_idx",
+						  nu, ni, &ev, 3, cols, CurrentMemoryContext);
+		ts = cols[0];
+		basket = cols[1];
+		weight = cols[2];
+	}
 	for (int32 p = 0; p < ev.ptr[nu]; p++)
 		max_ts = Max(max_ts, ts[p]);
 	share = palloc(sizeof(double) * Max(cat.ncat, 1));

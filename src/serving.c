@@ -288,7 +288,7 @@ LoadData(ServingCache *c)
 		c->integer_ids = ParseInt64(c->item_ext[i], &c->item_ext_int[i]);
 
 	RecsysCsrLoadWith("SELECT user_idx::bigint, bundle_idx, last_ts FROM recsys.user_bundles ORDER BY 1, 2",
-					  c->nu, c->nb, &c->user_bundles, &c->ub_ts, cxt);
+					  c->nu, c->nb, &c->user_bundles, 1, &c->ub_ts, cxt);
 	RecsysCsrLoad("SELECT user_idx::bigint, item_idx FROM recsys.user_items ORDER BY 1, 2",
 				  c->nu, c->ni, &c->user_items, cxt);
 	RecsysCsrLoad("SELECT bundle_idx::bigint, item_idx FROM recsys.bundle_items ORDER BY 1, 2",
