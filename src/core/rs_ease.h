@@ -14,6 +14,13 @@
  * positive definite (lambda too small for the data).
  */
 extern int	rs_ease_solve(rs_real *g, int n, double lambda);
+/*
+ * In place: inverse of the symmetric positive definite g, computed in column
+ * blocks with rs_check_interrupts() between blocks. Returns 0, or the order of
+ * the first leading minor that is not positive definite.
+ */
+extern int	rs_spd_inverse(rs_real *g, int n, int block);
+#define RS_EASE_BLOCK 256
 /* scores[n] = sum of the rows of b listed in rows[] */
 extern void rs_ease_scores(const rs_real *b, int n, const int32_t *rows, int nrows, rs_real *scores);
 

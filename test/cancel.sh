@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Cancelling feature extraction and the model fit: statement_timeout and pg_cancel_backend stop every long C entry
+# point within one second, at several points of its run (the fit's Gram, inverse and top-k phases are all reached),
+# and the session goes on working. Data: a seeded synthetic shop big enough that each call runs for seconds.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/test/tap.sh"
+DB=recsys_cancel
+q() { psql -X -At -d "$DB" -c "$1" 2>&1; }
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" 2>/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null 2>&1 <<'SQL'
+CREATE EXTENSION recsys;
+CREATE SCHEMA syn;
+SELECT setseed(0.42);
+-- 3,000 bundles of up to 6 items out of 12,000; 6,000 customers with up to 30 items and 5 bundles each
+CREATE TABLE syn.items AS SELECT i AS item_id FROM generate_series(0, 11999) i;
+CREATE TABLE syn.bundle_item AS
+  SELECT DISTINCT b AS bundle_id, ((b * 4 + j * 997 + (random() * 50)::int) % 12000) AS item_id
+    FROM generate_series(0, 2999) b, generate_series(1, 6) j;
+CREATE TABLE syn.user_item AS
+  SELECT DISTINCT u AS user_id, ((u % 300) * 40 + (random() * 400)::int) % 12000 AS item_id
+    FROM generate_series(0, 5999) u, generate_series(1, 30) j;
+CREATE TABLE syn.user_bundle AS
+  SELECT DISTINCT u AS user_id, ((u % 300) * 10 + (random() * 60)::int) % 3000 AS bundle_id
+    FROM generate_series(0, 5999) u, generate_series(1, 5) j;
+SELECT recsys.register_events('syn.user_item', 'user_id', 'item_id');
+SELECT recsys.register_items('syn.items', 'item_id');
+SELECT recsys.register_bundles('syn.bundle_item', 'bundle_id', 'item_id');
+SELECT recsys.register_bundle_events('syn.user_bundle', 'user_id', 'bundle_id');
+SELECT count(*) FROM recsys.prepare();
+SQL
+ok $? "a synthetic shop: 3,000 bundles, 12,000 items, 6,000 customers, prepared"
+
+# timed CALL TIMEOUT_MS: runs CALL under statement_timeout; prints "SQLSTATE elapsed_ms"
+timed() {
+    local t0 out
+    t0=$(date +%s%N)
+    out=$(psql -X -At -d "$DB" -v ON_ERROR_STOP=1 -c "SET statement_timeout = $2" \
+          -c "\\set VERBOSITY sqlstate" -c "$1" 2>&1 >/dev/null)
+    echo "${out:-00000} $(( ($(date +%s%N) - t0) / 1000000 ))"
+}
+check() { # check CALL TIMEOUT_MS LABEL
+    local r st ms
+    r=$(timed "$1" "$2"); st=${r% *}; ms=${r##* }
+    [ "$st" = "ERROR:  57014" ] && [ $((ms - $2)) -lt 1000 ]
+    ok $? "$3: statement_timeout ${2} ms stopped it in ${ms} ms ($st)"
+}
+check "SELECT count(*) FROM recsys.prepare()" 300 "prepare (reading and cleaning the sources)"
+check "SELECT count(*) FROM recsys.prepare()" 2500 "prepare, later"
+check "SELECT count(*) FROM recsys.item_pairs(2, 100)" 100 "item_pairs"
+check "SELECT count(*) FROM recsys.item_pairs(2, 100)" 900 "item_pairs, counting"
+check "SELECT count(*) FROM recsys.user_profiles(30)" 60 "user_profiles"
+check "SELECT count(*) FROM recsys.user_sequences(50)" 60 "user_sequences"
+check "SELECT count(*) FROM recsys.mine_bundles('{}')" 200 "mine_bundles"
+check "SELECT count(*) FROM recsys.mine_bundles('{}')" 3000 "mine_bundles, deeper itemsets"
+check "SELECT count(*) FROM recsys.refresh_features()" 1500 "refresh_features"
+for t in 100 500 900 1300; do
+    check "SELECT length(recsys.bundle_fit('{}'))" "$t" "bundle_fit, at one of four points of its 1.7 s run"
+done
+
+# pg_cancel_backend from another session, in the middle of mining
+psql -X -q -d "$DB" -c "SELECT count(*) FROM recsys.mine_bundles('{}')" >/dev/null 2>&1 &
+sleep 1.5
+PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE '%mine_bundles%' AND pid <> pg_backend_pid()")
+T0=$(date +%s%N)
+q "SELECT pg_cancel_backend($PID)" >/dev/null
+for _ in $(seq 1 200); do
+    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $PID AND state = 'active'")" = "0" ] && break
+    sleep 0.01
+done
+MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+wait
+[ -n "$PID" ] && [ "$MS" -lt 1000 ]; ok $? "pg_cancel_backend stopped mine_bundles in ${MS} ms"
+
+# the same session survives a cancel and goes on: cancelled, then served and fitted again
+out=$(psql -X -At -d "$DB" -c "SET statement_timeout = 100" -c "SELECT count(*) FROM recsys.mine_bundles('{}')" \
+      -c "RESET statement_timeout" -c "SELECT count(*) FROM recsys.user_sequences(5)" 2>&1)
+is "$(tail -1 <<<"$out")" "6000" "the session that was cancelled answers its next statement"
+is "$(q "SELECT count(*) FROM recsys.mined_bundles")" "0" "a cancelled mine_bundles left no partial result"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB"
+tap_done
