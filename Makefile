@@ -6,7 +6,9 @@ MODULE_big = recsys
 CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
 OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/spi_groups.o src/bundle_model.o src/serving.o src/profiles.o src/metrics.o $(CORE_OBJS)
 
-DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+# the base install script of the first release and the upgrade scripts after it (PostgreSQL walks the chain on
+# CREATE EXTENSION, as contrib does); released scripts never change: test/layout.sh checks sql/RELEASED
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
 REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input
@@ -32,9 +34,10 @@ include $(PGXS)
 # (a struct that grows must never meet an object compiled against its old layout).
 $(OBJS): $(wildcard src/*.h src/core/*.h)
 
-# The install script must exist under the control file's version.
-$(DATA):
-	@echo "missing install script $@ for default_version $(EXTVERSION) in $(EXTENSION).control" >&2; exit 1
+# The control file's version must be the end of a script: a base script or an upgrade to it.
+ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--*--$(EXTVERSION).sql),)
+$(error no install or upgrade script ends at default_version $(EXTVERSION) in $(EXTENSION).control)
+endif
 
 # C unit tests of the plain-C core (no server needed): run_unit is the float build the
 # server runs, run_unit_f64 the double reference build for the gradient checks.
@@ -59,3 +62,6 @@ bench/core_bench: bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(wildcard src/cor
 	$(UNIT_CC) -o $@ bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(UNIT_LIBS)
 
 .PHONY: unitcheck
+
+# the module's version() is compiled in from the control file
+src/recsys.o: $(EXTENSION).control

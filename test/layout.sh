@@ -12,13 +12,28 @@ for p in Makefile src sql expected test recsys.control README.md .ci/run bench; 
 done
 V=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" recsys.control)
 [ -n "$V" ]; ok $? "control file names a default_version ($V)"
-[ -f "sql/recsys--$V.sql" ]; ok $? "install script sql/recsys--$V.sql exists for the control version"
 is "$(make -s --no-print-directory -f Makefile -f - print-version <<<'print-version: ; @echo $(EXTVERSION)' 2>/dev/null)" "$V" \
    "Makefile EXTVERSION is derived from the control file"
-ls sql/recsys--*.sql | grep -v -- "--$V.sql" | grep -v -- '--.*--' >/dev/null
-ok $((1 - $?)) "no install script for another version lingers"
+# one base script (the first release) and a chain of delta scripts from it to the control version
+BASE=$(ls sql/recsys--*.sql | grep -v -- '--.*--' )
+is "$(wc -l <<<"$BASE")" "1" "exactly one base install script ($BASE)"
+from=$(sed -n 's/^sql\/recsys--\(.*\)\.sql$/\1/p' <<<"$BASE"); hops=0
+while [ "$from" != "$V" ] && [ $hops -lt 50 ]; do
+    next=$(ls sql/recsys--"$from"--*.sql 2>/dev/null | sed -n 's/^sql\/recsys--.*--\(.*\)\.sql$/\1/p')
+    [ "$(wc -w <<<"$next")" = 1 ] || break
+    from=$next; hops=$((hops + 1))
+done
+is "$from" "$V" "the upgrade scripts lead from the base script to $V in $hops step(s), one path"
 for f in sql/recsys--*.sql; do
-    head -3 "$f" | grep -q '^\\echo Use "CREATE EXTENSION recsys"'; ok $? "$f starts with the \\echo guard"
+    case "$f" in
+        *--*--*) head -3 "$f" | grep -q '^\\echo Use "ALTER EXTENSION recsys UPDATE'; ok $? "$f starts with the \\echo guard" ;;
+        *) head -3 "$f" | grep -q '^\\echo Use "CREATE EXTENSION recsys"'; ok $? "$f starts with the \\echo guard" ;;
+    esac
+done
+# a released script is frozen: a fix goes into the next upgrade script
+sha256sum --quiet -c sql/RELEASED; ok $? "released scripts are unchanged (sql/RELEASED)"
+for f in sql/recsys--*.sql; do
+    grep -q " $f\$" sql/RELEASED || [[ "$f" == *"--$V.sql" ]]; ok $? "$f is released or is the script of the version in work"
 done
 TEST_CMD=$(grep -x 'bash scripts/test.sh' README.md | head -1)
 [ -n "$TEST_CMD" ]; ok $? "README shows the test command"

@@ -41,6 +41,10 @@ rs_spd_inverse(rs_real *g, int n, int block)
 
 	if (block < 1)
 		block = 1;
+	/* callers fill the row-major upper triangle (ssyrk CblasUpper); the factor works in the lower one */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			g[(int64_t) j * n + i] = g[(int64_t) i * n + j];
 	for (int k = 0; k < n; k += block)
 	{
 		int			kb = n - k < block ? n - k : block;

@@ -9,13 +9,15 @@
 #include "rs_core.h"
 
 /*
- * In place: g holds the n x n Gram matrix X^T X on entry and B on return.
+ * In place: g holds the n x n Gram matrix X^T X on entry (its upper triangle is
+ * enough) and B on return.
  * Returns 0, or the LAPACK info code when the regularised Gram matrix is not
  * positive definite (lambda too small for the data).
  */
 extern int	rs_ease_solve(rs_real *g, int n, double lambda);
 /*
- * In place: inverse of the symmetric positive definite g, computed in column
+ * In place: inverse of the symmetric positive definite g (read from its row-major
+ * upper triangle; the lower one may hold anything), computed in column
  * blocks with rs_check_interrupts() between blocks. Returns 0, or the order of
  * the first leading minor that is not positive definite.
  */
