@@ -23,6 +23,12 @@ OPTFLAGS ?= -O3
 MATHFLAGS = -fno-math-errno
 PG_CFLAGS = $(OPTFLAGS) $(MATHFLAGS) -Wall $(if $(RECSYS_WERROR),-Werror,)
 SHLIB_LINK = -lopenblas -lm
+# RECSYS_SANITIZE=undefined (or address,undefined): a sanitizer build of the module; scripts/sanitize.sh runs
+# the regression suites on a server that loads it (address needs libasan preloaded into the server)
+ifdef RECSYS_SANITIZE
+PG_CFLAGS += -fsanitize=$(RECSYS_SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+SHLIB_LINK += -fsanitize=$(RECSYS_SANITIZE)
+endif
 
 EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 bench/core_bench
 
