@@ -81,3 +81,8 @@ SELECT pg_temp.try($$CALL recsys.train('default', '{"epochs": 3}')$$);
 SELECT pg_temp.try($$CALL recsys.train('Bad Name')$$);
 SELECT pg_temp.try($$SELECT recsys.bundle_attach(recsys.model_pack('mlp', '{"w": [1]}'), NULL)$$);
 SELECT 'session alive' AS still;
+-- a parallel worker loads its own cache with the leader's snapshot (it may not take a newer one)
+SET force_parallel_mode = on;
+SELECT count(*) AS rows_from_a_worker FROM recommend_bundles(42, 10);
+SELECT count(*) AS batch_rows FROM recommend_bundles_batch(ARRAY[42, 43, -1]::bigint[], 5);
+RESET force_parallel_mode;

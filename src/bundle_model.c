@@ -18,6 +18,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "bundle_model.h"
 #include "core/rs_ease.h"
@@ -269,101 +270,110 @@ IndexesAsFloat(const int32 *idx, int64 n)
 	return f;
 }
 
-PG_FUNCTION_INFO_V1(bundle_fit);
+static int32 *IndexesFromFloat(const float *f, int64 n, int64 limit, const char *name);
+static Jsonb *SubConfig(Jsonb *config, const char *key);
 
-Datum
-bundle_fit(PG_FUNCTION_ARGS)
+/* the fit's options: the Gram's (beta, holdout) and the solve's (lambda, sparsity) */
+typedef struct FitParams
 {
-	Jsonb	   *opts = PG_GETARG_JSONB_P(0);
-	static const char *const keys[] = {"lambda", "beta", "keep_b", "keep_m", "holdout_seed", NULL};
 	double		lambda,
 				beta;
 	int			keep_b,
-				keep_m,
-				rc;
+				keep_m;
 	bool		holdout;
-	uint64		seed = 0;
-	FitData		d;
-	ItemView	v;
-	float	   *g,
-			   *block,
-			   *pop,
-			   *row;
-	int32	   *work,
-			   *bidx,
-			   *midx;
-	float	   *bval,
-			   *mval;
-	int64		pairs = 0,
-				heldout = 0;
-	int32		nb;
-	RsTensorDesc desc[10];
-	const float *data[10];
-	char		config[512];
-	MemoryContext outer = CurrentMemoryContext;
+	uint64		seed;
+} FitParams;
+
+static void
+FitParamsRead(Jsonb *opts, FitParams *p)
+{
+	static const char *const keys[] = {"lambda", "beta", "keep_b", "keep_m", "holdout_seed", NULL};
 
 	RecsysConfigOnlyKeys(opts, keys);
-	lambda = RecsysConfigFloat(opts, "lambda", 500, 1e-6, 1e9);
-	beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
-	keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
-	keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
-	holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
-	if (holdout)
-		seed = (uint64) RecsysConfigFloat(opts, "holdout_seed", 0, 0, 9007199254740991.0);
-	RecsysCoreHooks();
+	p->lambda = RecsysConfigFloat(opts, "lambda", 500, 1e-6, 1e9);
+	p->beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
+	p->keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	p->keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	p->holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
+	p->seed = p->holdout ? (uint64) RecsysConfigFloat(opts, "holdout_seed", 0, 0, 9007199254740991.0) : 0;
+}
 
-	SPI_connect();
-	FitDataLoad(&d, outer);
-	SPI_finish();
-	nb = d.nb;
-	keep_b = Min(keep_b, nb);
-	keep_m = Min(keep_m, nb);
-	ItemViewBuild(&d, &v);
+/*
+ * The fit's sufficient statistics over the customers in d: the upper triangle of
+ * the Gram matrix of X + beta * IVr (nb x nb, row-major, zeroed by the caller),
+ * a block of customers at a time through ssyrk, and each bundle's taker count.
+ * Both are sums over customers, which is what lets shards fit in parallel.
+ */
+static void
+FitGram(const FitData *d, const ItemView *v, const FitParams *p, float *g, float *count, int64 *pairs, int64 *heldout)
+{
+	int32		nb = d->nb;
+	float	   *block = palloc_extended(sizeof(float) * (Size) GRAM_BLOCK * nb, MCXT_ALLOC_HUGE);
 
-	/* Gram matrix of X + beta * IVr, a block of users at a time through ssyrk */
-	g = palloc_extended(sizeof(float) * (Size) nb * nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	block = palloc_extended(sizeof(float) * (Size) GRAM_BLOCK * nb, MCXT_ALLOC_HUGE);
-	pop = palloc0(sizeof(float) * nb);
-	for (int32 u0 = 0; u0 < d.nu; u0 += GRAM_BLOCK)
+	for (int32 u0 = 0; u0 < d->nu; u0 += GRAM_BLOCK)
 	{
-		int			rows = Min(GRAM_BLOCK, d.nu - u0);
+		int			rows = Min(GRAM_BLOCK, d->nu - u0);
 
 		memset(block, 0, sizeof(float) * (Size) rows * nb);
 		for (int r = 0; r < rows; r++)
 		{
 			int32		u = u0 + r;
 			float	   *x = block + (Size) r * nb;
-			const int32 *taken = d.user_bundles.idx + d.user_bundles.ptr[u];
-			int			ntaken = d.user_bundles.ptr[u + 1] - d.user_bundles.ptr[u];
-			int			skip = holdout ? RecsysHoldoutPick(seed, u, taken, ntaken) : -1;
+			const int32 *taken = d->user_bundles.idx + d->user_bundles.ptr[u];
+			int			ntaken = d->user_bundles.ptr[u + 1] - d->user_bundles.ptr[u];
+			int			skip = p->holdout ? RecsysHoldoutPick(p->seed, u, taken, ntaken) : -1;
 			double		z = 0;
 
 			for (int t = 0; t < ntaken; t++)
 				if (t != skip)
 				{
 					x[taken[t]] += 1;
-					pop[taken[t]] += 1;
-					pairs++;
+					count[taken[t]] += 1;
+					(*pairs)++;
 				}
-			heldout += skip >= 0;
-			for (int32 p = d.user_items.ptr[u]; p < d.user_items.ptr[u + 1]; p++)
-				z += v.mass[d.user_items.idx[p]];
-			if (z <= 0 || beta == 0)
+			*heldout += skip >= 0;
+			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
+				z += v->mass[d->user_items.idx[q]];
+			if (z <= 0 || p->beta == 0)
 				continue;
-			for (int32 p = d.user_items.ptr[u]; p < d.user_items.ptr[u + 1]; p++)
+			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
 			{
-				int32		i = d.user_items.idx[p];
-				float		w = (float) (beta * v.idf[i] / z);
+				int32		i = d->user_items.idx[q];
+				float		w = (float) (p->beta * v->idf[i] / z);
 
-				for (int32 q = v.ib_ptr[i]; q < v.ib_ptr[i + 1]; q++)
-					x[v.ib_idx[q]] += w * v.ib_w[q];
+				for (int32 e = v->ib_ptr[i]; e < v->ib_ptr[i + 1]; e++)
+					x[v->ib_idx[e]] += w * v->ib_w[e];
 			}
 		}
 		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, nb, rows, 1.0f, block, nb, 1.0f, g, nb);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(block);
-	rc = rs_ease_solve(g, nb, lambda);
+}
+
+/*
+ * From the statistics to the servable fit: the EASE solve on g (consumed), the
+ * strongest keep_b entries of each row of B, M = BIn' B with its strongest keep_m
+ * entries per item, log popularity, and the weights value with its config.
+ */
+static bytea *
+FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *count, const FitParams *p,
+		  int64 pairs, int64 heldout)
+{
+	int			keep_b = Min(p->keep_b, nb),
+				keep_m = Min(p->keep_m, nb),
+				rc;
+	float	   *row,
+			   *bval,
+			   *mval;
+	int32	   *work,
+			   *bidx,
+			   *midx;
+	RsTensorDesc desc[10];
+	const float *data[10];
+	char		config[512];
+
+	rc = rs_ease_solve(g, nb, p->lambda);
 	if (rc != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -380,20 +390,19 @@ bundle_fit(PG_FUNCTION_ARGS)
 
 	/* M = BIn' B per item (dense B), then its strongest keep_m entries */
 	row = palloc(sizeof(float) * nb);
-	midx = palloc_extended(sizeof(int32) * (Size) Max(d.ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	mval = palloc_extended(sizeof(float) * (Size) Max(d.ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int32 i = 0; i < d.ni; i++)
+	midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int32 i = 0; i < ni; i++)
 	{
 		memset(row, 0, sizeof(float) * nb);
-		for (int32 q = v.ib_ptr[i]; q < v.ib_ptr[i + 1]; q++)
-			cblas_saxpy(nb, v.ib_w[q], g + (Size) v.ib_idx[q] * nb, 1, row, 1);
+		for (int32 q = v->ib_ptr[i]; q < v->ib_ptr[i + 1]; q++)
+			cblas_saxpy(nb, v->ib_w[q], g + (Size) v->ib_idx[q] * nb, 1, row, 1);
 		rs_top_abs(row, nb, keep_m, midx + (Size) i * keep_m, mval + (Size) i * keep_m, work);
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	pfree(g);
 	for (int32 b = 0; b < nb; b++)
-		pop[b] = logf(1.0f + pop[b]);
+		count[b] = logf(1.0f + count[b]);
 
 	/* tensors */
 	{
@@ -406,14 +415,14 @@ bundle_fit(PG_FUNCTION_ARGS)
 		}			t[] = {
 			{"b.idx", nb, keep_b, IndexesAsFloat(bidx, (int64) nb * keep_b)},
 			{"b.val", nb, keep_b, bval},
-			{"m.idx", Max(d.ni, 1), keep_m, IndexesAsFloat(midx, (int64) Max(d.ni, 1) * keep_m)},
-			{"m.val", Max(d.ni, 1), keep_m, mval},
-			{"item.idf", Max(d.ni, 1), 0, v.idf},
-			{"item.mass", Max(d.ni, 1), 0, v.mass},
-			{"bundle.pop", nb, 0, pop},
-			{"ib.ptr", (int64) d.ni + 1, 0, IndexesAsFloat(v.ib_ptr, (int64) d.ni + 1)},
-			{"ib.idx", Max(v.ib_ptr[d.ni], 1), 0, IndexesAsFloat(v.ib_idx, Max(v.ib_ptr[d.ni], 1))},
-			{"ib.w", Max(v.ib_ptr[d.ni], 1), 0, v.ib_w},
+			{"m.idx", Max(ni, 1), keep_m, IndexesAsFloat(midx, (int64) Max(ni, 1) * keep_m)},
+			{"m.val", Max(ni, 1), keep_m, mval},
+			{"item.idf", Max(ni, 1), 0, v->idf},
+			{"item.mass", Max(ni, 1), 0, v->mass},
+			{"bundle.pop", nb, 0, count},
+			{"ib.ptr", (int64) ni + 1, 0, IndexesAsFloat(v->ib_ptr, (int64) ni + 1)},
+			{"ib.idx", Max(v->ib_ptr[ni], 1), 0, IndexesAsFloat(v->ib_idx, Max(v->ib_ptr[ni], 1))},
+			{"ib.w", Max(v->ib_ptr[ni], 1), 0, v->ib_w},
 		};
 
 		for (int j = 0; j < 10; j++)
@@ -428,11 +437,267 @@ bundle_fit(PG_FUNCTION_ARGS)
 	}
 	snprintf(config, sizeof(config),
 			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
-			 "\"bundles\": %d, \"items\": %d, \"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
+			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
 			 ", \"holdout_seed\": %s}}",
-			 lambda, beta, keep_b, keep_m, nb, d.ni, d.nu, pairs, heldout,
-			 holdout ? psprintf(UINT64_FORMAT, seed) : "null");
-	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config)));
+			 p->lambda, p->beta, keep_b, keep_m, nb, ni, nu, pairs, heldout,
+			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null");
+	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
+}
+
+PG_FUNCTION_INFO_V1(bundle_fit);
+
+Datum
+bundle_fit(PG_FUNCTION_ARGS)
+{
+	FitParams	p;
+	FitData		d;
+	ItemView	v;
+	float	   *g,
+			   *count;
+	int64		pairs = 0,
+				heldout = 0;
+	MemoryContext outer = CurrentMemoryContext;
+
+	FitParamsRead(PG_GETARG_JSONB_P(0), &p);
+	RecsysCoreHooks();
+	SPI_connect();
+	FitDataLoad(&d, outer);
+	SPI_finish();
+	ItemViewBuild(&d, &v);
+	g = palloc_extended(sizeof(float) * (Size) d.nb * d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	count = palloc0(sizeof(float) * d.nb);
+	FitGram(&d, &v, &p, g, count, &pairs, &heldout);
+	PG_RETURN_BYTEA_P(FitFinish(g, d.nb, d.ni, d.nu, &v, count, &p, pairs, heldout));
+}
+
+/*
+ * ---------- data-parallel fitting: recsys.fit_partial(options) on each shard,
+ * recsys.fit_merge(partials[], options) where the shards' answers meet ----------
+ *
+ * A partial holds a shard's sufficient statistics: the packed upper triangle of
+ * its Gram matrix and its bundle taker counts (sums over its customers), plus the
+ * item view of the catalogue, which every shard must share. Merging sums them and
+ * finishes exactly as bundle_fit does on one node, so the merged fit is the
+ * single-node fit up to float summation order.
+ */
+#define PARTIAL_NT 7
+
+PG_FUNCTION_INFO_V1(fit_partial);
+
+Datum
+fit_partial(PG_FUNCTION_ARGS)
+{
+	FitParams	p;
+	FitData		d;
+	ItemView	v;
+	float	   *g,
+			   *count,
+			   *packed;
+	int64		pairs = 0,
+				heldout = 0,
+				npacked;
+	MemoryContext outer = CurrentMemoryContext;
+	RsTensorDesc desc[PARTIAL_NT];
+	const float *data[PARTIAL_NT];
+	char		config[512];
+
+	FitParamsRead(PG_GETARG_JSONB_P(0), &p);
+	RecsysCoreHooks();
+	SPI_connect();
+	FitDataLoad(&d, outer);
+	SPI_finish();
+	ItemViewBuild(&d, &v);
+	g = palloc_extended(sizeof(float) * (Size) d.nb * d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	count = palloc0(sizeof(float) * d.nb);
+	FitGram(&d, &v, &p, g, count, &pairs, &heldout);
+	/* ship the upper triangle only: half the bytes */
+	npacked = (int64) d.nb * (d.nb + 1) / 2;
+	packed = palloc_extended(sizeof(float) * npacked, MCXT_ALLOC_HUGE);
+	for (int64 i = 0, k = 0; i < d.nb; i++)
+	{
+		memcpy(packed + k, g + i * d.nb + i, sizeof(float) * (d.nb - i));
+		k += d.nb - i;
+	}
+	pfree(g);
+	{
+		struct
+		{
+			const char *name;
+			int64		d0;
+			const float *p;
+		}			t[PARTIAL_NT] = {
+			{"gram.upper", npacked, packed},
+			{"bundle.count", d.nb, count},
+			{"item.idf", Max(d.ni, 1), v.idf},
+			{"item.mass", Max(d.ni, 1), v.mass},
+			{"ib.ptr", (int64) d.ni + 1, IndexesAsFloat(v.ib_ptr, (int64) d.ni + 1)},
+			{"ib.idx", Max(v.ib_ptr[d.ni], 1), IndexesAsFloat(v.ib_idx, Max(v.ib_ptr[d.ni], 1))},
+			{"ib.w", Max(v.ib_ptr[d.ni], 1), v.ib_w},
+		};
+
+		for (int j = 0; j < PARTIAL_NT; j++)
+		{
+			memset(&desc[j], 0, sizeof(RsTensorDesc));
+			strlcpy(desc[j].name, t[j].name, RS_NAME_LEN);
+			desc[j].ndim = 1;
+			desc[j].dims[0] = t[j].d0;
+			data[j] = t[j].p;
+		}
+	}
+	snprintf(config, sizeof(config),
+			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"bundles\": %d, \"items\": %d, "
+			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s}}",
+			 p.beta, d.nb, d.ni, d.nu, pairs, heldout, p.holdout ? psprintf(UINT64_FORMAT, p.seed) : "null");
+	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
+}
+
+/* a partial's tensor of exactly n floats, or an error naming the argument */
+static const float *
+PartialTensor(const RsFormatView *view, const char *name, int64 n, int elem)
+{
+	RsTensorDesc t;
+
+	if (rs_format_find(view, name, &t) < 0 || t.ndim != 1 || t.dims[0] != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partials[%d] has no tensor \"%s\" of %lld values", elem, name, (long long) n),
+				 errhint("Pass values made by recsys.fit_partial on shards with the same catalogue.")));
+	return (const float *) (view->buf + t.offset);
+}
+
+PG_FUNCTION_INFO_V1(fit_merge);
+
+Datum
+fit_merge(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	FitParams	p;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				used = 0;
+	int32		nb = 0,
+				ni = 0;
+	int64		npacked = 0,
+				users = 0,
+				pairs = 0,
+				heldout = 0,
+				nnz = 0;
+	double		beta = 0;
+	char	   *seed_text = NULL;
+	double	   *sum = NULL;
+	float	   *count = NULL,
+			   *g;
+	ItemView	v = {0};
+
+	FitParamsRead(PG_GETARG_JSONB_P(1), &p);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("partials must be a one-dimensional array")));
+	deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	RecsysCoreHooks();
+	for (int e = 0; e < n; e++)
+	{
+		RsFormatView view;
+		Jsonb	   *config,
+				   *part;
+		JsonbValue *sv;
+		char	   *st;
+		const float *gp,
+				   *cp;
+
+		if (nulls[e])
+			continue;
+		RecsysWeightsParse(DatumGetByteaPP(elems[e]), &view);
+		config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+																	pnstrdup(view.config_len ? view.config : "{}",
+																			 view.config_len ? view.config_len : 2))));
+		part = SubConfig(config, "partial");
+		if (view.kind != RS_KIND_BUNDLE || part == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partials[%d] is not a partial fit", e + 1),
+					 errhint("Pass values made by recsys.fit_partial.")));
+		sv = RecsysConfigGet(part, "holdout_seed");
+		st = (sv && sv->type == jbvNumeric) ? DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(sv->val.numeric))) : "null";
+		if (used == 0)
+		{
+			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
+			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
+			seed_text = st;
+			npacked = (int64) nb * (nb + 1) / 2;
+			sum = palloc_extended(sizeof(double) * npacked, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			count = palloc0(sizeof(float) * nb);
+			v.idf = palloc(sizeof(float) * Max(ni, 1));
+			v.mass = palloc(sizeof(float) * Max(ni, 1));
+			memcpy(v.idf, PartialTensor(&view, "item.idf", Max(ni, 1), e + 1), sizeof(float) * Max(ni, 1));
+			memcpy(v.mass, PartialTensor(&view, "item.mass", Max(ni, 1), e + 1), sizeof(float) * Max(ni, 1));
+			{
+				RsTensorDesc t;
+
+				if (rs_format_find(&view, "ib.idx", &t) < 0 || t.ndim != 1)
+					PartialTensor(&view, "ib.idx", -1, e + 1);
+				nnz = t.dims[0];
+			}
+			v.ib_ptr = IndexesFromFloat(PartialTensor(&view, "ib.ptr", (int64) ni + 1, e + 1), (int64) ni + 1, nnz + 1, "ib.ptr");
+			for (int32 i = 0; i < ni; i++)
+				if (v.ib_ptr[i] > v.ib_ptr[i + 1])
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("invalid partial: tensor \"ib.ptr\" is not monotone")));
+			v.ib_idx = IndexesFromFloat(PartialTensor(&view, "ib.idx", nnz, e + 1), nnz, nb, "ib.idx");
+			v.ib_w = palloc(sizeof(float) * nnz);
+			memcpy(v.ib_w, PartialTensor(&view, "ib.w", nnz, e + 1), sizeof(float) * nnz);
+		}
+		else
+		{
+			/* every shard must have fitted the same catalogue with the same options */
+			if (RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) != nb ||
+				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) != ni ||
+				RecsysConfigFloat(part, "beta", -1, 0, 1e6) != beta || strcmp(st, seed_text) != 0 ||
+				memcmp(PartialTensor(&view, "item.idf", Max(ni, 1), e + 1), v.idf, sizeof(float) * Max(ni, 1)) != 0 ||
+				memcmp(PartialTensor(&view, "ib.w", nnz, e + 1), v.ib_w, sizeof(float) * nnz) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("partials[%d] was fitted on another catalogue or with other options than partials[1]", e + 1),
+						 errdetail("Bundles, items, their membership, beta and holdout_seed must agree."),
+						 errhint("Prepare every shard from the same catalogue and call recsys.fit_partial with the same options.")));
+		}
+		gp = PartialTensor(&view, "gram.upper", npacked, e + 1);
+		cp = PartialTensor(&view, "bundle.count", nb, e + 1);
+		for (int64 k = 0; k < npacked; k++)
+			sum[k] += gp[k];
+		for (int32 b = 0; b < nb; b++)
+			count[b] += cp[b];
+		users += RecsysConfigInt(part, "users", 0, 0, PG_INT32_MAX);
+		pairs += (int64) RecsysConfigFloat(part, "pairs", 0, 0, 1e15);
+		heldout += (int64) RecsysConfigFloat(part, "heldout", 0, 0, 1e15);
+		used++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (used == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partials holds no partial fit"),
+				 errhint("Pass the values recsys.fit_partial returned on each shard.")));
+	/* the merge's own beta and holdout_seed options, if given, must be the partials' */
+	if ((RecsysConfigGet(PG_GETARG_JSONB_P(1), "beta") && p.beta != beta) ||
+		(p.holdout && strcmp(psprintf(UINT64_FORMAT, p.seed), seed_text) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options beta and holdout_seed must match the partials' (beta %g, holdout_seed %s)", beta, seed_text)));
+	p.beta = beta;
+	p.holdout = strcmp(seed_text, "null") != 0;
+	if (p.holdout)
+		p.seed = (uint64) strtoull(seed_text, NULL, 10);
+	g = palloc_extended(sizeof(float) * (Size) nb * nb, MCXT_ALLOC_HUGE);
+	for (int64 i = 0, k = 0; i < nb; i++)
+		for (int64 j = i; j < nb; j++)
+			g[i * nb + j] = (float) sum[k++];
+	pfree(sum);
+	PG_RETURN_BYTEA_P(FitFinish(g, nb, ni, users, &v, count, &p, pairs, heldout));
 }
 
 /* ---------- loading ---------- */

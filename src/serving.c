@@ -428,6 +428,17 @@ ServingAcceptInvalidations(void)
 }
 
 /* the cache for a model version (0: the active one), (re)built when invalidated or missing */
+/*
+ * The snapshot cache loads read with: the latest one (see ServingCacheGet), except
+ * in a parallel worker, which may not take one and shares the leader's; a worker
+ * starts with the leader's statement, so it sees what the leader would.
+ */
+static Snapshot
+ServingSnapshot(void)
+{
+	return IsInParallelMode() ? GetTransactionSnapshot() : GetLatestSnapshot();
+}
+
 static ServingCache *
 ServingCacheGet(const char *model, int64 asked)
 {
@@ -485,7 +496,7 @@ ServingCacheGet(const char *model, int64 asked)
 		 * sent it would load the old version into a cache marked current (seen under
 		 * concurrent load: one backend kept serving version 1 after version 2 went live).
 		 */
-		PushActiveSnapshot(GetLatestSnapshot());
+		PushActiveSnapshot(ServingSnapshot());
 		if (SPI_execute_with_args("SELECT m.name IS NOT NULL, v.version_id, v.weights FROM (SELECT $1::text AS n) x "
 								  "LEFT JOIN recsys.models m ON m.name = x.n "
 								  "LEFT JOIN recsys.model_versions v ON v.model = m.name AND v.weights IS NOT NULL "
@@ -568,7 +579,7 @@ ExperimentsLoad(void)
 	exp_nvariants = 0;
 	pinned = PinSearchPath();
 	SPI_connect();
-	PushActiveSnapshot(GetLatestSnapshot());	/* as in ServingCacheGet */
+	PushActiveSnapshot(ServingSnapshot());	/* as in ServingCacheGet */
 	if (SPI_execute("SELECT e.name, v ->> 'name', sum((v ->> 'share')::float8) OVER (PARTITION BY e.name ORDER BY o), "
 					"coalesce((v ->> 'version')::bigint, 0), coalesce(mv.model, 'default') "
 					"FROM recsys.experiments e, jsonb_array_elements(e.variants) WITH ORDINALITY AS x(v, o) "
