@@ -86,7 +86,24 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('log_feedback', $$SELECT recsys.log_feedback('42', '611', 'purchase', -3)$$, '22023'),
  ('log_impressions', $$SELECT recsys.log_impressions('42', ARRAY['611'], NULL, NULL, NULL, 'shelf')$$, '22023'),
  ('forget_user', $$SELECT recsys.forget_user(NULL)$$, 'ok'),
- ('demo_shop', $$SELECT recsys.demo_shop('shop')$$, '42P06');
+ ('demo_shop', $$SELECT recsys.demo_shop('shop')$$, '42P06'),
+ -- scale-out
+ ('fit_partial', $$SELECT recsys.fit_partial('{"lambda": "x"}')$$, '22023'),
+ ('fit_partial', $$SELECT recsys.fit_partial('{"nope": 1}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge('{}'::bytea[], '{}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY[NULL]::bytea[], '{}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY['\x00'::bytea], '{}')$$, 'XX001'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY[recsys.bundle_fit('{}')], '{}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY[recsys.fit_partial('{}'), recsys.fit_partial('{"beta": 2}')], '{}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY[recsys.fit_partial('{}')], '{"beta": 3}')$$, '22023'),
+ ('fit_merge', $$SELECT recsys.fit_merge(ARRAY[[recsys.fit_partial('{}')]], '{}')$$, '2202E'),
+ ('train_merge', $$SELECT recsys.train_merge(x) FROM (VALUES ('\x00'::bytea)) v(x)$$, 'XX001'),
+ ('shard_scorer_epoch', $$SELECT recsys.shard_scorer_epoch('no such job', recsys.model_init('mlp', '{"layers": [5, 1]}'), 1)$$, 'ok'),
+ ('shard_validate', $$SELECT * FROM recsys.shard_validate('no such job', NULL)$$, 'ok'),
+ ('publish_version', $$SELECT recsys.publish_version('default', 1, recsys.model_init('mlp', '{"layers": [5, 1]}'), 'x')$$, 'XX001'),
+ ('publish_version', $$SELECT recsys.publish_version('default', NULL, NULL, NULL)$$, '22004'),
+ ('recommend_bundles_batch', $$SELECT * FROM recommend_bundles_batch(ARRAY[NULL, 42]::bigint[], 3)$$, 'ok'),
+ ('recommend_bundles_batch', $$SELECT * FROM recommend_bundles_batch(ARRAY[42]::bigint[], -1)$$, '22023');
 SELECT c.n, c.entry, pg_temp.try(c.call) AS result FROM pg_temp.cases c ORDER BY c.n;
 -- every case got what it should: an error with the expected SQLSTATE, or 'ok' for the documented answers
 SELECT count(*) AS cases, count(*) FILTER (WHERE left(pg_temp.try(c.call), 5) = c.want OR (c.want = 'ok' AND pg_temp.try(c.call) = 'ok')) AS as_expected,

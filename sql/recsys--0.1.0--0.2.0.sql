@@ -206,3 +206,5 @@ GRANT EXECUTE ON FUNCTION recsys.fit_partial(jsonb), recsys.fit_merge(bytea[], j
                           recsys.shard_validate(text, bytea), recsys.shard_done(text),
                           recsys.publish_version(text, bigint, bytea, text, boolean, jsonb) TO recsys_admin;
 GRANT ALL ON recsys.shard_samples TO recsys_admin;
+-- every recsys table is dumped; this one is empty between trainings
+SELECT pg_catalog.pg_extension_config_dump('recsys.shard_samples', '');

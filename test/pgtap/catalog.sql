@@ -29,7 +29,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND p.prokind <> 'p';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text),
-          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"similar_items(text,integer)"}',
+          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"similar_items(text,integer)"}',
           'SECURITY DEFINER only where readers must not read the tables: serving and the experiment report')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
 -- C serving pins it around its queries instead (src/serving.c, PinSearchPath); test/pgtap/security.sql attacks both kinds
@@ -63,7 +63,8 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
                       'recsys.user_profiles(integer)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- the bundle fit and its samples read prepared data through SPI and take seconds: VOLATILE, in the leader
-   AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure)
+   AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure,
+                      'recsys.fit_partial(jsonb)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
    -- a customer's features under a fit read their history through SPI: STABLE, in the leader
    AND NOT (p.oid = 'recsys.bundle_features(bytea, integer, integer[])'::regprocedure
@@ -90,9 +91,10 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.prona
           'recommend_bundles (bigint and text forms) is in the extension schema');
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'public'
-              AND p.proname NOT IN ('recommend_bundles', 'recommend_items', 'complete_bundle', 'similar_items')
+              AND p.proname NOT IN ('recommend_bundles', 'recommend_bundles_batch', 'recommend_items', 'complete_bundle',
+                                    'similar_items')
               AND p.oid IN (SELECT objid FROM members)), 0::bigint,
-          'nothing but the four serving functions lands in the extension schema');
+          'nothing but the serving functions lands in the extension schema');
 
 SELECT * FROM finish();
 ROLLBACK;
