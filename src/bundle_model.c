@@ -444,30 +444,44 @@ FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *coun
 	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
 }
 
-PG_FUNCTION_INFO_V1(bundle_fit);
-
-Datum
-bundle_fit(PG_FUNCTION_ARGS)
+/* the statistics of a fit over this node's prepared data, and what finishing it needs */
+typedef struct FitStats
 {
 	FitParams	p;
 	FitData		d;
 	ItemView	v;
 	float	   *g,
 			   *count;
-	int64		pairs = 0,
-				heldout = 0;
+	int64		pairs,
+				heldout;
+} FitStats;
+
+static void
+FitStatsCompute(Jsonb *opts, FitStats *st)
+{
 	MemoryContext outer = CurrentMemoryContext;
 
-	FitParamsRead(PG_GETARG_JSONB_P(0), &p);
+	memset(st, 0, sizeof(*st));
+	FitParamsRead(opts, &st->p);
 	RecsysCoreHooks();
 	SPI_connect();
-	FitDataLoad(&d, outer);
+	FitDataLoad(&st->d, outer);
 	SPI_finish();
-	ItemViewBuild(&d, &v);
-	g = palloc_extended(sizeof(float) * (Size) d.nb * d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	count = palloc0(sizeof(float) * d.nb);
-	FitGram(&d, &v, &p, g, count, &pairs, &heldout);
-	PG_RETURN_BYTEA_P(FitFinish(g, d.nb, d.ni, d.nu, &v, count, &p, pairs, heldout));
+	ItemViewBuild(&st->d, &st->v);
+	st->g = palloc_extended(sizeof(float) * (Size) st->d.nb * st->d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	st->count = palloc0(sizeof(float) * st->d.nb);
+	FitGram(&st->d, &st->v, &st->p, st->g, st->count, &st->pairs, &st->heldout);
+}
+
+PG_FUNCTION_INFO_V1(bundle_fit);
+
+Datum
+bundle_fit(PG_FUNCTION_ARGS)
+{
+	FitStats	st;
+
+	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
+	PG_RETURN_BYTEA_P(FitFinish(st.g, st.d.nb, st.d.ni, st.d.nu, &st.v, st.count, &st.p, st.pairs, st.heldout));
 }
 
 /*
@@ -487,38 +501,23 @@ PG_FUNCTION_INFO_V1(fit_partial);
 Datum
 fit_partial(PG_FUNCTION_ARGS)
 {
-	FitParams	p;
-	FitData		d;
-	ItemView	v;
-	float	   *g,
-			   *count,
-			   *packed;
-	int64		pairs = 0,
-				heldout = 0,
-				npacked;
-	MemoryContext outer = CurrentMemoryContext;
+	FitStats	st;
+	float	   *packed;
+	int64		npacked;
 	RsTensorDesc desc[PARTIAL_NT];
 	const float *data[PARTIAL_NT];
 	char		config[512];
 
-	FitParamsRead(PG_GETARG_JSONB_P(0), &p);
-	RecsysCoreHooks();
-	SPI_connect();
-	FitDataLoad(&d, outer);
-	SPI_finish();
-	ItemViewBuild(&d, &v);
-	g = palloc_extended(sizeof(float) * (Size) d.nb * d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	count = palloc0(sizeof(float) * d.nb);
-	FitGram(&d, &v, &p, g, count, &pairs, &heldout);
+	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
 	/* ship the upper triangle only: half the bytes */
-	npacked = (int64) d.nb * (d.nb + 1) / 2;
+	npacked = (int64) st.d.nb * (st.d.nb + 1) / 2;
 	packed = palloc_extended(sizeof(float) * npacked, MCXT_ALLOC_HUGE);
-	for (int64 i = 0, k = 0; i < d.nb; i++)
+	for (int64 i = 0, k = 0; i < st.d.nb; i++)
 	{
-		memcpy(packed + k, g + i * d.nb + i, sizeof(float) * (d.nb - i));
-		k += d.nb - i;
+		memcpy(packed + k, st.g + i * st.d.nb + i, sizeof(float) * (st.d.nb - i));
+		k += st.d.nb - i;
 	}
-	pfree(g);
+	pfree(st.g);
 	{
 		struct
 		{
@@ -527,12 +526,12 @@ fit_partial(PG_FUNCTION_ARGS)
 			const float *p;
 		}			t[PARTIAL_NT] = {
 			{"gram.upper", npacked, packed},
-			{"bundle.count", d.nb, count},
-			{"item.idf", Max(d.ni, 1), v.idf},
-			{"item.mass", Max(d.ni, 1), v.mass},
-			{"ib.ptr", (int64) d.ni + 1, IndexesAsFloat(v.ib_ptr, (int64) d.ni + 1)},
-			{"ib.idx", Max(v.ib_ptr[d.ni], 1), IndexesAsFloat(v.ib_idx, Max(v.ib_ptr[d.ni], 1))},
-			{"ib.w", Max(v.ib_ptr[d.ni], 1), v.ib_w},
+			{"bundle.count", st.d.nb, st.count},
+			{"item.idf", Max(st.d.ni, 1), st.v.idf},
+			{"item.mass", Max(st.d.ni, 1), st.v.mass},
+			{"ib.ptr", (int64) st.d.ni + 1, IndexesAsFloat(st.v.ib_ptr, (int64) st.d.ni + 1)},
+			{"ib.idx", Max(st.v.ib_ptr[st.d.ni], 1), IndexesAsFloat(st.v.ib_idx, Max(st.v.ib_ptr[st.d.ni], 1))},
+			{"ib.w", Max(st.v.ib_ptr[st.d.ni], 1), st.v.ib_w},
 		};
 
 		for (int j = 0; j < PARTIAL_NT; j++)
@@ -547,7 +546,7 @@ fit_partial(PG_FUNCTION_ARGS)
 	snprintf(config, sizeof(config),
 			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"bundles\": %d, \"items\": %d, "
 			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s}}",
-			 p.beta, d.nb, d.ni, d.nu, pairs, heldout, p.holdout ? psprintf(UINT64_FORMAT, p.seed) : "null");
+			 st.p.beta, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null");
 	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
 }
 

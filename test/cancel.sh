@@ -63,13 +63,7 @@ done
 psql -X -q -d "$DB" -c "SELECT count(*) FROM recsys.mine_bundles('{}')" >/dev/null 2>&1 &
 sleep 1.5
 PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE '%mine_bundles%' AND pid <> pg_backend_pid()")
-T0=$(date +%s%N)
-q "SELECT pg_cancel_backend($PID)" >/dev/null
-for _ in $(seq 1 200); do
-    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $PID AND state = 'active'")" = "0" ] && break
-    sleep 0.01
-done
-MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+MS=$(cancel_ms "$DB" "$PID")
 wait
 [ -n "$PID" ] && [ "$MS" -lt 1000 ]; ok $? "pg_cancel_backend stopped mine_bundles in ${MS} ms"
 

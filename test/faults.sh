@@ -70,13 +70,7 @@ out=$(PGOPTIONS="-c client_min_messages=notice" psql -X -d "$DB" -c "CALL recsys
 train_bg
 wait_epoch 2; ok $? "a fourth training is under way"
 PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%'")
-T0=$(date +%s%N)
-q "SELECT pg_cancel_backend($PID)" >/dev/null
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $PID AND state = 'active'")" = "0" ] && break
-    sleep 0.01
-done
-MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+MS=$(cancel_ms "$DB" "$PID")
 wait
 [ "$MS" -lt 1000 ]; ok $? "pg_cancel_backend stopped the training in ${MS} ms"
 tap_done

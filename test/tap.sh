@@ -22,3 +22,15 @@ SELECT count(*) FROM recsys.prepare();
 ${train:+CALL recsys.train('default', '$train');}
 SQL
 }
+
+# cancel_ms DB PID: pg_cancel_backend(PID), then prints the milliseconds until that backend is no longer active
+cancel_ms() {
+    local db=$1 pid=$2 t0
+    t0=$(date +%s%N)
+    psql -X -At -d "$db" -c "SELECT pg_cancel_backend($pid)" >/dev/null 2>&1
+    for _ in $(seq 1 200); do
+        [ "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND state = 'active'" 2>/dev/null)" = "0" ] && break
+        sleep 0.01
+    done
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
