@@ -3,8 +3,9 @@
 # every check fatal): the server runs from a relocated copy of the postgres binary whose $libdir holds that build, so
 # the cluster under test and every other one keep the normal module. (2) The C unit tests of the core built with
 # AddressSanitizer and UBSan. No sanitizer report may appear. AddressSanitizer in the server itself is not run here:
-# preloading libasan into Debian's postgres deadlocks before main (glibc's locale lock, taken in p11-kit's
-# constructor through libldap/gnutls); see README "Sanitizers". Own cluster on port 54346; needs root (runuser).
+# preloading libasan into Debian's postgres deadlocks before main (libgpg-error's constructor holds glibc's
+# _nl_state_lock when its malloc starts ASan, whose initialisation takes it again); see README "Sanitizers".
+# Own cluster on port 54346; needs root (runuser).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/test/tap.sh"
