@@ -63,6 +63,12 @@ CREATE FUNCTION recsys_proxy.scorer_epoch(job text, scorer bytea, epoch integer,
     RUN ON ALL;
     SELECT recsys.shard_scorer_epoch(job, scorer, epoch, lr);
 $$;
+CREATE FUNCTION recsys_proxy.encoder_epoch(encoder bytea, epoch integer, seed bigint) RETURNS SETOF bytea
+    LANGUAGE plproxy AS $$
+    CLUSTER 'recsys_shards';
+    RUN ON ALL;
+    SELECT recsys.shard_encoder_epoch(encoder, epoch, seed);
+$$;
 CREATE FUNCTION recsys_proxy.validate(job text, scorer bytea)
 RETURNS TABLE (hits double precision, ndcg double precision, users bigint)
     LANGUAGE plproxy AS $$
@@ -122,7 +128,8 @@ COMMENT ON FUNCTION recsys_proxy.publish(bigint) IS 'stages a committed version 
 
 -- One data-parallel training, as recsys.train does on one node, committing per epoch: the held-out fit merged
 -- from every shard's share, scorer epochs trained on every shard from the same weights and merged by the
--- training aggregates' combine function, early stopping on validation over all shards, the final fit merged
+-- training aggregates' combine function, early stopping on validation over all shards, GRU epochs likewise
+-- (gru_epochs), the final fit merged
 -- again, the version committed here, then published. A shard that fails before publication leaves every
 -- shard on the version it had.
 CREATE PROCEDURE recsys_proxy.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
@@ -143,6 +150,8 @@ DECLARE
     active_ndcg float8;
     nsamples bigint;
     new_weights bytea;
+    encoder bytea;
+    vocab integer;
     t0 timestamptz;
     r record;
 BEGIN
@@ -187,10 +196,27 @@ BEGIN
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
     END LOOP;
     PERFORM recsys_proxy.done(job);
+    -- the GRU encoder for visitors with a session but no history: epochs on every shard, states merged
+    vocab := (recsys.model_info(fit) #>> '{config,fit,items}')::int;
+    IF (o ->> 'gru_epochs')::int > 0 AND vocab > 0 THEN
+        encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', vocab, 'embed', o -> 'gru_embed',
+                                                                         'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
+        FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
+            t0 := pg_catalog.clock_timestamp();
+            encoder := (SELECT recsys.train_merge(s) FROM recsys_proxy.encoder_epoch(encoder, epoch, (o ->> 'seed')::bigint) s);
+            nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
+            INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
+                    '{"stage": "encoder", "data_parallel": true}', nsamples,
+                    nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                    1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+            COMMIT;
+        END LOOP;
+    END IF;
     -- the servable fit on every customer of every shard
     fo := fo - 'holdout_seed';
     new_weights := recsys.bundle_attach(recsys.fit_merge(ARRAY(SELECT p FROM recsys_proxy.fit_partial(fo) p), fo),
-                                    best, NULL, (o ->> 'candidates')::int);
+                                    best, encoder, (o ->> 'candidates')::int);
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate',
            metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
@@ -209,4 +235,4 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer epochs merged by the combine function, early stopping, commit here, then publication to every shard';
+COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

@@ -100,6 +100,8 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('train_merge', $$SELECT recsys.train_merge(x) FROM (VALUES ('\x00'::bytea)) v(x)$$, 'XX001'),
  ('shard_scorer_epoch', $$SELECT recsys.shard_scorer_epoch('no such job', recsys.model_init('mlp', '{"layers": [5, 1]}'), 1)$$, 'ok'),
  ('shard_validate', $$SELECT * FROM recsys.shard_validate('no such job', NULL)$$, 'ok'),
+ ('shard_encoder_epoch', $$SELECT recsys.shard_encoder_epoch(recsys.model_init('mlp', '{"layers": [5, 1]}'), 1)$$, '22023'),
+ ('shard_encoder_epoch', $$SELECT recsys.shard_encoder_epoch(recsys.model_init('gru', '{"vocab": 3}'), 1)$$, '22023'),
  ('publish_version', $$SELECT recsys.publish_version('default', 1, recsys.model_init('mlp', '{"layers": [5, 1]}'), 'x')$$, 'XX001'),
  ('publish_version', $$SELECT recsys.publish_version('default', NULL, NULL, NULL)$$, '22004'),
  ('recommend_bundles_batch', $$SELECT * FROM recommend_bundles_batch(ARRAY[NULL, 42]::bigint[], 3)$$, 'ok'),

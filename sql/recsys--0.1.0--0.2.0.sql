@@ -26,6 +26,14 @@ CREATE AGGREGATE recsys.mlp_train_partial(weights bytea, x real[], y real, optio
 );
 COMMENT ON AGGREGATE recsys.mlp_train_partial(bytea, real[], real, jsonb) IS 'recsys.mlp_train without its final function: the state (weights, optimiser moments, samples seen) of an epoch over this node''s rows, for recsys.train_merge on the coordinator';
 
+CREATE AGGREGATE recsys.rnn_train_partial(weights bytea, items integer[], target integer, options jsonb) (
+    SFUNC = recsys.rnn_train_step,
+    STYPE = bytea,
+    COMBINEFUNC = recsys.train_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recsys.rnn_train_partial(bytea, integer[], integer, jsonb) IS 'recsys.rnn_train without its final function: the state of an epoch of the sequence encoder over this node''s sequences, for recsys.train_merge on the coordinator';
+
 -- the coordinator's half: COMBINEFUNC over the shards' states, then the final function
 CREATE AGGREGATE recsys.train_merge(state bytea) (
     SFUNC = recsys.train_combine,
@@ -77,6 +85,20 @@ AS $$
              ORDER BY hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s
 $$;
 COMMENT ON FUNCTION recsys.shard_scorer_epoch(text, bytea, integer, double precision) IS 'a data-parallel training step on a shard: one epoch of the scorer from the given weights over the job''s samples (Adam, batch 256, shuffled by customer); returns the training state for recsys.train_merge';
+
+CREATE FUNCTION recsys.shard_encoder_epoch(encoder bytea, epoch integer, seed bigint DEFAULT 42)
+RETURNS bytea
+    LANGUAGE sql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- the same epoch as recsys.train's encoder epochs, over this shard's customers' sequences
+    SELECT recsys.rnn_train_partial(encoder, sq.prefix, sq.target,
+                                    jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', seed + epoch))
+      FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
+              FROM recsys.user_sequences(50) od, generate_subscripts(od.items, 1) AS t WHERE t > 1
+             ORDER BY hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq
+$$;
+COMMENT ON FUNCTION recsys.shard_encoder_epoch(bytea, integer, bigint) IS 'a data-parallel training step on a shard: one epoch of the GRU encoder from the given weights over its customers'' item sequences (next item by sampled softmax); returns the training state for recsys.train_merge';
 
 CREATE FUNCTION recsys.shard_validate(job text, scorer bytea)
 RETURNS TABLE (hits double precision, ndcg double precision, users bigint)
@@ -198,12 +220,16 @@ REVOKE EXECUTE ON FUNCTION recsys.fit_partial(jsonb), recsys.fit_merge(bytea[], 
                            recsys.shard_samples_for(text, bytea, bigint, integer),
                            recsys.shard_scorer_epoch(text, bytea, integer, double precision),
                            recsys.shard_validate(text, bytea), recsys.shard_done(text),
+                           recsys.rnn_train_partial(bytea, integer[], integer, jsonb),
+                           recsys.shard_encoder_epoch(bytea, integer, bigint),
                            recsys.publish_version(text, bigint, bytea, text, boolean, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recsys.fit_partial(jsonb), recsys.fit_merge(bytea[], jsonb),
                           recsys.mlp_train_partial(bytea, real[], real, jsonb), recsys.train_merge(bytea),
                           recsys.shard_samples_for(text, bytea, bigint, integer),
                           recsys.shard_scorer_epoch(text, bytea, integer, double precision),
                           recsys.shard_validate(text, bytea), recsys.shard_done(text),
+                          recsys.rnn_train_partial(bytea, integer[], integer, jsonb),
+                          recsys.shard_encoder_epoch(bytea, integer, bigint),
                           recsys.publish_version(text, bigint, bytea, text, boolean, jsonb) TO recsys_admin;
 GRANT ALL ON recsys.shard_samples TO recsys_admin;
 -- every recsys table is dumped; this one is empty between trainings

@@ -64,12 +64,15 @@ check_routing() {
 check_routing "before training (baseline ranker)"
 
 # one data-parallel training round
-out=$(psql -X -q -p $BASE -d recsys_coord -c "CALL recsys_proxy.train('default', '{\"max_epochs\": 3, \"patience\": 3, \"gru_epochs\": 0}')" 2>&1)
+out=$(psql -X -q -p $BASE -d recsys_coord -c "CALL recsys_proxy.train('default', '{\"max_epochs\": 3, \"patience\": 3, \"gru_epochs\": 1}')" 2>&1)
 ok $? "CALL recsys_proxy.train: a data-parallel training over both shards"
 echo "$out" | sed 's/^/# /'
 is "$(c "SELECT version_id || ':' || status FROM recsys.model_versions")" "1:active" "the coordinator committed version 1 and it is active"
-is "$(c "SELECT count(*) FROM recsys.training_runs WHERE version_id = 1 AND (metrics ->> 'data_parallel')::boolean")" "4" \
-   "epochs 0..3 recorded with merged validation over both shards"
+is "$(c "SELECT string_agg(epoch || ':' || (metrics ->> 'stage'), ' ' ORDER BY epoch) FROM recsys.training_runs
+          WHERE version_id = 1 AND (metrics ->> 'data_parallel')::boolean")" "0:fit 1:scorer 2:scorer 3:scorer 1001:encoder" \
+   "the fit, scorer epochs 1..3 (merged validation over both shards) and a GRU epoch are recorded"
+is "$(c "SELECT recsys.model_info(weights) -> 'config' ? 'scorer' AND recsys.model_info(weights) -> 'config' ? 'encoder'
+          FROM recsys.model_versions WHERE version_id = 1")" "t" "the version holds the merged scorer and the merged GRU encoder"
 SUM=$(c "SELECT md5(weights) FROM recsys.model_versions WHERE version_id = 1")
 is "$(c "SELECT string_agg(shard || '=' || version_id || '/' || checksum, ' ' ORDER BY shard) FROM recsys_proxy.active_versions('default')")" \
    "recsys_shard0:$((BASE + 1))=1/$SUM recsys_shard1:$((BASE + 2))=1/$SUM" "both shards serve version 1 with the coordinator's checksum"
@@ -77,6 +80,10 @@ is "$(s 0 "SELECT count(*) FROM recsys.shard_samples") $(s 1 "SELECT count(*) FR
 SAMPLES=$(c "SELECT (recsys.model_info(recsys.bundle_part(weights, 'scorer')) #>> '{config,train,samples}') FROM recsys.model_versions WHERE version_id = 1")
 [ "${SAMPLES:-0}" -gt 0 ]; ok $? "the merged scorer counts the samples seen on both shards ($SAMPLES)"
 check_routing "after training"
+SESSION_Q="SELECT rank, bundle_id, score, reason FROM recommend_bundles(-5, 5, '{\"session\": [1030, 1031]}')"
+is "$(c "$SESSION_Q")" "$(s "$(c "SELECT hashtext('-5') & $((N - 1))")" "$SESSION_Q")" \
+   "a visitor with a session (GRU tier) gets the owner shard's answer through the coordinator"
+[[ "$(c "$SESSION_Q")" == *"from your session (GRU)"* ]]; ok $? "and it comes from the merged GRU"
 is "$(c "SELECT string_agg(result, ' ' ORDER BY shard) FROM recsys_proxy.publish(1)")" "unchanged unchanged" "publishing version 1 again changes nothing"
 is "$(s 0 "SELECT count(*) FROM recsys.model_versions") $(s 1 "SELECT count(*) FROM recsys.model_versions")" "1 1" "and adds no version on the shards"
 is "$(s 0 "SELECT recsys.publish_version('default', 1, weights, 'not-the-md5') FROM recsys.model_versions WHERE version_id = 1" | grep -o 'do not match checksum')" \

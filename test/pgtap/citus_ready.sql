@@ -19,7 +19,8 @@ SELECT is(array_agg(a.aggfnoid::regprocedure::text ORDER BY 1), NULL,
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'recsys' AND (p.proparallel <> 's' OR a.aggtranstype <> 'bytea'::regtype);
 SELECT ok((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = 'recsys') >= 4, 'the training aggregates (mlp_train, rnn_train, mlp_train_partial, train_merge) are there');
+            WHERE n.nspname = 'recsys') >= 5,
+          'the training aggregates (mlp_train, rnn_train, mlp_train_partial, rnn_train_partial, train_merge) are there');
 -- a body run with search_path = pg_catalog, pg_temp can only reach recsys objects by qualified names
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
           'every SQL serving function runs with search_path pinned to pg_catalog, pg_temp (so its names are qualified)')
