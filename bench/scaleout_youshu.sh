@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel training on 2 PL/Proxy shards against single-node training, on Youshu:
-# time per scorer epoch (and for the fits) and tune Recall@20 / NDCG@20 of each model, both trained
-# for the same number of epochs (no early stop) with the same options.
+# time per scorer epoch, per GRU epoch and for the fit, and tune Recall@20 / NDCG@20 of each model, both
+# trained for the same number of epochs (no early stop, one GRU epoch) with the same options.
 #   bash bench/scaleout_youshu.sh [DATA_DIR] [EPOCHS]
 # Starts a coordinator and 2 shards on ports 54370..54372 (scripts/shards.sh), loads Youshu on every shard
 # keeping the users each owns, and the whole of it in a single-node database on the coordinator's cluster;
@@ -18,7 +18,7 @@ BASE=54370
 export PGHOST=/tmp PGUSER=postgres
 trap 'shards_stop $N $BASE' EXIT
 say() { printf '== %s\n' "$*" >&2; }
-OPTS="{\"max_epochs\": $EPOCHS, \"patience\": $EPOCHS, \"gru_epochs\": 0, \"features\": false, \"force\": true}"
+OPTS="{\"max_epochs\": $EPOCHS, \"patience\": $EPOCHS, \"gru_epochs\": 1, \"features\": false, \"force\": true}"
 
 say "starting a coordinator and $N shards"
 shards_start $N $BASE >/dev/null || exit 1
@@ -56,12 +56,15 @@ psql -X -p $BASE -d recsys_single <<SQL
 SELECT 'single node' AS training, round($T_SINGLE, 1) AS total_s,
        (SELECT round(elapsed_ms::numeric) FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id)
          WHERE v.note IS DISTINCT FROM 'data-parallel, 2 shards' AND r.epoch = 0 ORDER BY version_id LIMIT 1) AS fit_and_samples_ms,
-       (SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs r WHERE r.epoch > 0
-           AND r.version_id = (SELECT min(version_id) FROM recsys.model_versions)) AS ms_per_epoch
+       (SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs r WHERE r.epoch BETWEEN 1 AND 999
+           AND r.version_id = (SELECT min(version_id) FROM recsys.model_versions)) AS ms_per_epoch,
+       (SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs r WHERE r.epoch > 1000
+           AND r.version_id = (SELECT min(version_id) FROM recsys.model_versions)) AS gru_epoch_ms
 UNION ALL
 SELECT '2 shards (PL/Proxy)', round($T_PAR, 1),
        $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(elapsed_ms::numeric) FROM recsys.training_runs WHERE epoch = 0"),
-       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs WHERE epoch > 0");
+       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs WHERE epoch BETWEEN 1 AND 999"),
+       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs WHERE epoch > 1000");
 WITH v AS (SELECT version_id, CASE WHEN note = 'data-parallel, 2 shards' THEN '2 shards (PL/Proxy)' ELSE 'single node' END AS training
              FROM recsys.model_versions WHERE weights IS NOT NULL),
 pos AS (SELECT user_id, array_agg(bundle_id) AS b FROM youshu.user_bundle_tune GROUP BY user_id),

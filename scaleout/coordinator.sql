@@ -138,6 +138,7 @@ AS $$
 DECLARE
     o jsonb := recsys.train_options(options);
     job text := model || ':' || pg_catalog.txid_current()::text;
+    lock_key bigint := pg_catalog.hashtextextended('recsys_proxy.train:' || coalesce(model, ''), 0);
     fo jsonb;
     fit bytea;
     scorer bytea;
@@ -155,6 +156,15 @@ DECLARE
     t0 timestamptz;
     r record;
 BEGIN
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- one training per model at a time (the shards keep one job's samples per model)
+    IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+        RAISE EXCEPTION 'model % is being trained by another session', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'lock_not_available';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
         PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained over the shards by recsys_proxy.train');
     END IF;
@@ -233,6 +243,9 @@ BEGIN
          WHERE mv.version_id = v;
         RAISE NOTICE 'recsys_proxy.train: version % of % kept as candidate', v, model;
     END IF;
+    -- every hold of this session (a failed earlier CALL in it leaves one), quietly
+    PERFORM pg_catalog.set_config('client_min_messages', 'error', true);
+    WHILE pg_catalog.pg_advisory_unlock(lock_key) LOOP END LOOP;
 END
 $$;
 COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

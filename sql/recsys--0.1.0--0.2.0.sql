@@ -64,14 +64,16 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    DELETE FROM recsys.shard_samples s WHERE s.job = shard_samples_for.job;
+    -- this job's earlier samples, and those a failed job of the same model (job "model:...") left behind
+    DELETE FROM recsys.shard_samples s
+     WHERE s.job = shard_samples_for.job OR s.job LIKE replace(split_part(shard_samples_for.job, ':', 1), '_', '\_') || ':%';
     INSERT INTO recsys.shard_samples
     SELECT shard_samples_for.job, b.* FROM recsys.bundle_samples(fit, holdout_seed, candidates) b;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION recsys.shard_samples_for(text, bytea, bigint, integer) IS 'a data-parallel training step on a shard: the scorer''s samples of its customers under the merged held-out fit, stored for the job (replacing earlier ones); returns their count';
+COMMENT ON FUNCTION recsys.shard_samples_for(text, bytea, bigint, integer) IS 'a data-parallel training step on a shard: the scorer''s samples of its customers under the merged held-out fit, stored for the job (replacing its earlier ones and any left by a failed job of the same model, named "model:..."); returns their count';
 
 CREATE FUNCTION recsys.shard_scorer_epoch(job text, scorer bytea, epoch integer, lr double precision DEFAULT 0.01)
 RETURNS bytea
