@@ -2,6 +2,210 @@
 \echo Use "ALTER EXTENSION recsys UPDATE TO '0.2.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------
+-- recsys.train: a failed CALL no longer leaves the model locked for the rest of its session
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; names are qualified
+AS $$
+DECLARE
+    o jsonb := recsys.train_options(options);
+    lock_key bigint := pg_catalog.hashtextextended('recsys.train:' || coalesce(model, ''), 0);
+    v bigint;
+    active bigint;
+    active_ndcg float8;
+    start_epoch integer := 1;
+    epoch integer;
+    scorer bytea;
+    best bytea;
+    best_epoch integer := 0;
+    best_ndcg float8 := -1;
+    best_recall float8;
+    encoder bytea;
+    new_weights bytea;
+    t0 timestamptz;
+    started timestamptz := pg_catalog.clock_timestamp();
+    val record;
+    nsamples bigint;
+    vocab integer;
+    new_data_to timestamptz;
+    activated boolean;
+BEGIN
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- one training per model at a time, across sessions (held over the per-epoch commits)
+    IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+        RAISE EXCEPTION 'model % is being trained by another session', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by recsys.train');
+    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train.model) <> 'bundle' THEN
+        RAISE EXCEPTION 'model % is not a bundle model', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'wrong_object_type', HINT = 'recsys.train trains bundle models; pick another name.';
+    END IF;
+    active := recsys.active_version(model);
+    SELECT max(e.ts) INTO new_data_to FROM recsys.events_clean e;
+    IF (o ->> 'features')::boolean THEN
+        PERFORM recsys.refresh_features();
+        COMMIT;
+    END IF;
+
+    -- resume an interrupted training of this model, unless told not to
+    SELECT mv.version_id INTO v FROM recsys.model_versions mv
+     WHERE mv.model = train.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
+    IF v IS NOT NULL AND NOT (o ->> 'resume')::boolean THEN
+        UPDATE recsys.model_versions mv SET status = 'failed', note = 'abandoned: a new training started with resume false'
+         WHERE mv.version_id = v;
+        v := NULL;
+    END IF;
+    IF v IS NOT NULL AND EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v) THEN
+        SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
+         WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
+        start_epoch := coalesce(start_epoch, 1);
+        SELECT r.epoch, r.checkpoint, (r.metrics ->> 'valid_ndcg20')::float8, (r.metrics ->> 'valid_recall20')::float8
+          INTO best_epoch, best, best_ndcg, best_recall
+          FROM recsys.training_runs r WHERE r.version_id = v AND r.checkpoint IS NOT NULL
+         ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
+        best_epoch := coalesce(best_epoch, 0);
+        best_ndcg := coalesce(best_ndcg, -1);
+        RAISE NOTICE 'recsys.train: resuming version % of % at epoch %', v, model, start_epoch;
+    ELSE
+        IF v IS NULL THEN
+            v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
+        END IF;
+        UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
+        COMMIT;
+        -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
+        t0 := pg_catalog.clock_timestamp();
+        -- feedback on what was shown since the active version went live
+        nsamples := recsys.train_samples_for(v, o, coalesce((SELECT mv.activated_at FROM recsys.model_versions mv
+                                                              WHERE mv.version_id = active), '-infinity'));
+        SELECT * INTO val FROM recsys.train_validate(v, NULL);
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users,
+                    'feedback_samples', (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = v) - nsamples),
+                nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+        COMMIT;
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
+        END IF;
+        IF scorer IS NULL THEN
+            scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object(
+                          'layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
+                          (o ->> 'seed')::bigint);
+        END IF;
+        best := scorer;
+    END IF;
+
+    -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
+    FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
+        t0 := pg_catalog.clock_timestamp();
+        scorer := recsys.train_scorer_epoch(v, scorer, epoch, o);
+        SELECT * INTO val FROM recsys.train_validate(v, scorer);
+        nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
+        VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
+                pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users),
+                nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
+        IF val.ndcg20 > best_ndcg THEN
+            best_ndcg := val.ndcg20;
+            best_recall := val.recall20;
+            best := scorer;
+            best_epoch := epoch;
+        END IF;
+        COMMIT;
+        EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
+    END LOOP;
+
+    -- the GRU encoder for customers who bring a session but no history
+    IF (o ->> 'gru_epochs')::int > 0 THEN
+        SELECT max(m.idx) + 1 INTO vocab FROM recsys.id_map m WHERE m.space = 'item';
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            encoder := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'encoder');
+            IF encoder IS NOT NULL AND (recsys.model_info(encoder) #>> '{config,vocab}')::int <> vocab THEN
+                encoder := NULL;    -- new items since: start over
+            END IF;
+        END IF;
+        IF encoder IS NULL AND vocab IS NOT NULL THEN
+            encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', vocab,
+                           'embed', o -> 'gru_embed', 'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
+        END IF;
+        FOR epoch IN 1 .. CASE WHEN encoder IS NULL THEN 0 ELSE (o ->> 'gru_epochs')::int END LOOP
+            t0 := pg_catalog.clock_timestamp();
+            encoder := (
+                WITH ordered AS (
+                    SELECT sq.user_idx, sq.items FROM recsys.user_sequences(50) sq
+                     -- incremental: only customers with events since the active version's data
+                     WHERE NOT (o ->> 'incremental')::boolean OR active IS NULL
+                        OR sq.user_idx IN (SELECT e2.user_idx FROM recsys.events_clean e2
+                                            WHERE e2.ts > (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active)))
+                SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
+                                        pg_catalog.jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
+                  FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
+                          FROM ordered od, pg_catalog.generate_subscripts(od.items, 1) AS t WHERE t > 1
+                         ORDER BY pg_catalog.hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq);
+            nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
+            INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
+                    '{"stage": "encoder"}', nsamples,
+                    nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                    1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+            COMMIT;
+        END LOOP;
+    END IF;
+
+    -- the served model: the fit on all data, the best scorer, the encoder
+    t0 := pg_catalog.clock_timestamp();
+    new_weights := recsys.train_final_weights(o, best, encoder);
+    UPDATE recsys.model_versions mv
+       SET weights = new_weights, status = 'candidate', data_to = new_data_to,
+           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
+                         'best_epoch', best_epoch,
+                         'fit_valid_ndcg20', (SELECT r.metrics -> 'valid_ndcg20' FROM recsys.training_runs r
+                                               WHERE r.version_id = v AND r.epoch = 0),
+                         'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started),
+                         'options', o)
+     WHERE mv.version_id = v;
+    DELETE FROM recsys.train_samples s WHERE s.version_id = v;
+    COMMIT;
+
+    -- activate only if not worse than the active version on validation (force overrides)
+    active := recsys.active_version(model);
+    SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
+    activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
+    IF activated THEN
+        PERFORM recsys.activate_version(v);
+        UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train.model;
+    ELSE
+        UPDATE recsys.model_versions mv
+           SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
+                                        round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
+         WHERE mv.version_id = v;
+    END IF;
+    COMMIT;
+    -- every hold this session has: a CALL that failed earlier in it (a cancel, an error) left one, and
+    -- session locks count, so a single unlock would keep the model locked for as long as the session lives
+    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.objsubid = 1
+                     AND l.classid::bigint = (lock_key >> 32) & 4294967295 AND l.objid::bigint = lock_key & 4294967295) LOOP
+        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+    END LOOP;
+    RAISE NOTICE 'recsys.train: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
+        v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
+        round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+END
+$$;
+
+------------------------------------------------------------------------------
 -- Scale-out: data-parallel fitting and training over shards, publication of a
 -- version to every shard, batch serving (PL/Proxy SPLIT, Citus). The coordinator's
 -- side is scaleout/coordinator.sql; these are the pieces every node has.

@@ -68,6 +68,17 @@ SQL
 psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 0, \"force\": true}')" >/dev/null 2>&1
 is "$(q "SELECT metrics ->> 'feedback_samples' FROM recsys.training_runs WHERE version_id = 5 AND epoch = 0")" "8" \
    "feedback since the active version became 8 scorer samples (2 bought, 1 dismissed, 5 ignored; the clicked one says too little)"
+# a training that fails in a session that stays open (a pooled connection) must not keep the model locked
+out=$(psql -X -At -d "$DB" 2>&1 <<'SQL'
+SET statement_timeout = '200ms';
+CALL recsys.train('default', '{"max_epochs": 400, "patience": 400, "gru_epochs": 0, "resume": false}');
+RESET statement_timeout;
+CALL recsys.train('default', '{"max_epochs": 1, "gru_epochs": 0, "resume": false}');
+SELECT 'held ' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SQL
+)
+grep -q "canceling statement due to statement timeout" <<<"$out"; ok $? "a training cancelled by statement_timeout"
+is "$(grep '^held' <<<"$out")" "held 0" "then one that succeeds in the same session: the session holds no training lock after it"
 # (a scheduled run under pg_cron: test/pgtap_cron/schedule.sql)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done
