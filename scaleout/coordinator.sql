@@ -243,12 +243,7 @@ BEGIN
          WHERE mv.version_id = v;
         RAISE NOTICE 'recsys_proxy.train: version % of % kept as candidate', v, model;
     END IF;
-    -- every hold of this session: a failed earlier CALL in it leaves one, and session locks count
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-                   WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.objsubid = 1
-                     AND l.classid::bigint = (lock_key >> 32) & 4294967295 AND l.objid::bigint = lock_key & 4294967295) LOOP
-        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
-    END LOOP;
+    PERFORM recsys.advisory_unlock_all(lock_key);
 END
 $$;
 COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

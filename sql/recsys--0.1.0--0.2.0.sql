@@ -5,6 +5,28 @@
 -- recsys.train: a failed CALL no longer leaves the model locked for the rest of its session
 ------------------------------------------------------------------------------
 
+-- Session advisory locks count: a CALL that failed in a session (a cancel, an error) left its hold, and a
+-- single unlock at the end of a later one would keep the lock for as long as the session lives.
+CREATE FUNCTION recsys.advisory_unlock_all(lock_key bigint) RETURNS integer
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := 0;
+BEGIN
+    -- pg_locks shows a bigint key as classid (high half) and objid (low half), objsubid 1, while any hold remains
+    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.objsubid = 1
+                     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                     AND l.classid::bigint = (lock_key >> 32) & 4294967295 AND l.objid::bigint = lock_key & 4294967295) LOOP
+        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.advisory_unlock_all(bigint) IS 'releases every hold this session has on a session advisory lock (they count), quietly; returns how many; the trainings end with it';
+
 CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
     LANGUAGE plpgsql
 -- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; names are qualified
@@ -191,13 +213,7 @@ BEGIN
          WHERE mv.version_id = v;
     END IF;
     COMMIT;
-    -- every hold this session has: a CALL that failed earlier in it (a cancel, an error) left one, and
-    -- session locks count, so a single unlock would keep the model locked for as long as the session lives
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-                   WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.objsubid = 1
-                     AND l.classid::bigint = (lock_key >> 32) & 4294967295 AND l.objid::bigint = lock_key & 4294967295) LOOP
-        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
-    END LOOP;
+    PERFORM recsys.advisory_unlock_all(lock_key);
     RAISE NOTICE 'recsys.train: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
         v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
         round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
@@ -379,7 +395,7 @@ BEGIN
     VALUES (version_id, model, 'candidate', weights, coalesce(metrics, '{}'), 'published by the coordinator');
     -- local numbering continues after the coordinator's
     PERFORM setval(pg_get_serial_sequence('recsys.model_versions', 'version_id'),
-                   greatest(version_id, (SELECT last_value FROM recsys.model_versions_version_id_seq)));
+                   (SELECT max(mv.version_id) FROM recsys.model_versions mv));
     IF activate THEN
         PERFORM recsys.activate_version(version_id);
         RETURN 'activated';

@@ -18,7 +18,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 #include "bundle_model.h"
 #include "core/rs_ease.h"
@@ -272,6 +271,8 @@ IndexesAsFloat(const int32 *idx, int64 n)
 
 static int32 *IndexesFromFloat(const float *f, int64 n, int64 limit, const char *name);
 static Jsonb *SubConfig(Jsonb *config, const char *key);
+static char *ConfigText(const RsFormatView *view);
+static int64 TensorLen(const RsFormatView *view, const char *name);
 
 /* the fit's options: the Gram's (beta, holdout) and the solve's (lambda, sparsity) */
 typedef struct FitParams
@@ -511,13 +512,13 @@ fit_partial(PG_FUNCTION_ARGS)
 	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
 	/* ship the upper triangle only: half the bytes */
 	npacked = (int64) st.d.nb * (st.d.nb + 1) / 2;
-	packed = palloc_extended(sizeof(float) * npacked, MCXT_ALLOC_HUGE);
+	/* in place: row i's packed start never passes its own diagonal */
+	packed = st.g;
 	for (int64 i = 0, k = 0; i < st.d.nb; i++)
 	{
-		memcpy(packed + k, st.g + i * st.d.nb + i, sizeof(float) * (st.d.nb - i));
+		memmove(packed + k, st.g + i * st.d.nb + i, sizeof(float) * (st.d.nb - i));
 		k += st.d.nb - i;
 	}
-	pfree(st.g);
 	{
 		struct
 		{
@@ -564,12 +565,41 @@ PartialTensor(const RsFormatView *view, const char *name, int64 n, int elem)
 	return (const float *) (view->buf + t.offset);
 }
 
+/* a view's config as jsonb ("{}" when it has none) */
+static Jsonb *
+ViewConfig(const RsFormatView *view)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ConfigText(view))));
+}
+
+/* the same tensor, byte for byte, in two weights values */
+static bool
+SameTensor(const RsFormatView *a, const RsFormatView *b, const char *name)
+{
+	RsTensorDesc ta,
+				tb;
+
+	return rs_format_find(a, name, &ta) >= 0 && rs_format_find(b, name, &tb) >= 0 && ta.numel == tb.numel &&
+		memcmp(a->buf + ta.offset, b->buf + tb.offset, sizeof(float) * ta.numel) == 0;
+}
+
+/* a partial's holdout seed, -1 when it was fitted without one */
+static double
+PartialSeed(Jsonb *part)
+{
+	JsonbValue *sv = RecsysConfigGet(part, "holdout_seed");
+
+	return (sv && sv->type == jbvNumeric) ? RecsysConfigFloat(part, "holdout_seed", 0, 0, 9007199254740991.0) : -1;
+}
+
 PG_FUNCTION_INFO_V1(fit_merge);
 
 Datum
 fit_merge(PG_FUNCTION_ARGS)
 {
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(1);
+	static const char *const catalogue[] = {"item.idf", "item.mass", "ib.ptr", "ib.idx", "ib.w"};
 	FitParams	p;
 	Datum	   *elems;
 	bool	   *nulls;
@@ -581,15 +611,16 @@ fit_merge(PG_FUNCTION_ARGS)
 				users = 0,
 				pairs = 0,
 				heldout = 0,
-				nnz = 0;
-	double		beta = 0;
-	char	   *seed_text = NULL;
+				nnz;
+	double		beta = 0,
+				seed = -1;
 	double	   *sum = NULL;
 	float	   *count = NULL,
 			   *g;
-	ItemView	v = {0};
+	RsFormatView first;
+	ItemView	v;
 
-	FitParamsRead(PG_GETARG_JSONB_P(1), &p);
+	FitParamsRead(opts, &p);
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -599,68 +630,43 @@ fit_merge(PG_FUNCTION_ARGS)
 	for (int e = 0; e < n; e++)
 	{
 		RsFormatView view;
-		Jsonb	   *config,
-				   *part;
-		JsonbValue *sv;
-		char	   *st;
+		Jsonb	   *part;
 		const float *gp,
 				   *cp;
 
 		if (nulls[e])
 			continue;
 		RecsysWeightsParse(DatumGetByteaPP(elems[e]), &view);
-		config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-																	pnstrdup(view.config_len ? view.config : "{}",
-																			 view.config_len ? view.config_len : 2))));
-		part = SubConfig(config, "partial");
+		part = SubConfig(ViewConfig(&view), "partial");
 		if (view.kind != RS_KIND_BUNDLE || part == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("partials[%d] is not a partial fit", e + 1),
 					 errhint("Pass values made by recsys.fit_partial.")));
-		sv = RecsysConfigGet(part, "holdout_seed");
-		st = (sv && sv->type == jbvNumeric) ? DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(sv->val.numeric))) : "null";
 		if (used == 0)
 		{
+			first = view;
 			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
 			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
 			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
-			seed_text = st;
+			seed = PartialSeed(part);
 			npacked = (int64) nb * (nb + 1) / 2;
 			sum = palloc_extended(sizeof(double) * npacked, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 			count = palloc0(sizeof(float) * nb);
-			v.idf = palloc(sizeof(float) * Max(ni, 1));
-			v.mass = palloc(sizeof(float) * Max(ni, 1));
-			memcpy(v.idf, PartialTensor(&view, "item.idf", Max(ni, 1), e + 1), sizeof(float) * Max(ni, 1));
-			memcpy(v.mass, PartialTensor(&view, "item.mass", Max(ni, 1), e + 1), sizeof(float) * Max(ni, 1));
-			{
-				RsTensorDesc t;
-
-				if (rs_format_find(&view, "ib.idx", &t) < 0 || t.ndim != 1)
-					PartialTensor(&view, "ib.idx", -1, e + 1);
-				nnz = t.dims[0];
-			}
-			v.ib_ptr = IndexesFromFloat(PartialTensor(&view, "ib.ptr", (int64) ni + 1, e + 1), (int64) ni + 1, nnz + 1, "ib.ptr");
-			for (int32 i = 0; i < ni; i++)
-				if (v.ib_ptr[i] > v.ib_ptr[i + 1])
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("invalid partial: tensor \"ib.ptr\" is not monotone")));
-			v.ib_idx = IndexesFromFloat(PartialTensor(&view, "ib.idx", nnz, e + 1), nnz, nb, "ib.idx");
-			v.ib_w = palloc(sizeof(float) * nnz);
-			memcpy(v.ib_w, PartialTensor(&view, "ib.w", nnz, e + 1), sizeof(float) * nnz);
 		}
 		else
 		{
 			/* every shard must have fitted the same catalogue with the same options */
-			if (RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) != nb ||
-				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) != ni ||
-				RecsysConfigFloat(part, "beta", -1, 0, 1e6) != beta || strcmp(st, seed_text) != 0 ||
-				memcmp(PartialTensor(&view, "item.idf", Max(ni, 1), e + 1), v.idf, sizeof(float) * Max(ni, 1)) != 0 ||
-				memcmp(PartialTensor(&view, "ib.w", nnz, e + 1), v.ib_w, sizeof(float) * nnz) != 0)
+			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) == nb &&
+				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) == ni &&
+				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed;
+
+			for (int t = 0; same && t < lengthof(catalogue); t++)
+				same = SameTensor(&view, &first, catalogue[t]);
+			if (!same)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("partials[%d] was fitted on another catalogue or with other options than partials[1]", e + 1),
+						 errmsg("partials[%d] was fitted on another catalogue or with other options than the first partial", e + 1),
 						 errdetail("Bundles, items, their membership, beta and holdout_seed must agree."),
 						 errhint("Prepare every shard from the same catalogue and call recsys.fit_partial with the same options.")));
 		}
@@ -682,15 +688,28 @@ fit_merge(PG_FUNCTION_ARGS)
 				 errmsg("partials holds no partial fit"),
 				 errhint("Pass the values recsys.fit_partial returned on each shard.")));
 	/* the merge's own beta and holdout_seed options, if given, must be the partials' */
-	if ((RecsysConfigGet(PG_GETARG_JSONB_P(1), "beta") && p.beta != beta) ||
-		(p.holdout && strcmp(psprintf(UINT64_FORMAT, p.seed), seed_text) != 0))
+	if ((RecsysConfigGet(opts, "beta") && p.beta != beta) || (p.holdout && (double) p.seed != seed))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options beta and holdout_seed must match the partials' (beta %g, holdout_seed %s)", beta, seed_text)));
+				 errmsg("options beta and holdout_seed must match the partials' (beta %g, holdout_seed %s)",
+						beta, seed < 0 ? "null" : psprintf("%.0f", seed))));
 	p.beta = beta;
-	p.holdout = strcmp(seed_text, "null") != 0;
-	if (p.holdout)
-		p.seed = (uint64) strtoull(seed_text, NULL, 10);
+	p.holdout = seed >= 0;
+	p.seed = p.holdout ? (uint64) seed : 0;
+
+	/* the catalogue's item view, as the first partial carries it (every other one agrees) */
+	v.idf = (float *) PartialTensor(&first, "item.idf", Max(ni, 1), 1);
+	v.mass = (float *) PartialTensor(&first, "item.mass", Max(ni, 1), 1);
+	nnz = TensorLen(&first, "ib.idx");
+	v.ib_ptr = IndexesFromFloat(PartialTensor(&first, "ib.ptr", (int64) ni + 1, 1), (int64) ni + 1, nnz + 1, "ib.ptr");
+	for (int32 i = 0; i < ni; i++)
+		if (v.ib_ptr[i] > v.ib_ptr[i + 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid partial: tensor \"ib.ptr\" is not monotone")));
+	v.ib_idx = IndexesFromFloat(PartialTensor(&first, "ib.idx", nnz, 1), nnz, nb, "ib.idx");
+	v.ib_w = (float *) PartialTensor(&first, "ib.w", nnz, 1);
+
 	g = palloc_extended(sizeof(float) * (Size) nb * nb, MCXT_ALLOC_HUGE);
 	for (int64 i = 0, k = 0; i < nb; i++)
 		for (int64 j = i; j < nb; j++)
@@ -773,9 +792,7 @@ RecsysBundleLoad(bytea *weights, RecsysBundle *b)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("weights of kind \"%s\" are not a bundle model", rs_kind_name(view.kind)),
 				 errhint("Use weights made by recsys.bundle_fit or recsys.train.")));
-	b->config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-																		   pnstrdup(view.config_len ? view.config : "{}",
-																					view.config_len ? view.config_len : 2))));
+	b->config = ViewConfig(&view);
 	fit = SubConfig(b->config, "fit");
 	if (fit == NULL)
 		ereport(ERROR,
@@ -1016,7 +1033,7 @@ bundle_attach(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("fit must be bundle weights from recsys.bundle_fit, got kind %s", rs_kind_name(fit.kind))));
 	n = CopyTensors(&fit, "", fit_tensors, desc, data, 0);
-	fitcfg = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ConfigText(&fit))));
+	fitcfg = ViewConfig(&fit);
 	fitpart = RecsysConfigGet(fitcfg, "fit");
 	if (fitpart == NULL || fitpart->type != jbvBinary)
 		ereport(ERROR,
@@ -1091,7 +1108,7 @@ bundle_part(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("weights of kind \"%s\" are not a bundle model", rs_kind_name(view.kind))));
-	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ConfigText(&view))));
+	config = ViewConfig(&view);
 	sub = RecsysConfigGet(config, cfgkey);
 	if (sub == NULL || sub->type != jbvBinary)
 		PG_RETURN_NULL();
