@@ -11,7 +11,7 @@ OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
-REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input
+REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input hostile
 REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)

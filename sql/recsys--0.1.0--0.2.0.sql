@@ -2,38 +2,61 @@
 \echo Use "ALTER EXTENSION recsys UPDATE TO '0.2.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------
--- recsys.train: a failed CALL no longer leaves the model locked for the rest of its session
+-- Training claims: one training per model, and a failed CALL never leaves the model locked
 ------------------------------------------------------------------------------
 
--- Session advisory locks count: a CALL that failed in a session (a cancel, an error) left its hold, and a
--- single unlock at the end of a later one would keep the lock for as long as the session lives.
-CREATE FUNCTION recsys.advisory_unlock_all(lock_key bigint) RETURNS integer
+-- A session advisory lock outlives a CALL stopped by an error or statement_timeout for as long as its
+-- session lives (a pooled connection then blocks the nightly job). A claim names the statement that holds
+-- it instead: it is live while that backend still runs that statement (pg_stat_activity: same pid, state
+-- active, same query_start, which stays the CALL's start across its COMMITs), and stale otherwise.
+CREATE TABLE recsys.training_claims (
+    name       text PRIMARY KEY,
+    pid        integer NOT NULL,
+    since      timestamptz NOT NULL,
+    claimed_by name NOT NULL
+);
+COMMENT ON TABLE recsys.training_claims IS 'which statement trains a model now (backend pid and the CALL''s start); a claim whose statement has ended is stale and taken over';
+
+CREATE FUNCTION recsys.training_claim(name text) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT
+    SECURITY DEFINER  -- reads other roles' pg_stat_activity rows; writes only its own claim
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n integer := 0;
+    c recsys.training_claims;
 BEGIN
-    -- pg_locks shows a bigint key as classid (high half) and objid (low half), objsubid 1, while any hold remains
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-                   WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.objsubid = 1
-                     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                     AND l.classid::bigint = (lock_key >> 32) & 4294967295 AND l.objid::bigint = lock_key & 4294967295) LOOP
-        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
+    -- claimers of one name queue here for the length of a check, never for a training
+    PERFORM pg_advisory_xact_lock(hashtextextended('recsys.training_claim:' || training_claim.name, 0));
+    SELECT * INTO c FROM recsys.training_claims t WHERE t.name = training_claim.name;
+    IF FOUND AND NOT (c.pid = pg_backend_pid() AND c.since = statement_timestamp())
+       AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.pid = c.pid AND a.state = 'active' AND a.query_start = c.since) THEN
+        RAISE EXCEPTION '% is running in another session (pid %, since %)', training_claim.name, c.pid, c.since
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
+    END IF;
+    INSERT INTO recsys.training_claims AS t (name, pid, since, claimed_by)
+    VALUES (training_claim.name, pg_backend_pid(), statement_timestamp(), session_user)
+    ON CONFLICT ON CONSTRAINT training_claims_pkey DO UPDATE SET pid = excluded.pid, since = excluded.since, claimed_by = excluded.claimed_by;
 END
 $$;
-COMMENT ON FUNCTION recsys.advisory_unlock_all(bigint) IS 'releases every hold this session has on a session advisory lock (they count), quietly; returns how many; the trainings end with it';
+COMMENT ON FUNCTION recsys.training_claim(text) IS 'claims a training (recsys.train:MODEL) for the calling statement, or raises 55P03 while another statement that claimed it still runs; the caller commits the claim';
+
+CREATE FUNCTION recsys.training_release(name text) RETURNS void
+    LANGUAGE sql VOLATILE STRICT
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$ DELETE FROM recsys.training_claims t WHERE t.name = training_release.name AND t.pid = pg_backend_pid() $$;
+COMMENT ON FUNCTION recsys.training_release(text) IS 'ends this backend''s claim on a training; a claim left by a failed statement needs no release (it is stale once the statement ends)';
 
 CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
     LANGUAGE plpgsql
--- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; names are qualified
+-- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; the path is pinned
+-- per transaction in the body
 AS $$
 DECLARE
-    o jsonb := recsys.train_options(options);
-    lock_key bigint := pg_catalog.hashtextextended('recsys.train:' || coalesce(model, ''), 0);
+    -- initialisers run before the path is pinned: function calls only, qualified, no operators
+    o jsonb;
     v bigint;
     active bigint;
     active_ndcg float8;
@@ -54,16 +77,18 @@ DECLARE
     new_data_to timestamptz;
     activated boolean;
 BEGIN
+    -- a procedure that commits may not carry a SET clause: the path is pinned for each transaction
+    -- instead (a local setting ends with it), first thing and after every COMMIT
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    o := recsys.train_options(options);
     IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- one training per model at a time, across sessions (held over the per-epoch commits)
-    IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
-        RAISE EXCEPTION 'model % is being trained by another session', pg_catalog.quote_literal(model)
-            USING ERRCODE = 'lock_not_available',
-                  HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
-    END IF;
+    PERFORM recsys.training_claim('recsys.train:' || model);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
         PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by recsys.train');
     ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train.model) <> 'bundle' THEN
@@ -75,6 +100,7 @@ BEGIN
     IF (o ->> 'features')::boolean THEN
         PERFORM recsys.refresh_features();
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     END IF;
 
     -- resume an interrupted training of this model, unless told not to
@@ -102,6 +128,7 @@ BEGIN
         END IF;
         UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
         t0 := pg_catalog.clock_timestamp();
         -- feedback on what was shown since the active version went live
@@ -114,6 +141,7 @@ BEGIN
                     'feedback_samples', (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = v) - nsamples),
                 nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
             scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
         END IF;
@@ -144,6 +172,7 @@ BEGIN
             best_epoch := epoch;
         END IF;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
     END LOOP;
 
@@ -181,6 +210,7 @@ BEGIN
                     nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                     1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
             COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         END LOOP;
     END IF;
 
@@ -198,6 +228,7 @@ BEGIN
      WHERE mv.version_id = v;
     DELETE FROM recsys.train_samples s WHERE s.version_id = v;
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
     -- activate only if not worse than the active version on validation (force overrides)
     active := recsys.active_version(model);
@@ -213,7 +244,8 @@ BEGIN
          WHERE mv.version_id = v;
     END IF;
     COMMIT;
-    PERFORM recsys.advisory_unlock_all(lock_key);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    PERFORM recsys.training_release('recsys.train:' || model);
     RAISE NOTICE 'recsys.train: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
         v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
         round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
@@ -456,3 +488,550 @@ GRANT EXECUTE ON FUNCTION recsys.fit_partial(jsonb), recsys.fit_merge(bytea[], j
 GRANT ALL ON recsys.shard_samples TO recsys_admin;
 -- every recsys table is dumped; this one is empty between trainings
 SELECT pg_catalog.pg_extension_config_dump('recsys.shard_samples', '');
+
+------------------------------------------------------------------------------
+-- Trust, round 2: options, ids, the model store, erasure, privileges
+------------------------------------------------------------------------------
+
+-- Options: one rule (declared keys, types, ranges, whole numbers) and one wording, as the C parsers have.
+CREATE FUNCTION recsys.check_options(options jsonb, spec jsonb, what text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text;
+    s jsonb;
+    v jsonb;
+    x numeric;
+    o jsonb := '{}';
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass ''{}'' for the defaults.';
+    END IF;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF NOT spec ? key THEN
+            RAISE EXCEPTION 'unknown option "%"', key USING ERRCODE = 'invalid_parameter_value',
+                HINT = format('Known options of %s: %s.', what, (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(spec) k));
+        END IF;
+    END LOOP;
+    FOR key, s IN SELECT * FROM jsonb_each(spec) LOOP
+        v := coalesce(options -> key, s -> 'default');
+        IF options ? key THEN
+            IF s ->> 'type' IN ('integer', 'number') THEN
+                IF jsonb_typeof(v) <> 'number' THEN
+                    RAISE EXCEPTION 'option "%" must be %', key, CASE WHEN s ->> 'type' = 'integer' THEN 'an integer' ELSE 'a number' END
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                x := (v #>> '{}')::numeric;
+                IF s ->> 'type' = 'integer' AND (x <> trunc(x) OR x < (s ->> 'min')::numeric OR x > (s ->> 'max')::numeric) THEN
+                    RAISE EXCEPTION 'option "%" must be an integer from % to %, got %', key, s ->> 'min', s ->> 'max', x::float8
+                        USING ERRCODE = 'invalid_parameter_value';
+                ELSIF x < (s ->> 'min')::numeric OR x > (s ->> 'max')::numeric THEN
+                    RAISE EXCEPTION 'option "%" must be from % to %, got %', key, s ->> 'min', s ->> 'max', x::float8
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            ELSIF jsonb_typeof(v) IS DISTINCT FROM s ->> 'type' THEN
+                RAISE EXCEPTION 'option "%" must be a%', key,
+                    CASE s ->> 'type' WHEN 'boolean' THEN ' boolean (true or false)' WHEN 'object' THEN 'n object'
+                                      WHEN 'array' THEN 'n array' ELSE ' ' || (s ->> 'type') END
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        o := o || jsonb_build_object(key, v);
+    END LOOP;
+    RETURN o;
+END
+$$;
+COMMENT ON FUNCTION recsys.check_options(jsonb, jsonb, text) IS 'validates options against a spec {"key": {"type": integer|number|boolean|string|object|array, "min", "max", "default"}}: unknown keys, wrong types, fractions where integers are due and values out of range are errors naming the key; returns every key with its default filled in';
+
+CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh)
+    SELECT recsys.check_options(options, '{
+        "seed":        {"type": "integer", "min": -9007199254740991, "max": 9007199254740991, "default": 42},
+        "lambda":      {"type": "number", "min": 0.000001, "max": 1000000000, "default": 500},
+        "beta":        {"type": "number", "min": 0, "max": 1000000, "default": 8},
+        "keep_b":      {"type": "integer", "min": 1, "max": 12000, "default": 256},
+        "keep_m":      {"type": "integer", "min": 1, "max": 12000, "default": 64},
+        "candidates":  {"type": "integer", "min": 1, "max": 10000, "default": 100},
+        "hidden":      {"type": "integer", "min": 1, "max": 1024, "default": 32},
+        "lr":          {"type": "number", "min": 0.000000001, "max": 100, "default": 0.01},
+        "max_epochs":  {"type": "integer", "min": 1, "max": 1000, "default": 30},
+        "patience":    {"type": "integer", "min": 1, "max": 1000, "default": 6},
+        "gru_epochs":  {"type": "integer", "min": 0, "max": 100, "default": 1},
+        "gru_embed":   {"type": "integer", "min": 1, "max": 8192, "default": 32},
+        "gru_hidden":  {"type": "integer", "min": 1, "max": 8192, "default": 64},
+        "force":       {"type": "boolean", "default": false},
+        "resume":      {"type": "boolean", "default": true},
+        "incremental": {"type": "boolean", "default": false},
+        "features":    {"type": "boolean", "default": true}}', 'recsys.train')
+$$;
+
+CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o jsonb := recsys.check_options(options, '{
+        "window_days":    {"type": "integer", "min": 1, "max": 36500, "default": 30},
+        "min_pair_count": {"type": "integer", "min": 1, "max": 2147483647, "default": 2},
+        "mining":         {"type": "object", "default": {}}}', 'recsys.refresh_features');
+    result jsonb;
+BEGIN
+    -- the features are shared by every model: two trainings refresh them one after the other
+    PERFORM pg_advisory_xact_lock(hashtextextended('recsys.refresh_features', 0));
+    DELETE FROM recsys.item_features;
+    INSERT INTO recsys.item_features SELECT * FROM recsys.item_profiles((o ->> 'window_days')::int);
+    DELETE FROM recsys.user_features;
+    INSERT INTO recsys.user_features SELECT * FROM recsys.user_profiles((o ->> 'window_days')::int);
+    DELETE FROM recsys.item_pair_stats;
+    INSERT INTO recsys.item_pair_stats SELECT * FROM recsys.item_pairs((o ->> 'min_pair_count')::int);
+    result := jsonb_build_object('items', (SELECT count(*) FROM recsys.item_features),
+                                 'customers', (SELECT count(*) FROM recsys.user_features),
+                                 'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
+                                 'mined_bundles', recsys.mine_bundles(o -> 'mining'));
+    RETURN result;
+END
+$$;
+
+-- mining and splitting check their options with the same rule, then run as before
+ALTER FUNCTION recsys.mine_bundles(jsonb) RENAME TO mine_bundles_run;
+COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked';
+CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.mine_bundles_run(recsys.check_options(options, '{
+        "min_customers":  {"type": "integer", "min": 2, "max": 2147483647, "default": 5},
+        "min_lift":       {"type": "number", "min": 0, "max": 1000000000, "default": 1.5},
+        "max_size":       {"type": "integer", "min": 2, "max": 5, "default": 3},
+        "cross_category": {"type": "boolean", "default": false},
+        "max_basket":     {"type": "integer", "min": 2, "max": 10000, "default": 50}}', 'recsys.mine_bundles'))
+$$;
+COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
+
+ALTER FUNCTION recsys.split_pairs(text, jsonb) RENAME TO split_pairs_run;
+COMMENT ON FUNCTION recsys.split_pairs_run(text, jsonb) IS 'the splitting step of recsys.split_pairs, on options it has checked';
+CREATE FUNCTION recsys.split_pairs(method text, options jsonb DEFAULT '{}')
+RETURNS TABLE (user_idx integer, bundle_idx integer, fold integer)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recsys.split_pairs_run(method, recsys.check_options(options, '{
+        "seed":     {"type": "integer", "min": -9007199254740991, "max": 9007199254740991, "default": 42},
+        "fraction": {"type": "number", "min": 0, "max": 1, "default": 0.2},
+        "folds":    {"type": "integer", "min": 2, "max": 100, "default": 5}}', 'recsys.split_pairs'))
+$$;
+COMMENT ON FUNCTION recsys.split_pairs(text, jsonb) IS 'held-out user-bundle pairs of a split: random (a seeded fraction, default 0.2), time (each customer''s latest fraction of their own history), last_basket (each customer''s most recent purchase), kfold (every pair in one of folds folds, seeded); only customers with two or more bundles, and never all of one customer''s bundles except by kfold chance';
+
+-- Ids: a space's high-water mark, so an index is never handed out twice (forget_user deletes the row of the
+-- highest index too), and a bigint form that returns only ids that are their own canonical integer text.
+CREATE TABLE recsys.id_spaces (
+    space    text PRIMARY KEY CHECK (space IN ('user', 'item', 'bundle')),
+    next_idx integer NOT NULL CHECK (next_idx >= 0)
+);
+COMMENT ON TABLE recsys.id_spaces IS 'the next index of each id space: recsys.map_append alone moves it, and an index below it is never handed out again (erased customers leave holes, not reusable slots)';
+INSERT INTO recsys.id_spaces (space, next_idx)
+SELECT s.space, coalesce((SELECT max(m.idx) + 1 FROM recsys.id_map m WHERE m.space = s.space), 0)
+  FROM (VALUES ('user'), ('item'), ('bundle')) s(space);
+SELECT pg_catalog.pg_extension_config_dump('recsys.id_spaces', '');
+
+CREATE OR REPLACE FUNCTION recsys.map_append(space text, new_ids text[]) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    first_idx integer;
+BEGIN
+    SELECT s.next_idx INTO first_idx FROM recsys.id_spaces s WHERE s.space = map_append.space FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown id space %', quote_literal(coalesce(map_append.space, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use user, item or bundle.';
+    END IF;
+    -- rows written by hand past the mark: number after them (readers report them as corruption)
+    first_idx := greatest(first_idx, (SELECT coalesce(max(m.idx), -1) + 1 FROM recsys.id_map m WHERE m.space = map_append.space));
+    INSERT INTO recsys.id_map (space, idx, ext_id)
+    SELECT map_append.space, first_idx - 1 + row_number() OVER (ORDER BY length(x.id), x.id), x.id
+      FROM (SELECT DISTINCT id FROM unnest(new_ids) AS u(id) WHERE id IS NOT NULL) x
+     WHERE NOT EXISTS (SELECT 1 FROM recsys.id_map m WHERE m.space = map_append.space AND m.ext_id = x.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE recsys.id_spaces s SET next_idx = first_idx + n WHERE s.space = map_append.space;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.map_append(text, text[]) IS 'adds unmapped external ids to a space (user, item, bundle) from its high-water mark (recsys.id_spaces), in (length, text) order so numeric ids keep their order; an index is never handed out twice; returns how many were added';
+
+CREATE FUNCTION recsys.ext_bigint(ext_id text) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- '0546' or ' +546' would come back as 546, another id: only the canonical text converts
+    IF ext_id !~ '^(0|-?[1-9][0-9]{0,18})$' OR ext_id::numeric NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'id % is not an integer, so it cannot be returned as bigint', quote_literal(ext_id)
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Call the text form of the function (pass the argument as text), which returns ids as text.';
+    END IF;
+    RETURN ext_id::bigint;
+END
+$$;
+COMMENT ON FUNCTION recsys.ext_bigint(text) IS 'an external id as bigint when its text is exactly the integer''s (no sign, spaces or leading zeros added), else an error: what the bigint forms of the serving functions return';
+
+CREATE OR REPLACE FUNCTION similar_items(item bigint, k integer DEFAULT 10)
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT s.rank, recsys.ext_bigint(s.item_id), s.score, s.reason FROM @extschema@.similar_items(item::text, k) s $$;
+
+CREATE OR REPLACE FUNCTION recommend_items(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT r.rank, recsys.ext_bigint(r.item_id), r.score, r.reason FROM @extschema@.recommend_items(user_id::text, k, options) r $$;
+
+CREATE OR REPLACE FUNCTION complete_bundle(items bigint[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT c.rank, recsys.ext_bigint(c.item_id), c.score, c.reason FROM @extschema@.complete_bundle(items::text[], k, options) c $$;
+
+-- Erasure: the flag compares wall-clock times (a version trained after the customer was mapped may hold them),
+-- the shards' samples go too, and a lost salt is an error rather than forgotten customers coming back.
+CREATE FUNCTION recsys.forget_salt() RETURNS bytea
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    salt bytea;
+BEGIN
+    SELECT s.value INTO salt FROM recsys.secrets s WHERE s.name = 'forget_salt';
+    IF salt IS NULL AND EXISTS (SELECT 1 FROM recsys.forgotten_users) THEN
+        RAISE EXCEPTION 'the salt of the forgotten customers'' digests is missing from recsys.secrets'
+            USING ERRCODE = 'data_corrupted',
+                  DETAIL = 'Without it, no erased customer can be recognised, and the next recsys.prepare() would bring them back.',
+                  HINT = 'Restore recsys.secrets from a backup (pg_dump keeps it).';
+    END IF;
+    RETURN salt;
+END
+$$;
+COMMENT ON FUNCTION recsys.forget_salt() IS 'the installation''s salt for forgotten customers'' digests; an error when digests exist but the salt is gone';
+
+CREATE OR REPLACE FUNCTION recsys.user_digest(user_id text) RETURNS bytea
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sha256((SELECT recsys.forget_salt()) || convert_to(user_id, 'UTF8')) $$;
+
+CREATE FUNCTION recsys.secrets_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'recsys.secrets cannot be changed or emptied (%)', tg_op
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = 'The forgotten customers'' digests are salted with its value: without it they would come back.';
+END
+$$;
+COMMENT ON FUNCTION recsys.secrets_guard() IS 'refuses UPDATE, DELETE and TRUNCATE of recsys.secrets (a restore inserts)';
+CREATE TRIGGER secrets_guard BEFORE UPDATE OR DELETE OR TRUNCATE ON recsys.secrets
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys.secrets_guard();
+
+CREATE OR REPLACE FUNCTION recsys.forget_user(user_id text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u integer;
+    since timestamptz;
+    counts jsonb := '{}';
+    n bigint;
+BEGIN
+    SELECT m.idx, m.first_seen INTO u, since FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = forget_user.user_id;
+    IF u IS NOT NULL THEN
+        DELETE FROM recsys.events_clean e WHERE e.user_idx = u;            GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('events_clean', n);
+        DELETE FROM recsys.user_items x WHERE x.user_idx = u;              GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_items', n);
+        DELETE FROM recsys.user_bundles x WHERE x.user_idx = u;            GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_bundles', n);
+        DELETE FROM recsys.user_features x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_features', n);
+        DELETE FROM recsys.train_samples x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('train_samples', n);
+        DELETE FROM recsys.shard_samples x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('shard_samples', n);
+        -- the index is not reused (recsys.id_spaces keeps the mark past it): a hole is harmless
+        DELETE FROM recsys.id_map m WHERE m.space = 'user' AND m.idx = u;  GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('id_map', n);
+        -- a live version that was still being made or went live after the customer was mapped may have
+        -- learned from them: both sides are wall-clock times (data_to is event time, which says nothing here)
+        UPDATE recsys.models md SET needs_retrain = true
+         WHERE md.name IN (SELECT mv.model FROM recsys.model_versions mv
+                            WHERE mv.status IN ('active', 'candidate', 'training')
+                              AND greatest(mv.created_at, mv.activated_at,
+                                           (SELECT max(r.finished_at) FROM recsys.training_runs r
+                                             WHERE r.version_id = mv.version_id)) >= since);
+        GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('models_to_retrain', n);
+    END IF;
+    DELETE FROM recsys.impressions i WHERE i.user_id = forget_user.user_id;  GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('impressions', n);
+    DELETE FROM recsys.feedback f WHERE f.user_id = forget_user.user_id;     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('feedback', n);
+    -- 32 random bytes from the server's strong random source, once per installation (a lost salt is an
+    -- error in recsys.forget_salt, never silently replaced)
+    IF NOT EXISTS (SELECT 1 FROM recsys.secrets s WHERE s.name = 'forget_salt') THEN
+        PERFORM recsys.forget_salt();
+        INSERT INTO recsys.secrets VALUES ('forget_salt',
+            decode(replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''), 'hex'));
+    END IF;
+    INSERT INTO recsys.forgotten_users (digest) VALUES (recsys.user_digest(forget_user.user_id)) ON CONFLICT DO NOTHING;
+    -- every backend drops what it cached of this customer
+    PERFORM recsys.serving_invalidate();
+    RETURN counts;
+END
+$$;
+
+-- Sources: a view calls its functions as whoever reads it. A superuser (or a pg_cron job of one) running
+-- recsys.prepare() over a view owned by a lesser role would run that role's code with superuser rights.
+CREATE OR REPLACE FUNCTION recsys.source_expr(src recsys.sources, role text, cast_to text DEFAULT 'text') RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner name;
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        WITH RECURSIVE v(oid) AS (
+            SELECT src.relation::oid
+            UNION
+            SELECT d.refobjid FROM v JOIN pg_rewrite rw ON rw.ev_class = v.oid
+              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid)
+        SELECT r.rolname INTO owner
+          FROM v JOIN pg_class c ON c.oid = v.oid JOIN pg_roles r ON r.oid = c.relowner
+         WHERE c.relkind = 'v' AND NOT r.rolsuper LIMIT 1;
+        IF owner IS NOT NULL THEN
+            RAISE EXCEPTION 'the % source % reads a view owned by role %, and this session is a superuser', src.kind, src.relation, owner
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A view runs the functions it calls as the role reading it: they would run with superuser rights.',
+                      HINT = pg_catalog.format('Run recsys.prepare() as %I or as a role granted recsys_admin (schedule the job as that role), or register a table.', owner);
+        END IF;
+    END IF;
+    RETURN CASE WHEN src.columns ->> role IS NULL THEN 'NULL::' || cast_to
+                ELSE pg_catalog.format('%I::%s', src.columns ->> role, cast_to) END;
+END
+$$;
+
+-- The model store: a version's weights are of its model's kind, and an experiment compares versions of one
+-- model, whoever writes the row (recsys.add_version, recsys.publish_version or a plain INSERT).
+CREATE FUNCTION recsys.model_versions_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    want text := (SELECT m.kind FROM recsys.models m WHERE m.name = new.model);
+    have text;
+BEGIN
+    IF new.weights IS NOT NULL THEN
+        have := recsys.model_info(new.weights) ->> 'kind';
+        IF have IS DISTINCT FROM want THEN
+            RAISE EXCEPTION 'weights of kind % do not fit model % of kind %', have, new.model, want
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Each model serves weights of its own kind: train or pack weights of that kind, or create a model of this kind.';
+        END IF;
+    END IF;
+    RETURN new;
+END
+$$;
+COMMENT ON FUNCTION recsys.model_versions_check() IS 'trigger: a version''s weights are of its model''s kind';
+CREATE TRIGGER model_versions_check BEFORE INSERT OR UPDATE OF weights, model ON recsys.model_versions
+    FOR EACH ROW EXECUTE FUNCTION recsys.model_versions_check();
+
+CREATE FUNCTION recsys.experiments_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+    models text[];
+BEGIN
+    FOR v IN SELECT * FROM jsonb_array_elements(new.variants) LOOP
+        IF v ? 'version' AND (jsonb_typeof(v -> 'version') <> 'number' OR (v ->> 'version')::numeric <> trunc((v ->> 'version')::numeric)
+                              OR (v ->> 'version')::numeric NOT BETWEEN 1 AND 9007199254740991) THEN
+            RAISE EXCEPTION 'variant %: version must be a version id (a positive integer), got %', quote_literal(v ->> 'name'), v -> 'version'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    SELECT array_agg(DISTINCT mv.model ORDER BY mv.model) INTO models
+      FROM jsonb_array_elements(new.variants) x JOIN recsys.model_versions mv ON mv.version_id = (x ->> 'version')::bigint;
+    IF cardinality(models) > 1 THEN
+        RAISE EXCEPTION 'an experiment compares versions of one model, got versions of %', array_to_string(models, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Run one experiment per model; a variant may also be "baseline": true.';
+    END IF;
+    RETURN new;
+END
+$$;
+COMMENT ON FUNCTION recsys.experiments_check() IS 'trigger: an experiment''s versions are whole version ids of one model';
+CREATE TRIGGER experiments_check BEFORE INSERT OR UPDATE OF variants ON recsys.experiments
+    FOR EACH ROW EXECUTE FUNCTION recsys.experiments_check();
+
+CREATE OR REPLACE FUNCTION recsys.log_feedback(user_id text, target text, event text, value numeric DEFAULT NULL,
+                                               target_kind text DEFAULT 'bundle') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF user_id IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'user_id and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF event IS NULL OR event NOT IN ('click', 'add_to_cart', 'purchase', 'dismiss') THEN
+        RAISE EXCEPTION 'unknown feedback event %', quote_literal(coalesce(event, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use click, add_to_cart, purchase or dismiss.';
+    END IF;
+    IF target_kind IS NULL OR target_kind NOT IN ('bundle', 'item') THEN
+        RAISE EXCEPTION 'target_kind must be bundle or item' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- numeric has NaN and infinities; NaN sorts above every number, so both fail the upper bound
+    IF value IS NOT NULL AND NOT (value >= 0 AND value < 'Infinity'::numeric) THEN
+        RAISE EXCEPTION 'value must be a finite, non-negative amount, got %', value USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO recsys.feedback (user_id, target, target_kind, event, value)
+    VALUES (log_feedback.user_id, log_feedback.target, log_feedback.target_kind, log_feedback.event, log_feedback.value)
+    RETURNING feedback_id INTO id;
+    RETURN id;
+END
+$$;
+ALTER TABLE recsys.feedback ADD CONSTRAINT feedback_value_finite CHECK (value IS NULL OR (value >= 0 AND value < 'Infinity'::numeric));
+
+-- Readers and private histories: the options that put a customer's own purchases back into an answer are for
+-- the application that serves the logged-in customer (recsys_app) and for recsys_admin.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'recsys_app') THEN
+        CREATE ROLE recsys_app NOLOGIN;
+    END IF;
+END $$;
+GRANT recsys_reader TO recsys_app;
+
+CREATE FUNCTION recsys.may_see_history() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'may_see_history'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.may_see_history() IS 'whether the session''s role (as SET ROLE left it, also inside SECURITY DEFINER functions) may use options that reveal a customer''s own purchases: recsys_app, recsys_admin or a superuser';
+
+CREATE OR REPLACE FUNCTION recsys.check_item_options(k integer, options jsonb, known text[]) RETURNS jsonb
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text;
+BEGIN
+    IF k IS NULL OR k < 1 OR k > 10000 THEN
+        RAISE EXCEPTION 'k must be from 1 to 10000, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = CASE WHEN k > 10000 THEN 'program_limit_exceeded' ELSE 'invalid_parameter_value' END;
+    END IF;
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass ''{}'' for the defaults.';
+    END IF;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF NOT key = ANY (known) THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: ' || array_to_string(known, ', ') || '.';
+        END IF;
+    END LOOP;
+    IF options ? 'max_price' AND (jsonb_typeof(options -> 'max_price') <> 'number' OR (options ->> 'max_price')::float8 < 0) THEN
+        RAISE EXCEPTION 'option max_price must be a non-negative number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'in_stock' AND jsonb_typeof(options -> 'in_stock') <> 'boolean' THEN
+        RAISE EXCEPTION 'option in_stock must be true or false' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'exclude_bought' AND jsonb_typeof(options -> 'exclude_bought') <> 'boolean' THEN
+        RAISE EXCEPTION 'option exclude_bought must be true or false' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'exclude_bought' AND NOT (options ->> 'exclude_bought')::boolean AND NOT recsys.may_see_history() THEN
+        RAISE EXCEPTION 'option exclude_bought false needs the role recsys_app or recsys_admin'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It returns a customer''s own purchases, so comparing answers would reveal the customer''s history.',
+                  HINT = 'Serve with the defaults, or grant recsys_app to the application that serves the logged-in customer.';
+    END IF;
+    RETURN '{"exclude_bought": true, "in_stock": false}'::jsonb || options;
+END
+$$;
+
+-- search_path: every function that resolves names at run time pins it. SQL and PL/pgSQL functions carry a SET
+-- clause (recsys.train, a procedure that commits, pins it per transaction); these C functions run queries;
+-- recommend_bundles pins it around its own loads (a SET clause would cost every cached request a GUC save
+-- and restore); the other C functions run no query, so they resolve no names.
+ALTER FUNCTION recsys.item_pairs(integer, integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.ease_fit(double precision) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.user_sequences(integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.item_profiles(integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.user_profiles(integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.bundle_samples(bytea, bigint, integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recsys.fit_partial(jsonb) SET search_path = pg_catalog, pg_temp;
+
+-- No user code on recsys tables: nobody may add a trigger, rule or policy to them (a trigger on a table that a
+-- superuser's recsys.prepare() writes would run as that superuser). The extension's own triggers call its own
+-- functions and pass.
+CREATE FUNCTION recsys.guard_tables() RETURNS event_trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    rel oid;
+BEGIN
+    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        rel := NULL;
+        IF r.classid = 'pg_trigger'::regclass THEN
+            SELECT t.tgrelid INTO rel FROM pg_trigger t
+             WHERE t.oid = r.objid
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                WHERE d.classid = 'pg_proc'::regclass AND d.objid = t.tgfoid AND d.deptype = 'e'
+                                  AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'recsys'));
+        ELSIF r.classid = 'pg_rewrite'::regclass THEN
+            SELECT w.ev_class INTO rel FROM pg_rewrite w WHERE w.oid = r.objid AND w.rulename <> '_RETURN';
+        ELSIF r.classid = 'pg_policy'::regclass THEN
+            SELECT p.polrelid INTO rel FROM pg_policy p WHERE p.oid = r.objid;
+        END IF;
+        IF rel IS NOT NULL AND (SELECT c.relnamespace FROM pg_class c WHERE c.oid = rel) = 'recsys'::regnamespace THEN
+            RAISE EXCEPTION '% % on recsys table % is not allowed', lower(r.command_tag), r.object_identity, rel::regclass
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Code attached to a recsys table would run as whoever calls recsys.prepare() or recsys.train(), a superuser included.';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recsys.guard_tables() IS 'event trigger: refuses triggers, rules and policies on recsys tables (other than the extension''s own triggers)';
+CREATE EVENT TRIGGER recsys_guard_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION recsys.guard_tables();
+
+-- Privileges, for every object this script and the ones before it created: PUBLIC runs nothing of recsys;
+-- recsys_admin runs everything but owns nothing, and may not add triggers (TRIGGER), empty tables behind the
+-- extension's back (TRUNCATE) or tie its own tables to them (REFERENCES); recsys_reader serves and reads the BI
+-- views, and invalidates nothing. A later upgrade script ends with this block again.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_depend d ON d.objid = p.oid
+              WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.deptype = 'e'
+                AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'recsys')
+                AND p.prokind IN ('f', 'p', 'a', 'w') LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO recsys_admin', f);
+    END LOOP;
+END $$;
+REVOKE TRIGGER, TRUNCATE, REFERENCES ON ALL TABLES IN SCHEMA recsys FROM recsys_admin, recsys_reader, PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recsys TO recsys_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA recsys TO recsys_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @extschema@.recommend_bundles(bigint, integer, jsonb),
+                          @extschema@.recommend_items(text, integer, jsonb), @extschema@.recommend_items(bigint, integer, jsonb),
+                          @extschema@.complete_bundle(text[], integer, jsonb), @extschema@.complete_bundle(bigint[], integer, jsonb),
+                          @extschema@.similar_items(text, integer), @extschema@.similar_items(bigint, integer),
+                          @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
+                          @extschema@.recommend_bundles_batch(text[], integer, jsonb),
+                          recsys.experiment_report(text), recsys.version(), recsys.may_see_history(),
+                          recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
+                          recsys.normal_cdf(double precision)
+   TO recsys_reader;

@@ -158,18 +158,70 @@ typedef struct FitData
 	RecsysCsr	bundle_items,
 				user_bundles,
 				user_items;
+	char	   *catalogue;		/* RecsysCatalogue of the indexes fitted */
 } FitData;
 
+/*
+ * A fingerprint of the catalogue a fit indexes: the md5 of the ids of bundles 0..nb-1
+ * and items 0..ni-1 in index order. Weights carry it (fit.catalogue) and serving
+ * compares it, so a model never serves after the id map it was trained on was rebuilt.
+ */
+char *
+RecsysCatalogue(int32 nb, int32 ni)
+{
+	char		q[320];
+
+	snprintf(q, sizeof(q), "SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(m.ext_id, E'\\n' ORDER BY m.space, m.idx), '')) "
+			 "FROM recsys.id_map m WHERE (m.space = 'bundle' AND m.idx < %d) OR (m.space = 'item' AND m.idx < %d)", nb, ni);
+	if (SPI_execute(q, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read recsys.id_map");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The number of indexes of a space (its largest + 1), with the one rule every reader of
+ * prepared data relies on: item and bundle indexes are dense (0..n-1, each with an id),
+ * and no index lies past the space's high-water mark (recsys.id_spaces, which only
+ * recsys.map_append moves). User indexes may have holes: recsys.forget_user leaves them.
+ * Anything else was written by hand, and is reported as corruption before it can reach
+ * an array.
+ */
 int32
 RecsysSpaceCount(const char *space)
 {
-	char		q[128];
-	int64		n;
+	char		q[384];
+	int64		n,
+				count,
+				mark;
+	bool		nomark;
+	HeapTuple	t;
+	TupleDesc	d;
 
-	snprintf(q, sizeof(q), "SELECT coalesce(max(idx) + 1, 0)::bigint FROM recsys.id_map WHERE space = '%s'", space);
+	snprintf(q, sizeof(q), "SELECT coalesce(max(m.idx) + 1, 0)::bigint, count(*)::bigint, "
+			 "(SELECT s.next_idx::bigint FROM recsys.id_spaces s WHERE s.space = '%s') "
+			 "FROM recsys.id_map m WHERE m.space = '%s'", space, space);
 	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count %s indexes", space);
-	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	n = DatumGetInt64(SPI_getbinval(t, d, 1, &(bool) {false}));
+	count = DatumGetInt64(SPI_getbinval(t, d, 2, &(bool) {false}));
+	mark = DatumGetInt64(SPI_getbinval(t, d, 3, &nomark));
+	/* item and bundle indexes are never deleted: every one up to the mark has its id */
+	if (strcmp(space, "user") != 0 && !nomark && count == n && n < mark)
+		count = -1;
+	if ((nomark && n > 0) || (!nomark && n > mark))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("recsys.id_map holds %s index %lld, past the last one recsys.prepare() appended (%lld)",
+						space, (long long) n - 1, nomark ? -1LL : (long long) mark - 1),
+				 errhint("The id map is append-only and written by recsys.prepare() alone; restore recsys.id_map from a backup.")));
+	if (strcmp(space, "user") != 0 && count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("recsys.id_map lacks %s ids: indexes 0 to %lld were handed out, %lld ids remain",
+						space, (long long) (nomark ? n : mark) - 1, (long long) (count < 0 ? n : count)),
+				 errhint("Item and bundle indexes are dense and never deleted; restore recsys.id_map from a backup.")));
 	/* bundle and item indexes travel in weights as float32; user indexes never do */
 	if (strcmp(space, "user") != 0 && n >= RECSYS_BUNDLE_MAX_INDEX)
 		ereport(ERROR,
@@ -201,6 +253,7 @@ FitDataLoad(FitData *d, MemoryContext mcxt)
 				  d->nu, d->nb, &d->user_bundles, mcxt);
 	RecsysCsrLoad("SELECT user_idx::bigint, item_idx FROM recsys.user_items ORDER BY 1, 2",
 				  d->nu, d->ni, &d->user_items, mcxt);
+	d->catalogue = MemoryContextStrdup(mcxt, RecsysCatalogue(d->nb, d->ni));
 }
 
 /* item -> bundles index with weights 1/sqrt|b|, idf and mass per item */
@@ -296,7 +349,7 @@ FitParamsRead(Jsonb *opts, FitParams *p)
 	p->keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
 	p->keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
 	p->holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
-	p->seed = p->holdout ? (uint64) RecsysConfigFloat(opts, "holdout_seed", 0, 0, 9007199254740991.0) : 0;
+	p->seed = p->holdout ? (uint64) RecsysJsonInt(RecsysConfigGet(opts, "holdout_seed"), "holdout_seed", 0, RECSYS_MAX_EXACT_INT) : 0;
 }
 
 /*
@@ -359,7 +412,7 @@ FitGram(const FitData *d, const ItemView *v, const FitParams *p, float *g, float
  */
 static bytea *
 FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *count, const FitParams *p,
-		  int64 pairs, int64 heldout)
+		  int64 pairs, int64 heldout, const char *catalogue)
 {
 	int			keep_b = Min(p->keep_b, nb),
 				keep_m = Min(p->keep_m, nb),
@@ -439,9 +492,9 @@ FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *coun
 	snprintf(config, sizeof(config),
 			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
 			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
-			 ", \"holdout_seed\": %s}}",
+			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"}}",
 			 p->lambda, p->beta, keep_b, keep_m, nb, ni, nu, pairs, heldout,
-			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null");
+			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue);
 	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
 }
 
@@ -482,7 +535,8 @@ bundle_fit(PG_FUNCTION_ARGS)
 	FitStats	st;
 
 	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
-	PG_RETURN_BYTEA_P(FitFinish(st.g, st.d.nb, st.d.ni, st.d.nu, &st.v, st.count, &st.p, st.pairs, st.heldout));
+	PG_RETURN_BYTEA_P(FitFinish(st.g, st.d.nb, st.d.ni, st.d.nu, &st.v, st.count, &st.p, st.pairs, st.heldout,
+								st.d.catalogue));
 }
 
 /*
@@ -546,8 +600,10 @@ fit_partial(PG_FUNCTION_ARGS)
 	}
 	snprintf(config, sizeof(config),
 			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"bundles\": %d, \"items\": %d, "
-			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s}}",
-			 st.p.beta, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null");
+			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s, "
+			 "\"catalogue\": \"%s\"}}",
+			 st.p.beta, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null",
+			 st.d.catalogue);
 	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
 }
 
@@ -592,6 +648,17 @@ PartialSeed(Jsonb *part)
 	return (sv && sv->type == jbvNumeric) ? RecsysConfigFloat(part, "holdout_seed", 0, 0, 9007199254740991.0) : -1;
 }
 
+/* a partial's catalogue fingerprint ("" from a partial made before fingerprints) */
+static const char *
+PartialCatalogue(Jsonb *part)
+{
+	JsonbValue *v = RecsysConfigGet(part, "catalogue");
+
+	if (v == NULL || v->type != jbvString || v->val.string.len != 32)
+		return "";
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
 PG_FUNCTION_INFO_V1(fit_merge);
 
 Datum
@@ -614,6 +681,7 @@ fit_merge(PG_FUNCTION_ARGS)
 				nnz;
 	double		beta = 0,
 				seed = -1;
+	const char *fingerprint = "";
 	double	   *sum = NULL;
 	float	   *count = NULL,
 			   *g;
@@ -650,6 +718,7 @@ fit_merge(PG_FUNCTION_ARGS)
 			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
 			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
 			seed = PartialSeed(part);
+			fingerprint = PartialCatalogue(part);
 			npacked = (int64) nb * (nb + 1) / 2;
 			sum = palloc_extended(sizeof(double) * npacked, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 			count = palloc0(sizeof(float) * nb);
@@ -659,7 +728,8 @@ fit_merge(PG_FUNCTION_ARGS)
 			/* every shard must have fitted the same catalogue with the same options */
 			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) == nb &&
 				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) == ni &&
-				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed;
+				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed &&
+				strcmp(PartialCatalogue(part), fingerprint) == 0;
 
 			for (int t = 0; same && t < lengthof(catalogue); t++)
 				same = SameTensor(&view, &first, catalogue[t]);
@@ -715,7 +785,7 @@ fit_merge(PG_FUNCTION_ARGS)
 		for (int64 j = i; j < nb; j++)
 			g[i * nb + j] = (float) sum[k++];
 	pfree(sum);
-	PG_RETURN_BYTEA_P(FitFinish(g, nb, ni, users, &v, count, &p, pairs, heldout));
+	PG_RETURN_BYTEA_P(FitFinish(g, nb, ni, users, &v, count, &p, pairs, heldout, fingerprint));
 }
 
 /* ---------- loading ---------- */

@@ -36,6 +36,10 @@ extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, Recsy
 /* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs when bundles or items pass
  * the weights' index limit (2^24). Call between SPI_connect and SPI_finish. */
 extern int32 RecsysSpaceCount(const char *space);
+/* the session's role may ask for answers that reveal a customer's own purchases (recsys_app, recsys_admin) */
+extern bool RecsysMaySeeHistory(void);
+/* md5 of the ids of bundles 0..nb-1 and items 0..ni-1 (inside SPI) */
+extern char *RecsysCatalogue(int32 nb, int32 ni);
 
 /* the held-out bundle of a customer's list under seed, or -1 (fewer than 2) */
 extern int	RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n);

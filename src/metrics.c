@@ -9,6 +9,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -37,6 +38,8 @@ TextElems(ArrayType *arr, const char *what, int *n)
 	out = palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -141,6 +144,8 @@ gini(PG_FUNCTION_ARGS)
 	v = palloc(sizeof(double) * n);
 	for (int i = 0; i < n; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -6,9 +6,11 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "access/detoast.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
@@ -244,7 +246,10 @@ PackFill(PackTensor *t, JsonbValue *v, int depth)
 				 errmsg("tensor \"%s\" is ragged: dimension %d has %d and %lld elements",
 						t->desc.name, depth + 1, n, (long long) t->desc.dims[depth])));
 	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		PackFill(t, JsonbArrayElement(v, i), depth + 1);
+	}
 }
 
 PG_FUNCTION_INFO_V1(model_pack);
@@ -264,6 +269,7 @@ model_pack(PG_FUNCTION_ARGS)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *config_text;
+	int64		max_numel;
 	int			i = 0;
 
 	if (kind == 0)
@@ -286,6 +292,13 @@ model_pack(PG_FUNCTION_ARGS)
 				 errmsg("a model holds at most %d tensors, got %d", RS_MAX_TENSORS, n)));
 	pt = palloc0(sizeof(PackTensor) * n);
 
+	/*
+	 * The shape is read from the first element at each level, so it can promise far
+	 * more than the value holds: every number takes at least a JEntry of 4 bytes, which
+	 * bounds a true tensor before anything is allocated for it.
+	 */
+	max_numel = VARSIZE(tensors) / sizeof(JEntry);
+
 	it = JsonbIteratorInit(&tensors->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -304,8 +317,12 @@ model_pack(PG_FUNCTION_ARGS)
 
 			PackShape(&pt[i], &v);
 			for (int j = 0; j < pt[i].desc.ndim; j++)
-				numel *= pt[i].desc.dims[j];
-			pt[i].data = palloc(sizeof(float) * numel);
+				if (pg_mul_s64_overflow(numel, pt[i].desc.dims[j], &numel) || numel > max_numel)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("tensor \"%s\" is ragged: its first elements promise more numbers than the JSON holds",
+									pt[i].desc.name)));
+			pt[i].data = palloc(mul_size(sizeof(float), (Size) numel));
 			PackFill(&pt[i], &v, 0);
 			i++;
 		}

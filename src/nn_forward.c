@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -19,6 +20,10 @@
 #include "nn_model.h"
 
 #define CACHE_FULL_COMPARE (4 * 1024 * 1024)
+/* mlp_forward's workspace per layer: 1 M floats (4 MB), however many rows come in */
+#define MLP_CHUNK_FLOATS (1024 * 1024)
+/* rnn_encode's activations for one sequence: 32 M floats (128 MB) at most */
+#define RNN_ENCODE_MAX_FLOATS (32 * 1024 * 1024)
 
 typedef struct NetCache
 {
@@ -91,6 +96,8 @@ mlp_forward(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	int			dims[2],
 				lbs[2] = {1, 1};
+	int			widest = 1,
+				chunk;
 	MemoryContext old;
 
 	if (net->kind != RS_KIND_MLP)
@@ -117,23 +124,45 @@ mlp_forward(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("at most 1000000 rows per call, got %d", rows)));
+	for (int l = 0; l <= net->mlp.nlayers; l++)
+		widest = Max(widest, net->mlp.dims[l]);
+	chunk = Max(1, MLP_CHUNK_FLOATS / widest);
 	xv = (float4 *) ARR_DATA_PTR(x);
 	for (int64 i = 0; i < (int64) rows * in; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (isnan(xv[i]) || isinf(xv[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("x holds NaN or infinity at position %lld", (long long) i + 1)));
-	/* the workspace grows in the cache's context and is reused across rows */
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	logits = rs_mlp_forward(&net->mlp, xv, rows);
-	MemoryContextSwitchTo(old);
-	elems = palloc(sizeof(Datum) * rows * out);
-	for (int64 i = 0; i < (int64) rows * out; i++)
-	{
-		rs_real		v = logits[i];
+	}
+	elems = palloc(mul_size(mul_size(sizeof(Datum), rows), out));
 
-		rs_act_forward(net->mlp.output, &v, 1);
-		elems[i] = Float4GetDatum(v);
+	/*
+	 * Rows go through in chunks whose widest layer fits MLP_CHUNK_FLOATS: the workspace
+	 * (rows x widest layer) stays bounded whatever the batch, and is reused across calls.
+	 */
+	for (int r0 = 0; r0 < rows; r0 += chunk)
+	{
+		int			nr = Min(chunk, rows - r0);
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		logits = rs_mlp_forward(&net->mlp, xv + (int64) r0 * in, nr);
+		MemoryContextSwitchTo(old);
+		for (int64 i = 0; i < (int64) nr * out; i++)
+		{
+			rs_real		v = logits[i];
+
+			rs_act_forward(net->mlp.output, &v, 1);
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("mlp_forward computed %g for row %lld", (double) v, (long long) r0 + i / out + 1),
+						 errhint("The weights or inputs are too large to compute with in float32.")));
+			elems[(int64) r0 * out + i] = Float4GetDatum(v);
+		}
 	}
 	dims[0] = rows;
 	dims[1] = out;
@@ -162,10 +191,14 @@ RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what)
 	*n = ARR_NDIM(items) == 0 ? 0 : ARR_DIMS(items)[0];
 	ids = (int32 *) ARR_DATA_PTR(items);
 	for (int i = 0; i < *n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (ids[i] < 0 || ids[i] >= vocab)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s %d at position %d is outside the model's range 0..%d", what, ids[i], i + 1, vocab - 1)));
+	}
 	return ids;
 }
 
@@ -193,11 +226,25 @@ rnn_encode(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a sequence holds at most 10000 items, got %d", n)));
+	/* the encoder keeps every step's activations: bound them, not only the length */
+	if ((int64) n * (net->seq.embed + 4 * net->seq.hidden) > RNN_ENCODE_MAX_FLOATS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a sequence of %d items through this encoder needs more than %d MB of activations",
+						n, (int) (RNN_ENCODE_MAX_FLOATS * sizeof(float) / (1024 * 1024))),
+				 errhint("Encode the most recent items only.")));
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	h = rs_seq_encode(&net->seq, ids, &n, 1, n);
 	MemoryContextSwitchTo(old);
 	elems = palloc(sizeof(Datum) * net->seq.hidden);
 	for (int i = 0; i < net->seq.hidden; i++)
+	{
+		if (!isfinite(h[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("rnn_encode computed %g in hidden unit %d", (double) h[i], i + 1),
+					 errhint("The weights are too large to compute with in float32.")));
 		elems[i] = Float4GetDatum(h[i]);
+	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, net->seq.hidden, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
 }

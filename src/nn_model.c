@@ -39,6 +39,44 @@ RecsysCoreHooks(void)
 	rs_check_interrupts = core_interrupts;
 }
 
+/* ---------- option values: one rule and one wording for every parser ---------- */
+
+double
+RecsysJsonNumber(JsonbValue *v, const char *key, double lo, double hi)
+{
+	double		d;
+
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a number", key)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+	if (!(d >= lo && d <= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be from %g to %g, got %g", key, lo, hi, d)));
+	return d;
+}
+
+/* a whole number: 1.5 is refused rather than truncated */
+int64
+RecsysJsonInt(JsonbValue *v, const char *key, int64 lo, int64 hi)
+{
+	double		d;
+
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be an integer", key)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+	if (!(d >= (double) lo && d <= (double) hi) || d != floor(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be an integer from " INT64_FORMAT " to " INT64_FORMAT ", got %g",
+						key, lo, hi, d)));
+	return (int64) d;
+}
+
 /* ---------- config access ---------- */
 
 JsonbValue *
@@ -324,26 +362,35 @@ RecsysNetLoadView(RecsysNet *net, const RsFormatView *view, int kind, Jsonb *con
 	int			n;
 	int64		off = 0;
 
+	RsTensorDesc have[RS_MLP_MAX_LAYERS * 2];
+
 	RecsysNetConfigure(net, kind, config);
-	RecsysNetAllocate(net);
 	n = NetTensors(net, want);
+
+	/*
+	 * Every tensor is checked against the config before anything is allocated: the
+	 * config of a small value can claim a model of a gigabyte.
+	 */
 	for (int i = 0; i < n; i++)
 	{
-		RsTensorDesc have;
 		char		name[RS_NAME_LEN * 2];
 
 		snprintf(name, sizeof(name), "%s%s", prefix, want[i].name);
-		if (rs_format_find(view, name, &have) < 0)
+		if (rs_format_find(view, name, &have[i]) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("invalid recsys weights: tensor \"%s\" is missing", name)));
-		if (have.ndim != want[i].ndim || have.dims[0] != want[i].dims[0] ||
-			(want[i].ndim == 2 && have.dims[1] != want[i].dims[1]))
+		if (have[i].ndim != want[i].ndim || have[i].dims[0] != want[i].dims[0] ||
+			(want[i].ndim == 2 && have[i].dims[1] != want[i].dims[1]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("invalid recsys weights: tensor \"%s\" does not have the shape its config says", name)));
+	}
+	RecsysNetAllocate(net);
+	for (int i = 0; i < n; i++)
+	{
 		/* rs_real is float in the server build: the format's float32 copies straight in */
-		rs_format_copy(view, &have, net->params + off);
+		rs_format_copy(view, &have[i], net->params + off);
 		off += want[i].numel;
 	}
 	Assert(off == net->nparams);

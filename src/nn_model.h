@@ -48,6 +48,12 @@ extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
 /* checks an array of indexes against 0..vocab-1; what ("item", "bundle") names them in errors */
 extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what);
 
+/* a JSON option value in [lo, hi] (RecsysJsonInt: whole numbers only); errors name the key */
+extern double RecsysJsonNumber(JsonbValue *v, const char *key, double lo, double hi);
+extern int64 RecsysJsonInt(JsonbValue *v, const char *key, int64 lo, int64 hi);
+/* the largest integer a JSON number carries exactly (2^53 - 1): the range of seeds and ids in options */
+#define RECSYS_MAX_EXACT_INT INT64CONST(9007199254740991)
+
 /* jsonb object access with errors that name the key */
 extern JsonbValue *RecsysConfigGet(Jsonb *config, const char *key);
 extern int	RecsysConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi);

@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -35,6 +36,10 @@
 #include "bundle_model.h"
 
 #define RECENT_DAYS 30
+/* the longest item list an option may hold (a cart, a session, an exclusion list) */
+#define RECSYS_MAX_OPTION_ITEMS 1000
+/* the GRU reads the most recent items of a session, as many as it was trained on at most */
+#define RECSYS_SESSION_TAIL 50
 
 typedef struct UserKey
 {
@@ -227,20 +232,36 @@ LoadExtIds(const char *space, int32 n, MemoryContext cxt)
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	/* RecsysSpaceCount found item and bundle indexes dense: a hole now is a concurrent writer's */
+	if (strcmp(space, "user") != 0)
+		for (int32 i = 0; i < n; i++)
+			if (ids[i] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("recsys.id_map has no id for %s index %d", space, i),
+						 errhint("Item and bundle indexes are dense and never deleted; restore recsys.id_map from a backup.")));
 	return ids;
 }
 
+/*
+ * An id the bigint forms can return: exactly what int8out writes for its value, so
+ * text ids such as '0546' or ' +546' (which would come back as 546) do not qualify.
+ */
 static bool
 ParseInt64(const char *s, int64 *out)
 {
 	char	   *end;
 	long long	v;
+	char		canon[32];
 
 	if (s == NULL || *s == '\0')
 		return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || *end != '\0')
+		return false;
+	snprintf(canon, sizeof(canon), "%lld", v);
+	if (strcmp(canon, s) != 0)
 		return false;
 	*out = v;
 	return true;
@@ -392,6 +413,33 @@ LoadData(ServingCache *c)
 }
 
 /*
+ * Weights index bundles and items by position in the id map they were trained on; a
+ * rebuilt map puts other ids at those positions. Weights since 0.2.0 carry a
+ * fingerprint of that map (fit.catalogue), compared here once per load; older ones
+ * carry none and are served as before.
+ */
+static void
+ServingCheckCatalogue(ServingCache *c)
+{
+	JsonbValue *fit = RecsysConfigGet(c->bm.config, "fit");
+	JsonbValue	v;
+	char	   *now;
+
+	if (fit == NULL || fit->type != jbvBinary ||
+		!getKeyJsonValueFromContainer(fit->val.binary.data, "catalogue", 9, &v) || v.type != jbvString)
+		return;
+	now = RecsysCatalogue(c->bm.m.nb, c->bm.m.ni);
+	if ((size_t) v.val.string.len != strlen(now) || strncmp(now, v.val.string.val, v.val.string.len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("version " INT64_FORMAT " of model \"%s\" was trained on another catalogue than the prepared one",
+						c->version_id, c->model),
+				 errdetail("The ids of its %d bundles and %d items are not those at the same indexes of recsys.id_map.",
+						   c->bm.m.nb, c->bm.m.ni),
+				 errhint("Retrain with CALL recsys.train('%s'), or restore the id map it was trained on.", c->model)));
+}
+
+/*
  * The SPI work of serving runs with search_path = pg_catalog, pg_temp, so a caller's
  * path cannot resolve what these queries call (the serving functions are SECURITY
  * DEFINER). It is pinned here, around the loads, rather than by a SET clause on the
@@ -533,6 +581,7 @@ ServingCacheGet(const char *model, int64 asked)
 						 errmsg("the active version of model \"%s\" knows more bundles or items than the prepared data",
 								model),
 						 errhint("Run SELECT * FROM recsys.prepare(), or retrain.")));
+			ServingCheckCatalogue(c);
 			c->scratch_s = MemoryContextAllocZero(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
 			c->scratch_iv = MemoryContextAllocZero(c->cxt, sizeof(float) * Max(c->bm.m.nb, 1));
 			c->scratch_mark = MemoryContextAllocZero(c->cxt, Max(c->bm.m.nb, 1));
@@ -640,6 +689,46 @@ ExperimentVariant(const char *model, const char *user)
 	return NULL;
 }
 
+/* ---------- who may ask for history-revealing answers ---------- */
+
+/*
+ * Options that put a customer's own purchases back into an answer (exclude_taken
+ * false, repurchase_days; exclude_bought false for items) let a caller read that
+ * customer's history and purchase times by comparing answers. They are for the
+ * application serving the logged-in customer (recsys_app) and for recsys_admin.
+ * The role asked about is the session's, as SET ROLE left it: inside these SECURITY
+ * DEFINER functions the current user is their owner.
+ */
+bool
+RecsysMaySeeHistory(void)
+{
+	Oid			who = GetOuterUserId();
+	Oid			app = get_role_oid("recsys_app", true);
+	Oid			admin = get_role_oid("recsys_admin", true);
+
+	return superuser_arg(who) || (OidIsValid(app) && has_privs_of_role(who, app)) ||
+		(OidIsValid(admin) && has_privs_of_role(who, admin));
+}
+
+static void
+RequireHistoryRole(const char *option)
+{
+	if (!RecsysMaySeeHistory())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("option %s needs the role recsys_app or recsys_admin", option),
+				 errdetail("It returns a customer's own purchases, so comparing answers would reveal the customer's history."),
+				 errhint("Serve with the defaults, or grant recsys_app to the application that serves the logged-in customer.")));
+}
+
+PG_FUNCTION_INFO_V1(may_see_history);
+
+Datum
+may_see_history(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(RecsysMaySeeHistory());
+}
+
 /* ---------- options ---------- */
 
 typedef struct ServeOptions
@@ -671,7 +760,7 @@ OptionError(const char *key, const char *want)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option %s must be %s", key, want)));
+			 errmsg("option \"%s\" must be %s", key, want)));
 }
 
 /* item ids (JSON strings or numbers) to indexes of the cache; unknown ids are left out */
@@ -687,6 +776,10 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
 		OptionError(key, "an array of item ids");
 	cap = JsonContainerSize(v->val.binary.data);
+	if (cap > RECSYS_MAX_OPTION_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("option \"%s\" names at most %d items, got %d", key, RECSYS_MAX_OPTION_ITEMS, cap)));
 	out = palloc(sizeof(int32) * Max(cap, 1));
 	*n = 0;
 	if (*itemhash == NULL && c->items == NULL)
@@ -716,6 +809,7 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 		UserKey		k;
 		UserEntry  *found;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_ELEM)
 			continue;
 		if (e.type == jbvString)
@@ -732,20 +826,7 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 	return out;
 }
 
-static double
-OptionNumber(JsonbValue *v, const char *key, double lo, double hi)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		OptionError(key, "a number");
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
-	if (!(d >= lo && d <= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option %s must be from %g to %g, got %g", key, lo, hi, d)));
-	return d;
-}
+#define OptionNumber RecsysJsonNumber
 
 static bool
 OptionBool(JsonbValue *v, const char *key)
@@ -792,7 +873,7 @@ ParseOptionsModel(Jsonb *opts, ServeOptions *o)
 					 errhint("Known options: exclude_taken, repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session, model, version.")));
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (KeyIs(&k, "version"))
-			o->version = (int64) OptionNumber(&v, "version", 1, 9007199254740991.0);
+			o->version = RecsysJsonInt(&v, "version", 1, RECSYS_MAX_EXACT_INT);
 		if (KeyIs(&k, "model"))
 		{
 			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len >= NAMEDATALEN)
@@ -818,15 +899,22 @@ ParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (KeyIs(&k, "exclude_taken"))
+		{
 			o->exclude_taken = OptionBool(&v, "exclude_taken");
+			if (!o->exclude_taken)
+				RequireHistoryRole("exclude_taken false");
+		}
 		else if (KeyIs(&k, "repurchase_days"))
+		{
 			o->repurchase_days = OptionNumber(&v, "repurchase_days", 0, 36500);
+			RequireHistoryRole("repurchase_days");
+		}
 		else if (KeyIs(&k, "in_stock"))
 			o->filters |= o->in_stock = OptionBool(&v, "in_stock");
 		else if (KeyIs(&k, "max_price"))
 			o->max_price = OptionNumber(&v, "max_price", 0, 1e15), o->filters = true;
 		else if (KeyIs(&k, "min_categories"))
-			o->min_categories = (int) OptionNumber(&v, "min_categories", 0, 1000), o->filters = true;
+			o->min_categories = (int) RecsysJsonInt(&v, "min_categories", 0, 1000), o->filters = true;
 		else if (KeyIs(&k, "include_items") && c)
 			o->include = OptionItems(&v, "include_items", c, &o->ninclude, &itemhash), o->filters = true;
 		else if (KeyIs(&k, "exclude_items") && c)
@@ -999,7 +1087,8 @@ SessionRerank(ServingCache *c, const int32 *session, int nsession, Ranked *r, in
 	int			len = 0;
 	MemoryContext old;
 
-	for (int j = 0; j < nsession; j++)
+	/* the most recent items only: the encoder's workspace lives in the cache and grows with the length */
+	for (int j = Max(0, nsession - RECSYS_SESSION_TAIL); j < nsession; j++)
 		if (session[j] < seq->vocab)
 			ids[len++] = session[j];
 	if (len == 0)
@@ -1070,7 +1159,7 @@ ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_t
 		bool		isnull;
 
 		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM recsys.id_map WHERE space IN ('bundle', 'item') "
-						"AND ext_id !~ '^-?[0-9]{1,18}$')", true, 1) != SPI_OK_SELECT)
+						"AND ext_id !~ '^(0|-?[1-9][0-9]{0,17})$')", true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read recsys.id_map");
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,
@@ -1262,6 +1351,14 @@ recommend_bundles(PG_FUNCTION_ARGS)
 			RecsysBundleRerank(&c->bm, x, nrerank, logits);
 			MemoryContextSwitchTo(old);
 		}
+		for (int j = 0; j < got; j++)
+			if (!isfinite(s[top[j]]) || (j < nrerank && !isfinite(logits[j])))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("version " INT64_FORMAT " of model \"%s\" scores bundle %s as %g",
+								c->version_id, c->model, c->bundle_ext[top[j]],
+								isfinite(s[top[j]]) ? (double) logits[j] : (double) s[top[j]]),
+						 errhint("Its weights hold values too large to compute with; roll back to another version or retrain.")));
 		for (int j = 0; j < nrerank; j++)
 		{
 			ranked[j].bundle = top[j];

@@ -75,22 +75,7 @@ typedef struct TrainCache
 
 /* ---------- options ---------- */
 
-static double
-OptNumber(JsonbValue *v, const char *key, double lo, double hi)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a number", key)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
-	if (!(d >= lo && d <= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be between %g and %g, got %g", key, lo, hi, d)));
-	return d;
-}
+#define OptNumber RecsysJsonNumber
 
 static char *
 OptString(JsonbValue *v, const char *key)
@@ -167,7 +152,7 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 		else if (strcmp(key, "clip") == 0)
 			s->opt.clip = OptNumber(&v, key, 0, 1e6);
 		else if (strcmp(key, "batch") == 0)
-			s->batch = (int) OptNumber(&v, key, 1, 65536);
+			s->batch = (int) RecsysJsonInt(&v, key, 1, 65536);
 		else if (!seq && strcmp(key, "loss") == 0)
 		{
 			char	   *name = OptString(&v, key);
@@ -183,11 +168,11 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 						 errhint("mlp_train knows bce and mse.")));
 		}
 		else if (seq && strcmp(key, "negatives") == 0)
-			s->negatives = (int) OptNumber(&v, key, 0, 100000);
+			s->negatives = (int) RecsysJsonInt(&v, key, 0, 100000);
 		else if (seq && strcmp(key, "max_len") == 0)
-			s->max_len = (int) OptNumber(&v, key, 1, 10000);
+			s->max_len = (int) RecsysJsonInt(&v, key, 1, 10000);
 		else if (seq && strcmp(key, "seed") == 0)
-			rs_rng_seed(&s->rng, (uint64) OptNumber(&v, key, -9.2e18, 9.2e18));
+			rs_rng_seed(&s->rng, (uint64) RecsysJsonInt(&v, key, -RECSYS_MAX_EXACT_INT, RECSYS_MAX_EXACT_INT));
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
