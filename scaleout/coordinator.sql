@@ -136,9 +136,9 @@ CREATE PROCEDURE recsys_proxy.train(model text DEFAULT 'default', options jsonb 
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    o jsonb := recsys.train_options(options);
-    job text := model || ':' || pg_catalog.txid_current()::text;
-    lock_key bigint := pg_catalog.hashtextextended('recsys_proxy.train:' || coalesce(model, ''), 0);
+    -- initialisers run before the path is pinned: function calls only, qualified, no operators
+    o jsonb;
+    job text;
     fo jsonb;
     fit bytea;
     scorer bytea;
@@ -147,7 +147,7 @@ DECLARE
     best_ndcg float8;
     best_recall float8;
     v bigint;
-    active bigint := recsys.active_version(model);
+    active bigint;
     active_ndcg float8;
     nsamples bigint;
     new_weights bytea;
@@ -156,21 +156,25 @@ DECLARE
     t0 timestamptz;
     r record;
 BEGIN
+    -- a procedure that commits may not carry a SET clause: the path is pinned per transaction, as in recsys.train
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    o := recsys.train_options(options);
     IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- one training per model at a time (the shards keep one job's samples per model)
-    IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
-        RAISE EXCEPTION 'model % is being trained by another session', pg_catalog.quote_literal(model)
-            USING ERRCODE = 'lock_not_available';
-    END IF;
+    job := model || ':' || txid_current()::text;
+    active := recsys.active_version(model);
+    -- one training per model at a time (the shards keep one job's samples per model); a failed CALL leaves a
+    -- stale claim, never a lock held by an idle session
+    PERFORM recsys.training_claim('recsys_proxy.train:' || model);
     IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
         PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained over the shards by recsys_proxy.train');
     END IF;
     v := recsys.add_version(model, NULL, 'training', '{}', active);
     UPDATE recsys.model_versions mv SET note = pg_catalog.format('data-parallel training with %s', o) WHERE mv.version_id = v;
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     fo := pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta', 'keep_b', o -> 'keep_b',
                                         'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed');
     t0 := pg_catalog.clock_timestamp();
@@ -183,6 +187,7 @@ BEGIN
                 'valid_users', r.users, 'data_parallel', true), nsamples, NULL,
             1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1),
                                                                     'output', 'linear'), (o ->> 'seed')::bigint);
     best := scorer;
@@ -203,6 +208,7 @@ BEGIN
             best_ndcg := r.ndcg20; best_recall := r.recall20; best := scorer; best_epoch := epoch;
         END IF;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
     END LOOP;
     PERFORM recsys_proxy.done(job);
@@ -221,6 +227,7 @@ BEGIN
                     nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                     1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
             COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         END LOOP;
     END IF;
     -- the servable fit on every customer of every shard
@@ -233,6 +240,7 @@ BEGIN
                                                    'best_epoch', best_epoch, 'data_parallel', true)
      WHERE mv.version_id = v;
     COMMIT;     -- committed here first: PL/Proxy has no distributed transactions
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     active_ndcg := (SELECT (mv.metrics ->> 'valid_ndcg20')::float8 FROM recsys.model_versions mv WHERE mv.version_id = active);
     IF active IS NULL OR (o ->> 'force')::boolean OR best_ndcg >= coalesce(active_ndcg, -1) THEN
         PERFORM recsys_proxy.publish(v);
@@ -243,7 +251,7 @@ BEGIN
          WHERE mv.version_id = v;
         RAISE NOTICE 'recsys_proxy.train: version % of % kept as candidate', v, model;
     END IF;
-    PERFORM recsys.advisory_unlock_all(lock_key);
+    PERFORM recsys.training_release('recsys_proxy.train:' || model);
 END
 $$;
 COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

@@ -16,6 +16,8 @@ CREATE TABLE recsys.training_claims (
     claimed_by name NOT NULL
 );
 COMMENT ON TABLE recsys.training_claims IS 'which statement trains a model now (backend pid and the CALL''s start); a claim whose statement has ended is stale and taken over';
+-- dumped like every recsys table; a restored claim names no running statement, so it is stale
+SELECT pg_catalog.pg_extension_config_dump('recsys.training_claims', '');
 
 CREATE FUNCTION recsys.training_claim(name text) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT
@@ -1031,7 +1033,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           @extschema@.similar_items(text, integer), @extschema@.similar_items(bigint, integer),
                           @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
                           @extschema@.recommend_bundles_batch(text[], integer, jsonb),
-                          recsys.experiment_report(text), recsys.version(), recsys.may_see_history(),
+                          recsys.experiment_report(text), recsys.version(), recsys.may_see_history(), recsys.ext_bigint(text),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
                           recsys.normal_cdf(double precision)
    TO recsys_reader;

@@ -10,16 +10,7 @@ q() { psql -X -At -d "$DB" -c "$1"; }
 setup_shop "$DB" 600
 ok $? "demo shop of 600 customers prepared"
 
-# 1. one training per model: another session holding the model's lock makes train refuse at once
-psql -X -q -d "$DB" -c "SELECT pg_advisory_lock(hashtextextended('recsys.train:default', 0)), pg_sleep(4)" >/dev/null &
-HOLDER=$!
-sleep 1
-err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1}')" 2>&1)
-[[ "$err" == *"is being trained by another session"* ]]; ok $? "a second training of the same model gets a clear error"
-wait $HOLDER
-is "$(q "SELECT count(*) FROM recsys.model_versions")" "0" "the refused training left no version behind"
-
-# 2. killed mid-training, resumed from the last checkpoint
+# 1. one training per model: while a training runs, a second one of the same model is refused at once
 psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 400, \"patience\": 400, \"gru_epochs\": 0}')" >/dev/null 2>&1 &
 TRAINER=$!
 for _ in $(seq 1 200); do
@@ -27,6 +18,11 @@ for _ in $(seq 1 200); do
     [ "${n:-0}" -ge 1 ] && break
     sleep 0.1
 done
+err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1}')" 2>&1)
+[[ "$err" == *"recsys.train:default is running in another session"* ]]; ok $? "a second training of the same model gets a clear error"
+is "$(q "SELECT count(*) FROM recsys.model_versions")" "1" "the refused training left no version behind"
+
+# 2. killed mid-training, resumed from the last checkpoint
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%' AND pid <> pg_backend_pid()" >/dev/null
 wait $TRAINER
 is "$(q "SELECT status FROM recsys.model_versions ORDER BY version_id DESC LIMIT 1")" "training" \
@@ -68,17 +64,49 @@ SQL
 psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 0, \"force\": true}')" >/dev/null 2>&1
 is "$(q "SELECT metrics ->> 'feedback_samples' FROM recsys.training_runs WHERE version_id = 5 AND epoch = 0")" "8" \
    "feedback since the active version became 8 scorer samples (2 bought, 1 dismissed, 5 ignored; the clicked one says too little)"
-# a training that fails in a session that stays open (a pooled connection) must not keep the model locked
-out=$(psql -X -At -d "$DB" 2>&1 <<'SQL'
+# a training that fails in a session that stays open (a pooled connection) must not keep the model locked: while
+# that session idles (psql runs a shell command, the connection stays open), another session trains
+psql -X -At -d "$DB" >/tmp/recsys_pooled.$$ 2>&1 <<'SQL' &
 SET statement_timeout = '200ms';
 CALL recsys.train('default', '{"max_epochs": 400, "patience": 400, "gru_epochs": 0, "resume": false}');
-RESET statement_timeout;
-CALL recsys.train('default', '{"max_epochs": 1, "gru_epochs": 0, "resume": false}');
-SELECT 'held ' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+\! sleep 8
+SELECT 'pooled session alive';
 SQL
-)
-grep -q "canceling statement due to statement timeout" <<<"$out"; ok $? "a training cancelled by statement_timeout"
-is "$(grep '^held' <<<"$out")" "held 0" "then one that succeeds in the same session: the session holds no training lock after it"
+POOLED=$!
+for _ in $(seq 1 50); do grep -q "statement timeout" /tmp/recsys_pooled.$$ && break; sleep 0.1; done
+grep -q "canceling statement due to statement timeout" /tmp/recsys_pooled.$$; ok $? "a training cancelled by statement_timeout"
+err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 0, \"resume\": false}')" 2>&1)
+ok $? "while its session stays open and idle, another session trains the model ($err)"
+wait $POOLED
+grep -q "pooled session alive" /tmp/recsys_pooled.$$; ok $? "the pooled session was open all along"
+rm -f /tmp/recsys_pooled.$$
+is "$(q "SELECT count(*) FROM recsys.training_claims")" "0" "the finished training released its claim"
+
+# a hostile search_path (round() and operators shadowed by functions that fail) changes nothing in recsys.train
+psql -X -q -d "$DB" >/dev/null 2>&1 <<'SQL'
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.boom_n(numeric, integer) RETURNS numeric LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked round'; END $$;
+CREATE FUNCTION evil.round(numeric, integer) RETURNS numeric LANGUAGE sql AS $$ SELECT evil.boom_n($1, $2) $$;
+CREATE FUNCTION evil.boom_t(text, text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked ||'; END $$;
+CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.boom_t);
+CREATE FUNCTION evil.boom_i(integer, integer) RETURNS integer LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked -'; END $$;
+CREATE OPERATOR evil.- (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.boom_i);
+CREATE FUNCTION evil.boom_b(integer, integer) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked >='; END $$;
+CREATE OPERATOR evil.>= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.boom_b);
+SQL
+out=$(PGOPTIONS="-c search_path=evil,pg_catalog,public -c client_min_messages=notice" \
+      psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 2, \"gru_epochs\": 1}')" 2>&1)
+[[ "$out" != *hijacked* && "$out" == *"recsys.train: version"* ]]; ok $? "recsys.train under a hostile search_path runs none of its functions or operators"
+q "DROP SCHEMA evil CASCADE" >/dev/null 2>&1
+
+# two models trained at once both refresh the shared features: one waits for the other, neither fails
+psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1, \"gru_epochs\": 0}')" >/tmp/recsys_train_a.$$ 2>&1 &
+A=$!
+psql -X -q -d "$DB" -c "CALL recsys.train('second', '{\"max_epochs\": 1, \"gru_epochs\": 0}')" >/tmp/recsys_train_b.$$ 2>&1 &
+B=$!
+wait $A; ra=$?; wait $B; rb=$?
+[ $ra -eq 0 ] && [ $rb -eq 0 ]; ok $? "two models trained at the same time both finish ($(cat /tmp/recsys_train_a.$$ /tmp/recsys_train_b.$$ | tr '\n' ' '))"
+rm -f /tmp/recsys_train_a.$$ /tmp/recsys_train_b.$$
 # (a scheduled run under pg_cron: test/pgtap_cron/schedule.sql)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done

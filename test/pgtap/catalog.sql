@@ -29,8 +29,8 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND p.prokind <> 'p';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text),
-          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"similar_items(text,integer)"}',
-          'SECURITY DEFINER only where readers must not read the tables: serving and the experiment report')
+          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),recsys.training_claim(text),recsys.training_release(text),"similar_items(text,integer)"}',
+          'SECURITY DEFINER only where readers must not read the tables (serving, the experiment report) and for the training claim (it reads other roles'' pg_stat_activity rows)')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
 -- C serving pins it around its queries instead (src/serving.c, PinSearchPath); test/pgtap/security.sql attacks both kinds
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL, 'every SQL or PL/pgSQL SECURITY DEFINER function pins search_path')
@@ -79,7 +79,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
             AND p.proparallel = 's' AND NOT p.proisstrict)
    -- cache control: invalidation is sent at commit (VOLATILE, leader only); the status reads backend state
    AND NOT (p.oid = 'recsys.serving_invalidate()'::regprocedure AND p.provolatile = 'v' AND p.proparallel = 'u')
-   AND NOT (p.oid = 'recsys.serving_status()'::regprocedure AND p.provolatile = 'v' AND p.proparallel = 'r');
+   AND NOT (p.oid = 'recsys.serving_status()'::regprocedure AND p.provolatile = 'v' AND p.proparallel = 'r')
+   -- role membership can change within a query's life: STABLE
+   AND NOT (p.oid = 'recsys.may_see_history()'::regprocedure AND p.provolatile = 's' AND p.proparallel = 's');
 
 SELECT is(array_agg(c.oid::regclass::text ORDER BY 1), NULL, 'every recsys table is dumped by pg_dump')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
