@@ -255,6 +255,8 @@ BEGIN
 END
 $$;
 
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end: fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.train_options';
+
 ------------------------------------------------------------------------------
 -- Scale-out: data-parallel fitting and training over shards, publication of a
 -- version to every shard, batch serving (PL/Proxy SPLIT, Citus). The coordinator's
