@@ -638,9 +638,8 @@ CREATE TABLE recsys.id_spaces (
     next_idx integer NOT NULL CHECK (next_idx >= 0)
 );
 COMMENT ON TABLE recsys.id_spaces IS 'the next index of each id space: recsys.map_append alone moves it, and an index below it is never handed out again (erased customers leave holes, not reusable slots)';
-INSERT INTO recsys.id_spaces (space, next_idx)
-SELECT s.space, coalesce((SELECT max(m.idx) + 1 FROM recsys.id_map m WHERE m.space = s.space), 0)
-  FROM (VALUES ('user'), ('item'), ('bundle')) s(space);
+-- rows appear with a space's first ids (a fresh install has none, so a restored dump brings its own)
+INSERT INTO recsys.id_spaces (space, next_idx) SELECT m.space, max(m.idx) + 1 FROM recsys.id_map m GROUP BY m.space;
 SELECT pg_catalog.pg_extension_config_dump('recsys.id_spaces', '');
 
 CREATE OR REPLACE FUNCTION recsys.map_append(space text, new_ids text[]) RETURNS bigint
@@ -651,11 +650,15 @@ DECLARE
     n bigint;
     first_idx integer;
 BEGIN
-    SELECT s.next_idx INTO first_idx FROM recsys.id_spaces s WHERE s.space = map_append.space FOR UPDATE;
-    IF NOT FOUND THEN
+    IF map_append.space IS NULL OR map_append.space NOT IN ('user', 'item', 'bundle') THEN
         RAISE EXCEPTION 'unknown id space %', quote_literal(coalesce(map_append.space, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use user, item or bundle.';
     END IF;
+    -- a space's mark starts after its ids (none yet, or ids restored from a dump made before marks)
+    INSERT INTO recsys.id_spaces (space, next_idx)
+    SELECT map_append.space, coalesce(max(m.idx) + 1, 0) FROM recsys.id_map m WHERE m.space = map_append.space
+    ON CONFLICT ON CONSTRAINT id_spaces_pkey DO NOTHING;
+    SELECT s.next_idx INTO first_idx FROM recsys.id_spaces s WHERE s.space = map_append.space FOR UPDATE;
     -- rows written by hand past the mark: number after them (readers report them as corruption)
     first_idx := greatest(first_idx, (SELECT coalesce(max(m.idx), -1) + 1 FROM recsys.id_map m WHERE m.space = map_append.space));
     INSERT INTO recsys.id_map (space, idx, ext_id)

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -18,6 +19,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 
 #include "bundle_model.h"
 #include "core/rs_ease.h"
@@ -197,9 +199,13 @@ RecsysSpaceCount(const char *space)
 	HeapTuple	t;
 	TupleDesc	d;
 
-	snprintf(q, sizeof(q), "SELECT coalesce(max(m.idx) + 1, 0)::bigint, count(*)::bigint, "
-			 "(SELECT s.next_idx::bigint FROM recsys.id_spaces s WHERE s.space = '%s') "
-			 "FROM recsys.id_map m WHERE m.space = '%s'", space, space);
+	/* recsys.id_spaces came with 0.2.0: a database still at 0.1.0 has no marks */
+	bool		marks = OidIsValid(get_relname_relid("id_spaces", get_namespace_oid("recsys", false)));
+
+	snprintf(q, sizeof(q), "SELECT coalesce(max(m.idx) + 1, 0)::bigint, count(*)::bigint, %s "
+			 "FROM recsys.id_map m WHERE m.space = '%s'",
+			 marks ? psprintf("(SELECT s.next_idx::bigint FROM recsys.id_spaces s WHERE s.space = '%s')", space) : "NULL::bigint",
+			 space);
 	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count %s indexes", space);
 	t = SPI_tuptable->vals[0];
@@ -210,11 +216,12 @@ RecsysSpaceCount(const char *space)
 	/* item and bundle indexes are never deleted: every one up to the mark has its id */
 	if (strcmp(space, "user") != 0 && !nomark && count == n && n < mark)
 		count = -1;
-	if ((nomark && n > 0) || (!nomark && n > mark))
+	/* no mark yet: ids from before marks existed (a restored dump); recsys.map_append sets one */
+	if (!nomark && n > mark)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("recsys.id_map holds %s index %lld, past the last one recsys.prepare() appended (%lld)",
-						space, (long long) n - 1, nomark ? -1LL : (long long) mark - 1),
+						space, (long long) n - 1, (long long) mark - 1),
 				 errhint("The id map is append-only and written by recsys.prepare() alone; restore recsys.id_map from a backup.")));
 	if (strcmp(space, "user") != 0 && count != n)
 		ereport(ERROR,

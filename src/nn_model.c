@@ -41,16 +41,22 @@ RecsysCoreHooks(void)
 
 /* ---------- option values: one rule and one wording for every parser ---------- */
 
-double
-RecsysJsonNumber(JsonbValue *v, const char *key, double lo, double hi)
+/* a JSON number as a double, or an error naming the key and what it must be */
+static double
+JsonDouble(JsonbValue *v, const char *key, const char *what)
 {
-	double		d;
-
 	if (v == NULL || v->type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a number", key)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+				 errmsg("option \"%s\" must be %s", key, what)));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+}
+
+double
+RecsysJsonNumber(JsonbValue *v, const char *key, double lo, double hi)
+{
+	double		d = JsonDouble(v, key, "a number");
+
 	if (!(d >= lo && d <= hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -62,13 +68,8 @@ RecsysJsonNumber(JsonbValue *v, const char *key, double lo, double hi)
 int64
 RecsysJsonInt(JsonbValue *v, const char *key, int64 lo, int64 hi)
 {
-	double		d;
+	double		d = JsonDouble(v, key, "an integer");
 
-	if (v == NULL || v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be an integer", key)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
 	if (!(d >= (double) lo && d <= (double) hi) || d != floor(d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
