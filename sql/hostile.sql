@@ -126,7 +126,12 @@ ROLLBACK;
 
 -- 8. erasure: a trained-on customer flags the model, and the highest index is never handed out again
 SELECT needs_retrain FROM recsys.models WHERE name = 'default';
-SELECT recsys.forget_user((SELECT ext_id FROM recsys.id_map WHERE space = 'user' ORDER BY idx DESC LIMIT 1)) ->> 'id_map' AS forgotten;
+-- a shard's samples of the customer (left by a data-parallel job) go too
+INSERT INTO recsys.shard_samples (job, user_idx, valid, y)
+SELECT 'job', idx, false, 1 FROM recsys.id_map WHERE space = 'user' ORDER BY idx DESC LIMIT 1;
+SELECT c ->> 'id_map' AS forgotten, c ->> 'shard_samples' AS shard_samples
+  FROM recsys.forget_user((SELECT ext_id FROM recsys.id_map WHERE space = 'user' ORDER BY idx DESC LIMIT 1)) c;
+SELECT count(*) AS shard_samples_left FROM recsys.shard_samples;
 SELECT needs_retrain FROM recsys.models WHERE name = 'default';
 SELECT next_idx - 1 AS highest_handed_out FROM recsys.id_spaces WHERE space = 'user' \gset
 INSERT INTO shop.orders (order_id, customer_id, ordered_at, status, dept, series) VALUES (900001, 900001, '2026-10-30', 'completed', 0, 0);

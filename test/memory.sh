@@ -33,5 +33,30 @@ after=$(echo "$out" | sed -n 4p)
 echo "# VmRSS after warm-up ${before} kB, after 100,000 more calls ${after} kB"
 [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 5120 ]
 ok $? "100,000 calls grow the backend's RSS by less than 5 MB ($((${after:-0} - ${before:-0})) kB)"
+
+# inputs a caller sizes: their peak (VmHWM) and what the backend keeps (VmRSS) stay bounded
+out=$(psql -X -q -At -d "$DB" 2>&1 <<'SQL'
+CREATE FUNCTION pg_temp.kb(field text) RETURNS bigint LANGUAGE sql AS
+$$ SELECT substring(pg_read_file('/proc/self/status') FROM field || ':\s+(\d+) kB')::bigint $$;
+SELECT count(*) FROM recommend_bundles('visitor', 10, '{"session": [1000]}');
+SELECT pg_temp.kb('VmHWM');
+-- 40,000 rows through an 8,192-wide layer: 1.3 GB of activations in one piece, chunks of 4 MB now
+SELECT cardinality(recsys.mlp_forward(recsys.model_init('mlp', '{"layers": [1, 8192, 1]}', 1), array_fill(0.5::real, ARRAY[40000, 1])));
+SELECT pg_temp.kb('VmHWM'), pg_temp.kb('VmRSS');
+-- the longest session an option may hold, through the GRU, twenty times
+SELECT sum(n) FROM (SELECT (SELECT count(*) FROM recommend_bundles('visitor', 10,
+         jsonb_build_object('session', (SELECT jsonb_agg(1000 + (i * 7 + j) % 240) FROM generate_series(1, 1000) j)))) AS n
+         FROM generate_series(1, 20) i) x;
+SELECT pg_temp.kb('VmRSS');
+SQL
+)
+hwm0=$(echo "$out" | sed -n 2p); rows=$(echo "$out" | sed -n 3p)
+hwm1=$(echo "$out" | sed -n 4p | cut -d'|' -f1); rss0=$(echo "$out" | sed -n 4p | cut -d'|' -f2); rss1=$(echo "$out" | sed -n 6p)
+echo "# mlp_forward of 40,000 rows through 8,192 units: $rows outputs, peak +$(( ${hwm1:-0} - ${hwm0:-0} )) kB"
+[ "$rows" = "40000" ] && [ $(( ${hwm1:-0} - ${hwm0:-0} )) -lt 262144 ]
+ok $? "mlp_forward on 40,000 rows x 8,192 units peaks below 256 MB more (it was 1.3 GB)"
+echo "# 20 sessions of 1,000 items: VmRSS ${rss0} kB before, ${rss1} kB after"
+[ -n "$rss0" ] && [ -n "$rss1" ] && [ $(( rss1 - rss0 )) -lt 20480 ]
+ok $? "sessions of the most items an option holds leave the backend under 20 MB larger ($(( ${rss1:-0} - ${rss0:-0} )) kB)"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done
