@@ -218,6 +218,23 @@ BufferBytes(const TrainState *s)
 	return (int64) s->batch * (s->max_len + 2) * sizeof(int32);
 }
 
+/* 256 M floats (1 GB): what one training step may hold in activations and their gradients */
+#define TRAIN_MAX_ACTIVATIONS (INT64CONST(256) * 1024 * 1024)
+
+static int64
+ActivationFloats(const TrainState *s, const RecsysNet *net)
+{
+	int64		per_row = 0;
+
+	if (s->kind == RS_KIND_MLP)
+		for (int l = 0; l <= s->mlp_nlayers; l++)
+			per_row += 2 * (int64) s->mlp_dims[l];
+	else
+		per_row = (int64) s->max_len * (net->seq.embed + 2 * (int64) net->seq.gates * net->seq.hidden) +
+			(int64) (s->negatives + 1) * net->seq.hidden;
+	return per_row * s->batch;
+}
+
 /* A fresh state in CurrentMemoryContext (the executor copies it into the aggregate's context). */
 static TrainState *
 StateCreate(bytea *weights, Jsonb *options, bool seq)
@@ -258,6 +275,14 @@ StateCreate(bytea *weights, Jsonb *options, bool seq)
 	hdr.off_v = TRAIN_ALIGN(hdr.off_m + net.nparams * (int64) sizeof(rs_real));
 	hdr.off_buf = TRAIN_ALIGN(hdr.off_v + net.nparams * (int64) sizeof(rs_real));
 	total = hdr.off_buf + BufferBytes(&hdr);
+	/* the core's activations and their gradients for one mini-batch, bounded like the state */
+	if (ActivationFloats(&hdr, &net) > TRAIN_MAX_ACTIVATIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a mini-batch of %d through this model needs about %lld MB of activations, the limit is %d MB",
+						hdr.batch, (long long) (ActivationFloats(&hdr, &net) * (int64) sizeof(rs_real) / (1024 * 1024)),
+						(int) (TRAIN_MAX_ACTIVATIONS * sizeof(rs_real) / (1024 * 1024))),
+				 errhint("Use a smaller batch (option batch) or max_len.")));
 	if (total >= (int64) MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
