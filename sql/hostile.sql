@@ -35,6 +35,7 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('recommend_bundles', $$SELECT * FROM recommend_bundles('visitor', 3, jsonb_build_object('session', to_jsonb(array_fill(1000, ARRAY[1000000]))))$$, '54000'),
  ('recommend_bundles', $$SELECT * FROM recommend_bundles('42', 3, jsonb_build_object('exclude_items', to_jsonb(array_fill(1000, ARRAY[1001]))))$$, '54000'),
  ('recommend_bundles', $$SELECT count(*) FROM recommend_bundles('visitor', 3, jsonb_build_object('session', to_jsonb(array_fill(1000, ARRAY[1000]))))$$, 'ok'),
+ ('complete_bundle', $$SELECT count(*) FROM complete_bundle(array_fill('1000'::text, ARRAY[1001]), 3)$$, '54000'),
  -- 10. almost-right options: fractions where integers are due, numbers past their range
  ('train', $$CALL recsys.train('default', '{"max_epochs": 1.5}')$$, '22023'),
  ('train', $$CALL recsys.train('default', '{"seed": 1e30}')$$, '22023'),
@@ -66,6 +67,8 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('experiments', $$INSERT INTO recsys.experiments (name, variants) VALUES ('direct', jsonb_build_array(
        jsonb_build_object('name', 'a', 'share', 0.5, 'version', recsys.active_version('default') + 0.5),
        jsonb_build_object('name', 'b', 'share', 0.5, 'baseline', true)))$$, '22023'),
+ ('experiments', $$INSERT INTO recsys.experiments (name, variants) VALUES ('noname', '[{"share": 0.5, "baseline": true}, {"name": "b", "share": 0.5, "baseline": true}]')$$, '22023'),
+ ('experiments', $$INSERT INTO recsys.experiments (name, variants) VALUES ('shares', '[{"name": "a", "share": 0.7, "baseline": true}, {"name": "b", "share": 0.7, "baseline": true}]')$$, '22023'),
  ('mlp_forward', $$SELECT recsys.mlp_forward(recsys.model_pack('mlp', '{"l0.w": [[3e38], [3e38]], "l0.b": [0], "l1.w": [[3e38]], "l1.b": [0]}',
        '{"layers": [2, 1, 1], "activation": "relu", "output": "linear"}'), ARRAY[1, 1]::real[])$$, '22003'),
  -- 2. ids: not canonical integers come back as errors, not as other ids

@@ -856,13 +856,30 @@ DECLARE
     v jsonb;
     models text[];
 BEGIN
+    -- what serving reads back: every variant an object with a name, a positive share, and a whole version id
+    -- or "baseline": true; the shares sum to 1
+    IF jsonb_typeof(new.variants) IS DISTINCT FROM 'array' OR jsonb_array_length(new.variants) < 2 THEN
+        RAISE EXCEPTION 'variants must be a JSON array of at least two variants' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     FOR v IN SELECT * FROM jsonb_array_elements(new.variants) LOOP
+        IF jsonb_typeof(v) <> 'object' OR jsonb_typeof(v -> 'name') IS DISTINCT FROM 'string' OR length(v ->> 'name') NOT BETWEEN 1 AND 63
+           OR jsonb_typeof(v -> 'share') IS DISTINCT FROM 'number' OR NOT (v ->> 'share')::numeric > 0 THEN
+            RAISE EXCEPTION 'each variant needs a name (1 to 63 characters) and a positive share, got %', v
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         IF v ? 'version' AND (jsonb_typeof(v -> 'version') <> 'number' OR (v ->> 'version')::numeric <> trunc((v ->> 'version')::numeric)
                               OR (v ->> 'version')::numeric NOT BETWEEN 1 AND 9007199254740991) THEN
             RAISE EXCEPTION 'variant %: version must be a version id (a positive integer), got %', quote_literal(v ->> 'name'), v -> 'version'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        IF NOT (v ? 'version') AND jsonb_typeof(v -> 'baseline') IS DISTINCT FROM 'boolean' THEN
+            RAISE EXCEPTION 'variant % needs a model version or "baseline": true', quote_literal(v ->> 'name')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
     END LOOP;
+    IF abs((SELECT sum((x ->> 'share')::numeric) FROM jsonb_array_elements(new.variants) x) - 1) > 1e-9 THEN
+        RAISE EXCEPTION 'variant shares must sum to 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT array_agg(DISTINCT mv.model ORDER BY mv.model) INTO models
       FROM jsonb_array_elements(new.variants) x JOIN recsys.model_versions mv ON mv.version_id = (x ->> 'version')::bigint;
     IF cardinality(models) > 1 THEN
@@ -873,7 +890,7 @@ BEGIN
     RETURN new;
 END
 $$;
-COMMENT ON FUNCTION recsys.experiments_check() IS 'trigger: an experiment''s versions are whole version ids of one model';
+COMMENT ON FUNCTION recsys.experiments_check() IS 'trigger: an experiment''s variants are what serving reads back (names, positive shares summing to 1, whole version ids or baseline) and its versions belong to one model';
 CREATE TRIGGER experiments_check BEFORE INSERT OR UPDATE OF variants ON recsys.experiments
     FOR EACH ROW EXECUTE FUNCTION recsys.experiments_check();
 
@@ -961,6 +978,63 @@ BEGIN
     RETURN '{"exclude_bought": true, "in_stock": false}'::jsonb || options;
 END
 $$;
+
+-- complete_bundle: a cart is bounded like the serving options' item lists
+CREATE OR REPLACE FUNCTION complete_bundle(items text[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    opts jsonb := recsys.check_item_options(k, options, '{in_stock,max_price}');
+    cart integer[];
+BEGIN
+    IF cardinality(items) = 0 THEN
+        RAISE EXCEPTION 'items must not be empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass the ids of the items in the cart.';
+    END IF;
+    -- a cart is compared with every candidate: bounded like the serving options' item lists
+    IF cardinality(items) > 1000 THEN
+        RAISE EXCEPTION 'items holds at most 1000 ids, got %', cardinality(items) USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT array_agg(m.idx) INTO cart FROM recsys.id_map m WHERE m.space = 'item' AND m.ext_id = ANY (items);
+    cart := coalesce(cart, '{}');
+    RETURN QUERY
+    WITH mined AS (
+        -- mined bundles that hold part of the cart: their other items complete the set
+        SELECT x AS idx, 1 AS tier, max(b.lift * cardinality(ARRAY(SELECT unnest(b.items) INTERSECT SELECT unnest(cart))))::real AS s,
+               (array_agg(format('completes a set bought together by %s (lift %s)',
+                                 recsys.n_customers(b.customers), round(b.lift::numeric, 1)) ORDER BY b.lift DESC, b.bundle_key))[1] AS why
+          FROM recsys.mined_bundles b, unnest(b.items) x
+         WHERE b.items && cart AND NOT x = ANY (cart)
+         GROUP BY x
+    ), together AS (
+        SELECT p.item_b AS idx, 2 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together with %s in %s (lift %s)',
+                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence DESC))[1]),
+                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
+                      round(max(p.lift)::numeric, 1)) AS why
+          FROM recsys.item_pair_stats p
+         WHERE p.item_a = ANY (cart) AND NOT p.item_b = ANY (cart)
+           AND p.item_b NOT IN (SELECT mined.idx FROM mined)
+         GROUP BY p.item_b
+    ), popular AS (
+        SELECT f.item_idx AS idx, 3 AS tier, ln(1 + f.buyers)::real AS s,
+               format('popular: %s buyers', f.buyers) AS why
+          FROM recsys.item_features f
+         WHERE NOT f.item_idx = ANY (cart)
+           AND f.item_idx NOT IN (SELECT mined.idx FROM mined) AND f.item_idx NOT IN (SELECT together.idx FROM together)
+    ), ranked AS (
+        SELECT * FROM mined UNION ALL SELECT * FROM together UNION ALL SELECT * FROM popular
+    )
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     WHERE recsys.item_passes(r.idx, opts)
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+END
+$$;
+
 
 -- search_path: every function that resolves names at run time pins it. SQL and PL/pgSQL functions carry a SET
 -- clause (recsys.train, a procedure that commits, pins it per transaction); these C functions run queries;

@@ -613,6 +613,12 @@ ServingCacheGet(const char *model, int64 asked)
 	return c;
 }
 
+static const char *
+NullAsEmpty(const char *s)
+{
+	return s ? s : "";
+}
+
 /* the running experiments' variants, reloaded after any invalidation */
 static void
 ExperimentsLoad(void)
@@ -645,11 +651,16 @@ ExperimentsLoad(void)
 		ExpVariant *v = &exp_variants[exp_nvariants++];
 		bool		isnull;
 
-		strlcpy(v->experiment, SPI_getvalue(t, d, 1), NAMEDATALEN);
-		strlcpy(v->name, SPI_getvalue(t, d, 2), NAMEDATALEN);
+		/* the rows are checked when written (recsys.experiments_check); NULLs read as empty all the same */
+		strlcpy(v->experiment, NullAsEmpty(SPI_getvalue(t, d, 1)), NAMEDATALEN);
+		strlcpy(v->name, NullAsEmpty(SPI_getvalue(t, d, 2)), NAMEDATALEN);
 		v->upto = DatumGetFloat8(SPI_getbinval(t, d, 3, &isnull));
+		if (isnull)
+			v->upto = 0;
 		v->version = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-		strlcpy(v->model, SPI_getvalue(t, d, 5), NAMEDATALEN);
+		if (isnull)
+			v->version = 0;
+		strlcpy(v->model, NullAsEmpty(SPI_getvalue(t, d, 5)), NAMEDATALEN);
 	}
 	PopActiveSnapshot();
 	SPI_finish();
