@@ -31,6 +31,7 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('mlp_train', $$SELECT recsys.mlp_train(recsys.model_pack('mlp', '{"l0.w": [[1]]}', '{"layers": [4096, 4096, 1]}'), ARRAY[1]::real[], 1, '{}')$$, 'XX001'),
  ('rnn_encode', $$SELECT recsys.rnn_encode(recsys.model_init('gru', '{"vocab": 2, "embed": 1024, "hidden": 1024}'), array_fill(1, ARRAY[10000]))$$, '54000'),
  ('rnn_train', $$SELECT recsys.rnn_train(recsys.model_init('gru', '{"vocab": 5, "embed": 8, "hidden": 8}'), ARRAY[1], 2, '{"batch": 8192, "max_len": 10000}')$$, '54000'),
+ ('mlp_forward', $$SELECT recsys.mlp_forward(recsys.model_init('mlp', '{"layers": [1, 8192]}'), array_fill(0::real, ARRAY[4096, 1]))$$, '54000'),
  -- options holding lists: bounded
  ('recommend_bundles', $$SELECT * FROM recommend_bundles('visitor', 3, jsonb_build_object('session', to_jsonb(array_fill(1000, ARRAY[1000000]))))$$, '54000'),
  ('recommend_bundles', $$SELECT * FROM recommend_bundles('42', 3, jsonb_build_object('exclude_items', to_jsonb(array_fill(1000, ARRAY[1001]))))$$, '54000'),

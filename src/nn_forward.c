@@ -22,6 +22,8 @@
 #define CACHE_FULL_COMPARE (4 * 1024 * 1024)
 /* mlp_forward's workspace per layer: 1 M floats (4 MB), however many rows come in */
 #define MLP_CHUNK_FLOATS (1024 * 1024)
+/* mlp_forward's answer: 16 M numbers (64 MB of float4) */
+#define MLP_MAX_OUTPUTS (16 * 1024 * 1024)
 /* rnn_encode's activations for one sequence: 32 M floats (128 MB) at most */
 #define RNN_ENCODE_MAX_FLOATS (32 * 1024 * 1024)
 
@@ -124,6 +126,13 @@ mlp_forward(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("at most 1000000 rows per call, got %d", rows)));
+	/* the answer is one array: its size is bounded before it is allocated */
+	if ((int64) rows * out > MLP_MAX_OUTPUTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%d rows of %d outputs make %lld numbers, more than the %d one answer may hold",
+						rows, out, (long long) rows * out, MLP_MAX_OUTPUTS),
+				 errhint("Pass fewer rows per call.")));
 	for (int l = 0; l <= net->mlp.nlayers; l++)
 		widest = Max(widest, net->mlp.dims[l]);
 	chunk = Max(1, MLP_CHUNK_FLOATS / widest);
