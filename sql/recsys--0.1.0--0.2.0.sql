@@ -1116,3 +1116,12 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
                           recsys.normal_cdf(double precision)
    TO recsys_reader;
+-- the application serving the logged-in customer logs what it showed and what the customer did, without reading
+-- the logs or the raw events: the logging functions run as their owner, for recsys_app (and recsys_admin)
+ALTER FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb) SECURITY DEFINER;
+ALTER FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) SECURITY DEFINER;
+ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb),
+                          recsys.log_impressions(text, text[], bigint, text, text, text),
+                          recsys.log_feedback(text, text, text, numeric, text)
+   TO recsys_app;

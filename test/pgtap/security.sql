@@ -2,7 +2,7 @@
 -- built-in in the caller's path changes nothing, and forget_user leaves no row holding the customer.
 \i test/pgtap/setup.psql
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 DO $$ BEGIN PERFORM recsys.demo_shop('secshop', customers => 300); END $$;
 CREATE ROLE rs_alice;
 CREATE ROLE rs_bob;
@@ -46,6 +46,13 @@ SET ROLE rs_app;
 SELECT lives_ok($$SELECT * FROM recommend_bundles(42, 3, '{"exclude_taken": false}')$$,
                 'the application role (recsys_app) serves the logged-in customer with every option');
 SELECT lives_ok($$SELECT * FROM recommend_items(42, 3, '{"exclude_bought": false}')$$, 'including exclude_bought false');
+SELECT lives_ok($$SELECT * FROM recsys.recommend_bundles_logged('42', 3)$$, 'the application serves and logs the impressions');
+SELECT lives_ok($$SELECT recsys.log_feedback('42', '611', 'click')$$, 'and logs the customer''s feedback');
+SELECT throws_ok($$SELECT * FROM recsys.impressions$$, '42501', NULL, 'without reading the logs');
+SELECT throws_ok($$SELECT * FROM recsys.events_clean$$, '42501', NULL, 'or the raw events');
+RESET ROLE;
+SET ROLE rs_alice;
+SELECT throws_ok($$SELECT recsys.log_feedback('42', '611', 'click')$$, '42501', NULL, 'a plain reader logs nothing');
 RESET ROLE;
 
 -- issue 12: an admin cannot become superuser through code on recsys tables or sources
