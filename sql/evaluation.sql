@@ -27,13 +27,12 @@ SELECT pg_temp.try($$SELECT * FROM recsys.evaluate('default', NULL, 'heldout', '
 
 -- serving a version explicitly, and an experiment between two versions
 SELECT recsys.add_version('default', (SELECT weights FROM recsys.model_versions WHERE version_id = 1), 'candidate') AS v2;
-SELECT count(*) AS rows, (recsys.serving_status() ->> 'last_version')::int AS served FROM recommend_bundles(42, 5, '{"version": 2}');
+SELECT count(*) AS rows, max(version_id)::int AS served FROM recsys.recommend_bundles_traced('42', 5, '{"version": 2}');
 SELECT pg_temp.try($$SELECT * FROM recommend_bundles(42, 5, '{"version": 99}')$$);
 SELECT recsys.create_experiment('retrain', '[{"name": "control", "version": 1, "share": 0.5}, {"name": "new", "version": 2, "share": 0.5}]');
 CREATE TEMP TABLE served AS
-SELECT g AS customer, (SELECT count(*) FROM recommend_bundles(g, 3)) AS rows,
-       recsys.serving_status() ->> 'last_variant' AS variant, (recsys.serving_status() ->> 'last_version')::int AS version
-  FROM generate_series(1, 60) g;
+SELECT g AS customer, count(*) AS rows, max(t.variant) AS variant, max(t.version_id)::int AS version
+  FROM generate_series(1, 60) g, recsys.recommend_bundles_traced(g::text, 3) t GROUP BY g;
 SELECT bool_and(variant = recsys.experiment_variant('retrain', customer::text)) AS variant_matches_assignment,
        bool_and(version = CASE variant WHEN 'control' THEN 1 ELSE 2 END) AS version_matches_variant,
        count(DISTINCT variant) AS variants_seen, bool_and(rows = 3) AS k_rows
@@ -44,14 +43,13 @@ SELECT count(*) AS impressions, bool_and(version_id = CASE variant WHEN 'control
        min(experiment) AS experiment, array_agg(rank ORDER BY rank) AS ranks
   FROM recsys.impressions;
 SELECT recsys.stop_experiment('retrain') AS stopped;
-SELECT count(*) AS rows, (recsys.serving_status() ->> 'last_version')::int AS back_to_active,
-       recsys.serving_status() ->> 'last_variant' IS NULL AS no_variant
-  FROM recommend_bundles(42, 3);
+SELECT count(*) AS rows, max(version_id)::int AS back_to_active, bool_and(variant IS NULL) AS no_variant
+  FROM recsys.recommend_bundles_traced('42', 3);
 -- a baseline variant serves the co-occurrence ranker
 SELECT recsys.create_experiment('vs_baseline', '[{"name": "model", "version": 1, "share": 0.5}, {"name": "base", "baseline": true, "share": 0.5}]');
 SELECT bool_and(s.version = CASE s.variant WHEN 'base' THEN 0 ELSE 1 END) AS baseline_variant_served
-  FROM (SELECT g, (SELECT count(*) FROM recommend_bundles(g, 3)) AS n, recsys.serving_status() ->> 'last_variant' AS variant,
-               (recsys.serving_status() ->> 'last_version')::int AS version FROM generate_series(1, 40) g) s;
+  FROM (SELECT g, count(*) AS n, max(t.variant) AS variant, coalesce(max(t.version_id), 0)::int AS version
+          FROM generate_series(1, 40) g, recsys.recommend_bundles_traced(g::text, 3) t GROUP BY g) s;
 SELECT recsys.stop_experiment('vs_baseline') AS stopped;
 
 -- splits: kfold covers every eligible pair once; time takes each customer's latest share; last_basket the latest purchase

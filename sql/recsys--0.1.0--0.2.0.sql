@@ -1036,6 +1036,41 @@ END
 $$;
 
 
+-- Serving with its provenance as columns (the version, NULL for the baseline ranker; the experiment and variant),
+-- where the impressions are logged from: per request, with no state left in the backend between calls
+CREATE FUNCTION recsys.recommend_bundles_traced(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text,
+               version_id bigint, experiment text, variant text)
+    AS 'MODULE_PATHNAME', 'recommend_bundles'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER;
+COMMENT ON FUNCTION recsys.recommend_bundles_traced(text, integer, jsonb) IS 'recommend_bundles with what served each row: the model version (NULL: the co-occurrence baseline), the running experiment and the variant (NULL when none)';
+
+DROP FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb);
+CREATE FUNCTION recsys.recommend_bundles_logged(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text,
+               version_id bigint, experiment text, variant text)
+    LANGUAGE plpgsql VOLATILE STRICT
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    shown text[] := '{}';
+BEGIN
+    -- recommend_bundles is STABLE (it cannot write): serve once, then log what was shown, traced by the very
+    -- rows that were returned (a second call could meet a newly activated version)
+    FOR r IN SELECT * FROM recsys.recommend_bundles_traced(user_id, k, options) LOOP
+        rank := r.rank; bundle_id := r.bundle_id; items := r.items; score := r.score; reason := r.reason;
+        version_id := r.version_id; experiment := r.experiment; variant := r.variant;
+        shown := shown || r.bundle_id;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM recsys.log_impressions(user_id, shown, version_id, experiment, variant);
+END
+$$;
+COMMENT ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb) IS 'recommend_bundles_traced that also logs its impressions (ids in rank order, the model version that served them, the experiment and variant) into recsys.impressions; VOLATILE, since it writes';
+
 -- search_path: every function that resolves names at run time pins it. SQL and PL/pgSQL functions carry a SET
 -- clause (recsys.train, a procedure that commits, pins it per transaction); these C functions run queries;
 -- recommend_bundles pins it around its own loads (a SET clause would cost every cached request a GUC save
@@ -1113,12 +1148,12 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
                           @extschema@.recommend_bundles_batch(text[], integer, jsonb),
                           recsys.experiment_report(text), recsys.version(), recsys.may_see_history(), recsys.ext_bigint(text),
+                          recsys.recommend_bundles_traced(text, integer, jsonb),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
                           recsys.normal_cdf(double precision)
    TO recsys_reader;
 -- the application serving the logged-in customer logs what it showed and what the customer did, without reading
 -- the logs or the raw events: the logging functions run as their owner, for recsys_app (and recsys_admin)
-ALTER FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb) SECURITY DEFINER;
 ALTER FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) SECURITY DEFINER;
 ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEFINER;
 GRANT EXECUTE ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb),

@@ -120,10 +120,6 @@ static bool callback_registered = false;
 static Oid	versions_relid = InvalidOid;
 static int64 serving_loads = 0;
 static int64 serving_calls = 0;
-/* what the last request served, for impression logs */
-static int64 last_version = 0;
-static char last_experiment[NAMEDATALEN];
-static char last_variant[NAMEDATALEN];
 
 /* running experiments, reloaded with the caches */
 typedef struct ExpVariant
@@ -190,19 +186,8 @@ serving_status(PG_FUNCTION_ARGS)
 		escape_json(&buf, c->model);
 	else
 		appendStringInfoString(&buf, "null");
-	appendStringInfo(&buf, ", \"version_id\": " INT64_FORMAT ", \"loads\": " INT64_FORMAT ", \"calls\": " INT64_FORMAT
-					 ", \"last_version\": " INT64_FORMAT ", \"last_experiment\": ",
-					 c ? c->version_id : 0, serving_loads, serving_calls, last_version);
-	if (last_experiment[0])
-		escape_json(&buf, last_experiment);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"last_variant\": ");
-	if (last_variant[0])
-		escape_json(&buf, last_variant);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoChar(&buf, '}');
+	appendStringInfo(&buf, ", \"version_id\": " INT64_FORMAT ", \"loads\": " INT64_FORMAT ", \"calls\": " INT64_FORMAT "}",
+					 c ? c->version_id : 0, serving_loads, serving_calls);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
@@ -1150,9 +1135,41 @@ CheckK(int32 k)
 				 errmsg("k must be at most 10000, got %d", k)));
 }
 
+/*
+ * What served a request: the model version (0: the baseline ranker), the experiment and
+ * the variant (NULL when none). recsys.recommend_bundles_traced returns them as columns
+ * beside each row, and recsys.recommend_bundles_logged logs them from there: per request,
+ * no state left in the backend between calls.
+ */
+typedef struct ServeTrace
+{
+	int64		version;
+	const char *experiment;
+	const char *variant;
+} ServeTrace;
+
+#define SERVE_TRACED_COLUMNS 8
+
+static void
+PutRow(ReturnSetInfo *rsinfo, Datum *values, bool *nulls, const ServeTrace *trace)
+{
+	/* values and nulls have room for the traced columns; the plain forms return the first five */
+	if (rsinfo->setDesc->natts >= SERVE_TRACED_COLUMNS)
+	{
+		values[5] = Int64GetDatum(trace->version);
+		nulls[5] = trace->version == 0;
+		values[6] = trace->experiment ? CStringGetTextDatum(trace->experiment) : (Datum) 0;
+		nulls[6] = trace->experiment == NULL;
+		values[7] = trace->variant ? CStringGetTextDatum(trace->variant) : (Datum) 0;
+		nulls[7] = trace->variant == NULL;
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /* without an active model: the SQL baseline (which knows only exclude_taken) */
 static void
-ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_taken, bool bigint_form)
+ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_taken, bool bigint_form,
+			  const ServeTrace *trace)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			argtypes[3] = {TEXTOID, INT4OID, JSONBOID};
@@ -1182,11 +1199,11 @@ ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_t
 		elog(ERROR, "could not run the baseline ranker");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		Datum		values[5];
-		bool		nulls[5];
+		Datum		values[SERVE_TRACED_COLUMNS];
+		bool		nulls[SERVE_TRACED_COLUMNS];
 
 		heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		PutRow(rsinfo, values, nulls, trace);
 	}
 	SPI_finish();
 	UnpinSearchPath(pinned);
@@ -1246,13 +1263,13 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	double		z = 0;
 	int			ntouched = 0;
 	float		best_s = 0;
+	ServeTrace	trace = {0, NULL, NULL};
 
 	user_id = bigint_form ? psprintf(INT64_FORMAT, PG_GETARG_INT64(0)) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	CheckK(k);
 	ParseOptionsModel(opts, &o);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	serving_calls++;
-	last_experiment[0] = last_variant[0] = '\0';
 	/* a running experiment picks the version (or the baseline) unless a version is asked for */
 	ServingAcceptInvalidations();
 	ExperimentsLoad();
@@ -1262,20 +1279,19 @@ recommend_bundles(PG_FUNCTION_ARGS)
 
 		if (ev)
 		{
-			strlcpy(last_experiment, ev->experiment, NAMEDATALEN);
-			strlcpy(last_variant, ev->name, NAMEDATALEN);
+			trace.experiment = pstrdup(ev->experiment);
+			trace.variant = pstrdup(ev->name);
 			if (ev->version == 0)
 			{
 				ParseOptions(opts, &o, NULL);
-				last_version = 0;
-				ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form);
+				ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form, &trace);
 				return (Datum) 0;
 			}
 			o.version = ev->version;
 		}
 	}
 	c = ServingCacheGet(o.model, o.version);
-	last_version = c->version_id;
+	trace.version = c->version_id;
 	if (c->version_id == 0)
 	{
 		/* an untrained shop serves the baseline; a model asked for by name must exist */
@@ -1290,7 +1306,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("model \"%s\" has no active version, and its options need one", o.model),
 					 errhint("Train one with CALL recsys.train(); without it only exclude_taken applies.")));
-		ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form);
+		ServeBaseline(fcinfo, user_id, k, o.exclude_taken, bigint_form, &trace);
 		return (Datum) 0;
 	}
 	if (bigint_form && !c->integer_ids)
@@ -1438,8 +1454,8 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	for (int j = 0; j < Min(k, nranked); j++)
 	{
 		int32		b = ranked[j].bundle;
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[SERVE_TRACED_COLUMNS];
+		bool		nulls[SERVE_TRACED_COLUMNS] = {false, false, false, false, false};
 		char	   *reason;
 		if (!ranked[j].popular)
 		{
@@ -1460,7 +1476,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		values[2] = BundleItemsArray(c, b, bigint_form);
 		values[3] = Float4GetDatum(ranked[j].score);
 		values[4] = CStringGetTextDatum(reason);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		PutRow(rsinfo, values, nulls, &trace);
 	}
 	if (personal)
 	{
