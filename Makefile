@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENS
 MODULE_big = recsys
 
 CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
-OBJS = src/recsys.o src/rs_crc32c.o src/rs_prng.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/spi_groups.o src/bundle_model.o src/serving.o src/profiles.o src/metrics.o $(CORE_OBJS)
+OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/spi_groups.o src/bundle_model.o src/serving.o src/profiles.o src/metrics.o $(CORE_OBJS)
 
 # the base install script of the first release and the upgrade scripts after it (PostgreSQL walks the chain on
 # CREATE EXTENSION, as contrib does); released scripts never change: test/layout.sh checks sql/RELEASED
@@ -30,7 +30,7 @@ PG_CFLAGS += -fsanitize=$(RECSYS_SANITIZE) -fno-sanitize-recover=all -fno-omit-f
 SHLIB_LINK += -fsanitize=$(RECSYS_SANITIZE)
 endif
 
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 bench/core_bench
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 test/unit/core_host.o bench/core_bench
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -46,28 +46,39 @@ $(error no install or upgrade script ends at default_version $(EXTVERSION) in $(
 endif
 
 # C unit tests of the plain-C core (no server needed): run_unit is the float build the
-# server runs, run_unit_f64 the double reference build for the gradient checks.
+# server runs, run_unit_f64 the double reference build for the gradient checks. The core and
+# the tests compile without the server include path (CORE_CC): only src/core_host.c, the
+# hooks to pg_prng and pg_crc32c, sees PostgreSQL's headers (HOST_CC).
 NN_SRCS = src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_ease.c
 UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c src/core/rs_bundle.c
-UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c test/unit/unit.h $(wildcard src/core/*.h)
+UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c test/unit/core_host.o test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
-UNIT_CC = $(CC) $(OPTFLAGS) $(MATHFLAGS) -Wall -I$(srcdir)/src -I$(includedir_server) $(OPENBLAS_CFLAGS)
-UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a -lopenblas -lm
+CORE_CC = $(CC) -std=gnu11 $(OPTFLAGS) $(MATHFLAGS) -Wall -I$(srcdir)/src $(OPENBLAS_CFLAGS)
+HOST_CC = $(CC) $(OPTFLAGS) -Wall -I$(srcdir)/src -I$(includedir_server)
+UNIT_LIBS = test/unit/core_host.o $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a -lopenblas -lm
+
+test/unit/core_host.o: src/core_host.c src/core_host.h src/core/rs_core.h
+	$(HOST_CC) -c -o $@ src/core_host.c
 
 test/unit/run_unit: $(UNIT_DEPS)
-	$(UNIT_CC) -o $@ $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c src/rs_crc32c.c src/rs_prng.c $(UNIT_LIBS)
+	$(CORE_CC) -o $@ $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c $(UNIT_LIBS)
 
 test/unit/run_unit_f64: $(UNIT_DEPS)
-	$(UNIT_CC) -DRS_DOUBLE -o $@ test/unit/run_unit.c test/unit/test_nn.c $(NN_SRCS) src/rs_prng.c $(UNIT_LIBS)
+	$(CORE_CC) -DRS_DOUBLE -o $@ test/unit/run_unit.c test/unit/test_nn.c $(NN_SRCS) $(UNIT_LIBS)
 
-unitcheck: test/unit/run_unit test/unit/run_unit_f64
+# the core's boundary: every core file compiles, warning-free, without the server include path
+check-core:
+	$(CORE_CC) -Werror -Wmissing-prototypes -fsyntax-only $(wildcard src/core/*.c)
+	@echo "check-core: src/core compiles without the PostgreSQL include path"
+
+unitcheck: check-core test/unit/run_unit test/unit/run_unit_f64
 	test/unit/run_unit; a=$$?; test/unit/run_unit_f64; b=$$?; exit $$((a || b))
 
 # The core standalone benchmark (bench/nn_bench.sh runs it).
-bench/core_bench: bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(wildcard src/core/*.h)
-	$(UNIT_CC) -o $@ bench/core_bench.c $(NN_SRCS) src/rs_prng.c $(UNIT_LIBS)
+bench/core_bench: bench/core_bench.c $(NN_SRCS) test/unit/core_host.o $(wildcard src/core/*.h)
+	$(CORE_CC) -o $@ bench/core_bench.c $(NN_SRCS) $(UNIT_LIBS)
 
-.PHONY: unitcheck
+.PHONY: unitcheck check-core
 
 # the module's version() is compiled in from the control file
 src/recsys.o: $(EXTENSION).control

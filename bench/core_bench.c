@@ -16,6 +16,7 @@
 #include "core/rs_core.h"
 #include "core/rs_mlp.h"
 #include "core/rs_seq.h"
+#include "core_host.h"
 
 extern void openblas_set_num_threads(int);
 
@@ -154,6 +155,7 @@ main(int argc, char **argv)
 	int			phases = argc > 3 && strcmp(argv[3], "--phases") == 0;
 
 	openblas_set_num_threads(threads);
+	rs_core_use_postgres();
 	printf("threads %d\n", threads);
 	if (!getenv("GRU_ONLY"))
 		bench_mlp(seconds);

@@ -12,8 +12,8 @@ PGINC=$(pg_config --includedir-server)
 BLAS=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 COMMON="-g -O1 -Wno-ignored-attributes -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT/src -I$PGINC $BLAS"
 LIBS="$(pg_config --pkglibdir)/libpgcommon.a $(pg_config --pkglibdir)/libpgport.a -lopenblas -lm"
-CORE="$ROOT/src/core/rs_core.c $ROOT/src/core/rs_mlp.c $ROOT/src/core/rs_optim.c $ROOT/src/core/rs_loss.c $ROOT/src/core/rs_bundle.c $ROOT/src/rs_prng.c"
-$CC $COMMON -o "$OUT/fuzz_format" "$ROOT/test/fuzz/fuzz_format.c" "$ROOT/src/core/rs_format.c" "$ROOT/src/rs_crc32c.c" $LIBS
+CORE="$ROOT/src/core/rs_core.c $ROOT/src/core/rs_mlp.c $ROOT/src/core/rs_optim.c $ROOT/src/core/rs_loss.c $ROOT/src/core/rs_bundle.c $ROOT/src/core_host.c"
+$CC $COMMON -o "$OUT/fuzz_format" "$ROOT/test/fuzz/fuzz_format.c" "$ROOT/src/core/rs_format.c" "$ROOT/src/core/rs_core.c" "$ROOT/src/core_host.c" $LIBS
 $CC $COMMON -o "$OUT/fuzz_core" "$ROOT/test/fuzz/fuzz_core.c" $CORE $LIBS
 # seeds for the parser: valid weights (a small MLP, a GRU, a bundle model) behind the harness's mode byte
 mkdir -p "$OUT/corpus_format" "$OUT/corpus_core"

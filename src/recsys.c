@@ -8,6 +8,8 @@
 
 #include <cblas.h>
 
+#include "core_host.h"
+
 PG_MODULE_MAGIC;
 
 /* Declared by OpenBLAS but not in every cblas.h variant. */
@@ -20,6 +22,8 @@ _PG_init(void)
 {
 	/* A backend is one thread; OpenBLAS threads would race with signals and elog. */
 	openblas_set_num_threads(1);
+	/* the core's random numbers and checksums are PostgreSQL's */
+	rs_core_use_postgres();
 }
 
 PG_FUNCTION_INFO_V1(recsys_module_version);

@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,73 @@ rs_act_backward(RsAct act, const rs_real *restrict y, rs_real *restrict d, int64
 				d[i] *= 1 - y[i] * y[i];
 			break;
 	}
+}
+
+static void
+host_missing(const char *what)
+{
+	fprintf(stderr, "recsys core: the host set no %s hook (rs_host)\n", what);
+	abort();
+}
+
+static void
+missing_seed(RsRng *rng, uint64_t seed)
+{
+	host_missing("rng_seed");
+}
+
+static uint64_t
+missing_u64(RsRng *rng)
+{
+	host_missing("rng_u64");
+	return 0;
+}
+
+static double
+missing_uniform(RsRng *rng)
+{
+	host_missing("rng_uniform");
+	return 0;
+}
+
+static uint32_t
+missing_below(RsRng *rng, uint32_t n)
+{
+	host_missing("rng_below");
+	return 0;
+}
+
+static uint32_t
+missing_crc32c(const void *data, size_t len)
+{
+	host_missing("crc32c");
+	return 0;
+}
+
+RsHost		rs_host = {missing_seed, missing_u64, missing_uniform, missing_below, missing_crc32c};
+
+void
+rs_rng_seed(RsRng *rng, uint64_t seed)
+{
+	rs_host.rng_seed(rng, seed);
+}
+
+uint64_t
+rs_rng_u64(RsRng *rng)
+{
+	return rs_host.rng_u64(rng);
+}
+
+double
+rs_rng_uniform(RsRng *rng)
+{
+	return rs_host.rng_uniform(rng);
+}
+
+uint32_t
+rs_rng_below(RsRng *rng, uint32_t n)
+{
+	return rs_host.rng_below(rng, n);
 }
 
 double

@@ -40,17 +40,35 @@ extern void *(*rs_alloc) (size_t size);
 extern void (*rs_release) (void *ptr);
 extern void (*rs_check_interrupts) (void);
 
-/* deterministic random numbers: PostgreSQL's pg_prng (xoroshiro128**) via src/rs_prng.c */
+/* deterministic random numbers: a generator's state, stepped by the host's hooks below */
 typedef struct RsRng
 {
 	uint64_t	s0,
 				s1;
 } RsRng;
+
+/*
+ * What the host supplies besides memory: random numbers and checksums. PostgreSQL's
+ * pg_prng (xoroshiro128**) and pg_crc32c in the server, the unit tests, the fuzzers and
+ * the benchmark alike (src/core_host.c, rs_core_use_postgres), so a seed means the same
+ * stream everywhere. The core holds only these hooks: it compiles and links without a
+ * PostgreSQL header (make check-core). Unset hooks abort with a message.
+ */
+typedef struct RsHost
+{
+	void		(*rng_seed) (RsRng *rng, uint64_t seed);
+	uint64_t	(*rng_u64) (RsRng *rng);
+	double		(*rng_uniform) (RsRng *rng);	/* [0, 1) */
+	uint32_t	(*rng_below) (RsRng *rng, uint32_t n);	/* [0, n), n >= 1 */
+	uint32_t	(*crc32c) (const void *data, size_t len);
+} RsHost;
+extern RsHost rs_host;
+
 extern void rs_rng_seed(RsRng *rng, uint64_t seed);
 extern uint64_t rs_rng_u64(RsRng *rng);
 extern double rs_rng_uniform(RsRng *rng);	/* [0, 1) */
 extern double rs_rng_normal(RsRng *rng);	/* N(0, 1), Box-Muller */
-extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n), n >= 1: pg_prng_uint64_range */
+extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n), n >= 1 */
 
 /* row-major C = alpha * op(A) op(B) + beta * C */
 extern void rs_gemm(int trans_a, int trans_b, int m, int n, int k, rs_real alpha,

@@ -4,11 +4,18 @@
  * message in the caller's buffer; the PostgreSQL glue turns them into ERRORs.
  */
 #include "rs_format.h"
+#include "rs_core.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+uint32_t
+rs_crc32c(const void *data, size_t len)
+{
+	return rs_host.crc32c(data, len);
+}
 
 static const char *const kind_names[] = {NULL, "mlp", "rnn", "gru", "baseline", "bundle"};
 

@@ -92,7 +92,7 @@ typedef struct RsFormatView
 	uint32_t	crc;
 } RsFormatView;
 
-/* CRC-32C, supplied by the caller's build (PostgreSQL's pg_crc32c). */
+/* CRC-32C through the host's hook (rs_host.crc32c: PostgreSQL's pg_crc32c) */
 extern uint32_t rs_crc32c(const void *data, size_t len);
 
 extern const char *rs_kind_name(int kind);

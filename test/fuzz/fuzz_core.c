@@ -11,6 +11,7 @@
 
 #include "core/rs_bundle.h"
 #include "core/rs_mlp.h"
+#include "core_host.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -155,6 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Bytes		b = {data, size};
 
+	rs_core_use_postgres();
 	if (Take(&b, 2) == 0)
 		FuzzMlp(&b);
 	else

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rs_core.h"
 #include "core/rs_format.h"
+#include "core_host.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,6 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * bit says which): random bytes almost never pass the checksum, and everything the
 	 * parser checks after it (table, dims, layout, finiteness) must be reached too.
 	 */
+	rs_core_use_postgres();
 	if (size < 2)
 		return 0;
 	buf = malloc(size - 1);

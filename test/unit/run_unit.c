@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "core_host.h"
 #include "unit.h"
 
 #ifdef RS_DOUBLE
@@ -19,6 +20,8 @@ main(int argc, char **argv)
 {
 	int			passed = 0,
 				failed_cases = 0;
+
+	rs_core_use_postgres();
 
 	for (int s = 0; suites[s]; s++)
 		for (const UnitCase *c = suites[s]; c->name; c++)
