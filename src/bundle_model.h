@@ -36,8 +36,6 @@ extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, Recsy
 /* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs when bundles or items pass
  * the weights' index limit (2^24). Call between SPI_connect and SPI_finish. */
 extern int32 RecsysSpaceCount(const char *space);
-/* the session's role may ask for answers that reveal a customer's own purchases (recsys_app, recsys_admin) */
-extern bool RecsysMaySeeHistory(void);
 /* md5 of the ids of bundles 0..nb-1 and items 0..ni-1 (inside SPI) */
 extern char *RecsysCatalogue(int32 nb, int32 ni);
 
