@@ -127,6 +127,9 @@ BEGIN
     ELSE
         IF v IS NULL THEN
             v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
+        ELSE
+            -- interrupted before its samples were kept (a crash can lose the last commits): the same version over
+            RAISE NOTICE 'recsys.train: restarting version % of % from its samples (none survived)', v, model;
         END IF;
         UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
         COMMIT;
@@ -147,13 +150,16 @@ BEGIN
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
             scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
         END IF;
-        IF scorer IS NULL THEN
-            scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object(
-                          'layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
-                          (o ->> 'seed')::bigint);
-        END IF;
-        best := scorer;
     END IF;
+    -- a fresh scorer, and also for a resumed version that kept no checkpoint: a crash can lose the last commits
+    -- (synchronous_commit off), and the version's samples may outlive every epoch row
+    IF scorer IS NULL THEN
+        scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object(
+                      'layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
+                      (o ->> 'seed')::bigint);
+        start_epoch := 1;
+    END IF;
+    best := coalesce(best, scorer);
 
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
