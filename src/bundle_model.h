@@ -1,8 +1,8 @@
 /*
- * bundle_model.h — the bundle ranker in the server: fitting it on the prepared
- * data (recsys.bundle_fit), its training samples (recsys.bundle_samples), its
- * composition with the learned scorer and the GRU (recsys.bundle_attach), and
- * loading it for serving.
+ * bundle_model.h — the bundle ranker in the server, split by phase: fitting it on
+ * the prepared data (bundle_fit.c: recsys.bundle_fit, fit_partial, fit_merge), its
+ * training samples and features (bundle_samples.c), its composition with the learned
+ * scorer and the GRU and loading it for serving (bundle_load.c).
  */
 #ifndef RECSYS_BUNDLE_MODEL_H
 #define RECSYS_BUNDLE_MODEL_H
@@ -12,32 +12,10 @@
 #include "utils/jsonb.h"
 
 #include "core/rs_bundle.h"
+#include "core/rs_format.h"
 #include "nn_model.h"
 
-/* compressed rows: members of row r are idx[ptr[r] .. ptr[r + 1]) */
-typedef struct RecsysCsr
-{
-	int32		nrows;
-	int32	   *ptr;
-	int32	   *idx;
-} RecsysCsr;
-
-/*
- * Reads (row bigint, member integer) pairs, rows in 0..nrows-1 and members in
- * 0..limit-1, into a CSR in CurrentMemoryContext. Call between SPI_connect and
- * SPI_finish; the arrays are allocated in mcxt.
- */
-extern void RecsysCsrLoad(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, MemoryContext mcxt);
-/* the same, with nextra (at most 4) more columns (bigint or timestamptz; NULL -> PG_INT64_MIN), each kept
- * parallel to idx in extra[c]: one scan where several values per member are needed */
-extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, RecsysCsr *csr, int nextra, int64 **extra,
-							  MemoryContext mcxt);
-
-/* the number of indexes of a space of recsys.id_map (user, item, bundle); ERRORs when bundles or items pass
- * the weights' index limit (2^24). Call between SPI_connect and SPI_finish. */
-extern int32 RecsysSpaceCount(const char *space);
-/* md5 of the ids of bundles 0..nb-1 and items 0..ni-1 (inside SPI) */
-extern char *RecsysCatalogue(int32 nb, int32 ni);
+#include "prepared.h"
 
 /* the held-out bundle of a customer's list under seed, or -1 (fewer than 2) */
 extern int	RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n);
@@ -54,6 +32,13 @@ typedef struct RecsysBundle
 	bool		has_encoder;
 	RecsysNet	encoder;		/* gru over item sequences */
 } RecsysBundle;
+
+/* helpers of the weights a fit, its partials and the loader share (bundle_load.c) */
+extern Jsonb *RecsysViewConfig(const RsFormatView *view);
+extern Jsonb *RecsysSubConfig(Jsonb *config, const char *key);
+extern char *RecsysConfigText(const RsFormatView *view);
+extern int64 RecsysTensorLen(const RsFormatView *view, const char *name);
+extern int32 *RecsysIndexesFromFloat(const float *f, int64 n, int64 limit, const char *name);
 
 /* parses bundle weights into b; keeps pointers into weights (which must outlive b) */
 extern void RecsysBundleLoad(bytea *weights, RecsysBundle *b);

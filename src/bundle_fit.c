@@ -1,0 +1,582 @@
+/*
+ * bundle_fit.c — recsys.bundle_fit: sparse EASE over item-view-augmented user rows, with
+ * one bundle held out per customer when seeded; and its data-parallel form,
+ * recsys.fit_partial on each shard and recsys.fit_merge where the shards' answers meet.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <cblas.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "bundle_model.h"
+#include "prepared.h"
+#include "core/rs_ease.h"
+#include "model_io.h"
+
+#define GRAM_BLOCK 256
+
+/* ---------- the held-out split ---------- */
+
+int
+RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n)
+{
+	int			best = -1;
+	uint64		best_h = 0;
+
+	if (n < 2)
+		return -1;
+	for (int j = 0; j < n; j++)
+	{
+		uint64		h = hash_uint32_extended((uint32) bundles[j],
+											 hash_combine64(seed, hash_uint32_extended((uint32) user, seed)));
+
+		if (best < 0 || h < best_h)
+		{
+			best = j;
+			best_h = h;
+		}
+	}
+	return best;
+}
+
+bool
+RecsysHoldoutValid(uint64 seed, int32 user)
+{
+	return hash_uint32_extended((uint32) user, seed + 1) % 5 == 0;
+}
+
+/* item -> bundles index with weights 1/sqrt|b|, idf and mass per item */
+typedef struct ItemView
+{
+	int32	   *ib_ptr,
+			   *ib_idx;
+	float	   *ib_w,
+			   *idf,
+			   *mass;
+} ItemView;
+
+static void
+ItemViewBuild(const RecsysPrepared *d, ItemView *v)
+{
+	const RecsysCsr *bi = &d->bundle_items;
+	int32		nnz = bi->ptr[d->nb];
+	int32	   *fill;
+
+	v->ib_ptr = palloc0(sizeof(int32) * ((Size) d->ni + 1));
+	v->ib_idx = palloc(sizeof(int32) * Max(nnz, 1));
+	v->ib_w = palloc(sizeof(float) * Max(nnz, 1));
+	v->idf = palloc0(sizeof(float) * Max(d->ni, 1));
+	v->mass = palloc0(sizeof(float) * Max(d->ni, 1));
+	for (int32 p = 0; p < nnz; p++)
+		v->ib_ptr[bi->idx[p] + 1]++;
+	for (int32 i = 0; i < d->ni; i++)
+		v->ib_ptr[i + 1] += v->ib_ptr[i];
+	fill = palloc(sizeof(int32) * ((Size) d->ni + 1));
+	memcpy(fill, v->ib_ptr, sizeof(int32) * ((Size) d->ni + 1));
+	for (int32 b = 0; b < d->nb; b++)
+	{
+		int32		size = bi->ptr[b + 1] - bi->ptr[b];
+
+		for (int32 p = bi->ptr[b]; p < bi->ptr[b + 1]; p++)
+		{
+			int32		q = fill[bi->idx[p]]++;
+
+			v->ib_idx[q] = b;
+			v->ib_w[q] = 1.0f / sqrtf((float) size);
+		}
+	}
+	pfree(fill);
+	for (int32 i = 0; i < d->ni; i++)
+	{
+		int32		df = v->ib_ptr[i + 1] - v->ib_ptr[i];
+		double		c = 0;
+
+		/* rarer items say more about a bundle; never negative */
+		v->idf[i] = df > 0 ? (float) Max(log((double) d->nb / (df + 1.0)), 0.0) : 0;
+		for (int32 p = v->ib_ptr[i]; p < v->ib_ptr[i + 1]; p++)
+			c += v->ib_w[p];
+		v->mass[i] = (float) (v->idf[i] * c);
+	}
+}
+
+/* ---------- recsys.bundle_fit(options jsonb) RETURNS bytea ---------- */
+
+static float *
+IndexesAsFloat(const int32 *idx, int64 n)
+{
+	float	   *f = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 j = 0; j < n; j++)
+		f[j] = (float) idx[j];
+	return f;
+}
+
+
+/* the fit's options: the Gram's (beta, holdout) and the solve's (lambda, sparsity) */
+typedef struct FitParams
+{
+	double		lambda,
+				beta;
+	int			keep_b,
+				keep_m;
+	bool		holdout;
+	uint64		seed;
+} FitParams;
+
+static void
+FitParamsRead(Jsonb *opts, FitParams *p)
+{
+	static const char *const keys[] = {"lambda", "beta", "keep_b", "keep_m", "holdout_seed", NULL};
+
+	RecsysConfigOnlyKeys(opts, keys);
+	p->lambda = RecsysConfigFloat(opts, "lambda", 500, 1e-6, 1e9);
+	p->beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
+	p->keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	p->keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	p->holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
+	p->seed = p->holdout ? (uint64) RecsysJsonInt(RecsysConfigGet(opts, "holdout_seed"), "holdout_seed", 0, RECSYS_MAX_EXACT_INT) : 0;
+}
+
+/*
+ * The fit's sufficient statistics over the customers in d: the upper triangle of
+ * the Gram matrix of X + beta * IVr (nb x nb, row-major, zeroed by the caller),
+ * a block of customers at a time through ssyrk, and each bundle's taker count.
+ * Both are sums over customers, which is what lets shards fit in parallel.
+ */
+static void
+FitGram(const RecsysPrepared *d, const ItemView *v, const FitParams *p, float *g, float *count, int64 *pairs, int64 *heldout)
+{
+	int32		nb = d->nb;
+	float	   *block = palloc_extended(sizeof(float) * (Size) GRAM_BLOCK * nb, MCXT_ALLOC_HUGE);
+
+	for (int32 u0 = 0; u0 < d->nu; u0 += GRAM_BLOCK)
+	{
+		int			rows = Min(GRAM_BLOCK, d->nu - u0);
+
+		memset(block, 0, sizeof(float) * (Size) rows * nb);
+		for (int r = 0; r < rows; r++)
+		{
+			int32		u = u0 + r;
+			float	   *x = block + (Size) r * nb;
+			const int32 *taken = d->user_bundles.idx + d->user_bundles.ptr[u];
+			int			ntaken = d->user_bundles.ptr[u + 1] - d->user_bundles.ptr[u];
+			int			skip = p->holdout ? RecsysHoldoutPick(p->seed, u, taken, ntaken) : -1;
+			double		z = 0;
+
+			for (int t = 0; t < ntaken; t++)
+				if (t != skip)
+				{
+					x[taken[t]] += 1;
+					count[taken[t]] += 1;
+					(*pairs)++;
+				}
+			*heldout += skip >= 0;
+			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
+				z += v->mass[d->user_items.idx[q]];
+			if (z <= 0 || p->beta == 0)
+				continue;
+			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
+			{
+				int32		i = d->user_items.idx[q];
+				float		w = (float) (p->beta * v->idf[i] / z);
+
+				for (int32 e = v->ib_ptr[i]; e < v->ib_ptr[i + 1]; e++)
+					x[v->ib_idx[e]] += w * v->ib_w[e];
+			}
+		}
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, nb, rows, 1.0f, block, nb, 1.0f, g, nb);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(block);
+}
+
+/*
+ * From the statistics to the servable fit: the EASE solve on g (consumed), the
+ * strongest keep_b entries of each row of B, M = BIn' B with its strongest keep_m
+ * entries per item, log popularity, and the weights value with its config.
+ */
+static bytea *
+FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *count, const FitParams *p,
+		  int64 pairs, int64 heldout, const char *catalogue)
+{
+	int			keep_b = Min(p->keep_b, nb),
+				keep_m = Min(p->keep_m, nb),
+				rc;
+	float	   *row,
+			   *bval,
+			   *mval;
+	int32	   *work,
+			   *bidx,
+			   *midx;
+	RsTensorDesc desc[10];
+	const float *data[10];
+	char		config[512];
+
+	rc = rs_ease_solve(g, nb, p->lambda);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the regularised Gram matrix is not positive definite (LAPACK info %d)", rc),
+				 errhint("Use a larger lambda.")));
+
+	/* sparse B: the strongest keep_b entries of each row */
+	work = palloc(sizeof(int32) * nb);
+	bidx = palloc_extended(sizeof(int32) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	bval = palloc_extended(sizeof(float) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	for (int32 b = 0; b < nb; b++)
+		rs_top_abs(g + (Size) b * nb, nb, keep_b, bidx + (Size) b * keep_b, bval + (Size) b * keep_b, work);
+	CHECK_FOR_INTERRUPTS();
+
+	/* M = BIn' B per item (dense B), then its strongest keep_m entries */
+	row = palloc(sizeof(float) * nb);
+	midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int32 i = 0; i < ni; i++)
+	{
+		memset(row, 0, sizeof(float) * nb);
+		for (int32 q = v->ib_ptr[i]; q < v->ib_ptr[i + 1]; q++)
+			cblas_saxpy(nb, v->ib_w[q], g + (Size) v->ib_idx[q] * nb, 1, row, 1);
+		rs_top_abs(row, nb, keep_m, midx + (Size) i * keep_m, mval + (Size) i * keep_m, work);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (int32 b = 0; b < nb; b++)
+		count[b] = logf(1.0f + count[b]);
+
+	/* tensors */
+	{
+		struct
+		{
+			const char *name;
+			int64		d0,
+						d1;
+			const float *p;
+		}			t[] = {
+			{"b.idx", nb, keep_b, IndexesAsFloat(bidx, (int64) nb * keep_b)},
+			{"b.val", nb, keep_b, bval},
+			{"m.idx", Max(ni, 1), keep_m, IndexesAsFloat(midx, (int64) Max(ni, 1) * keep_m)},
+			{"m.val", Max(ni, 1), keep_m, mval},
+			{"item.idf", Max(ni, 1), 0, v->idf},
+			{"item.mass", Max(ni, 1), 0, v->mass},
+			{"bundle.pop", nb, 0, count},
+			{"ib.ptr", (int64) ni + 1, 0, IndexesAsFloat(v->ib_ptr, (int64) ni + 1)},
+			{"ib.idx", Max(v->ib_ptr[ni], 1), 0, IndexesAsFloat(v->ib_idx, Max(v->ib_ptr[ni], 1))},
+			{"ib.w", Max(v->ib_ptr[ni], 1), 0, v->ib_w},
+		};
+
+		for (int j = 0; j < 10; j++)
+		{
+			memset(&desc[j], 0, sizeof(RsTensorDesc));
+			strlcpy(desc[j].name, t[j].name, RS_NAME_LEN);
+			desc[j].ndim = t[j].d1 ? 2 : 1;
+			desc[j].dims[0] = t[j].d0;
+			desc[j].dims[1] = t[j].d1;
+			data[j] = t[j].p;
+		}
+	}
+	snprintf(config, sizeof(config),
+			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
+			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
+			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"}}",
+			 p->lambda, p->beta, keep_b, keep_m, nb, ni, nu, pairs, heldout,
+			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue);
+	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
+}
+
+/* the statistics of a fit over this node's prepared data, and what finishing it needs */
+typedef struct FitStats
+{
+	FitParams	p;
+	RecsysPrepared		d;
+	ItemView	v;
+	float	   *g,
+			   *count;
+	int64		pairs,
+				heldout;
+} FitStats;
+
+static void
+FitStatsCompute(Jsonb *opts, FitStats *st)
+{
+	MemoryContext outer = CurrentMemoryContext;
+
+	memset(st, 0, sizeof(*st));
+	FitParamsRead(opts, &st->p);
+	RecsysCoreHooks();
+	SPI_connect();
+	RecsysPreparedLoad(&st->d, outer);
+	SPI_finish();
+	ItemViewBuild(&st->d, &st->v);
+	st->g = palloc_extended(sizeof(float) * (Size) st->d.nb * st->d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	st->count = palloc0(sizeof(float) * st->d.nb);
+	FitGram(&st->d, &st->v, &st->p, st->g, st->count, &st->pairs, &st->heldout);
+}
+
+PG_FUNCTION_INFO_V1(bundle_fit);
+
+Datum
+bundle_fit(PG_FUNCTION_ARGS)
+{
+	FitStats	st;
+
+	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
+	PG_RETURN_BYTEA_P(FitFinish(st.g, st.d.nb, st.d.ni, st.d.nu, &st.v, st.count, &st.p, st.pairs, st.heldout,
+								st.d.catalogue));
+}
+
+/*
+ * ---------- data-parallel fitting: recsys.fit_partial(options) on each shard,
+ * recsys.fit_merge(partials[], options) where the shards' answers meet ----------
+ *
+ * A partial holds a shard's sufficient statistics: the packed upper triangle of
+ * its Gram matrix and its bundle taker counts (sums over its customers), plus the
+ * item view of the catalogue, which every shard must share. Merging sums them and
+ * finishes exactly as bundle_fit does on one node, so the merged fit is the
+ * single-node fit up to float summation order.
+ */
+#define PARTIAL_NT 7
+
+PG_FUNCTION_INFO_V1(fit_partial);
+
+Datum
+fit_partial(PG_FUNCTION_ARGS)
+{
+	FitStats	st;
+	float	   *packed;
+	int64		npacked;
+	RsTensorDesc desc[PARTIAL_NT];
+	const float *data[PARTIAL_NT];
+	char		config[512];
+
+	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
+	/* ship the upper triangle only: half the bytes */
+	npacked = (int64) st.d.nb * (st.d.nb + 1) / 2;
+	/* in place: row i's packed start never passes its own diagonal */
+	packed = st.g;
+	for (int64 i = 0, k = 0; i < st.d.nb; i++)
+	{
+		memmove(packed + k, st.g + i * st.d.nb + i, sizeof(float) * (st.d.nb - i));
+		k += st.d.nb - i;
+	}
+	{
+		struct
+		{
+			const char *name;
+			int64		d0;
+			const float *p;
+		}			t[PARTIAL_NT] = {
+			{"gram.upper", npacked, packed},
+			{"bundle.count", st.d.nb, st.count},
+			{"item.idf", Max(st.d.ni, 1), st.v.idf},
+			{"item.mass", Max(st.d.ni, 1), st.v.mass},
+			{"ib.ptr", (int64) st.d.ni + 1, IndexesAsFloat(st.v.ib_ptr, (int64) st.d.ni + 1)},
+			{"ib.idx", Max(st.v.ib_ptr[st.d.ni], 1), IndexesAsFloat(st.v.ib_idx, Max(st.v.ib_ptr[st.d.ni], 1))},
+			{"ib.w", Max(st.v.ib_ptr[st.d.ni], 1), st.v.ib_w},
+		};
+
+		for (int j = 0; j < PARTIAL_NT; j++)
+		{
+			memset(&desc[j], 0, sizeof(RsTensorDesc));
+			strlcpy(desc[j].name, t[j].name, RS_NAME_LEN);
+			desc[j].ndim = 1;
+			desc[j].dims[0] = t[j].d0;
+			data[j] = t[j].p;
+		}
+	}
+	snprintf(config, sizeof(config),
+			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"bundles\": %d, \"items\": %d, "
+			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s, "
+			 "\"catalogue\": \"%s\"}}",
+			 st.p.beta, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null",
+			 st.d.catalogue);
+	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
+}
+
+/* a partial's tensor of exactly n floats, or an error naming the argument */
+static const float *
+PartialTensor(const RsFormatView *view, const char *name, int64 n, int elem)
+{
+	RsTensorDesc t;
+
+	if (rs_format_find(view, name, &t) < 0 || t.ndim != 1 || t.dims[0] != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partials[%d] has no tensor \"%s\" of %lld values", elem, name, (long long) n),
+				 errhint("Pass values made by recsys.fit_partial on shards with the same catalogue.")));
+	return (const float *) (view->buf + t.offset);
+}
+
+/* a view's config as jsonb ("{}" when it has none) */
+
+/* the same tensor, byte for byte, in two weights values */
+static bool
+SameTensor(const RsFormatView *a, const RsFormatView *b, const char *name)
+{
+	RsTensorDesc ta,
+				tb;
+
+	return rs_format_find(a, name, &ta) >= 0 && rs_format_find(b, name, &tb) >= 0 && ta.numel == tb.numel &&
+		memcmp(a->buf + ta.offset, b->buf + tb.offset, sizeof(float) * ta.numel) == 0;
+}
+
+/* a partial's holdout seed, -1 when it was fitted without one */
+static double
+PartialSeed(Jsonb *part)
+{
+	JsonbValue *sv = RecsysConfigGet(part, "holdout_seed");
+
+	return (sv && sv->type == jbvNumeric) ? RecsysConfigFloat(part, "holdout_seed", 0, 0, 9007199254740991.0) : -1;
+}
+
+/* a partial's catalogue fingerprint ("" from a partial made before fingerprints) */
+static const char *
+PartialCatalogue(Jsonb *part)
+{
+	JsonbValue *v = RecsysConfigGet(part, "catalogue");
+
+	if (v == NULL || v->type != jbvString || v->val.string.len != 32)
+		return "";
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+PG_FUNCTION_INFO_V1(fit_merge);
+
+Datum
+fit_merge(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(1);
+	static const char *const catalogue[] = {"item.idf", "item.mass", "ib.ptr", "ib.idx", "ib.w"};
+	FitParams	p;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				used = 0;
+	int32		nb = 0,
+				ni = 0;
+	int64		npacked = 0,
+				users = 0,
+				pairs = 0,
+				heldout = 0,
+				nnz;
+	double		beta = 0,
+				seed = -1;
+	const char *fingerprint = "";
+	double	   *sum = NULL;
+	float	   *count = NULL,
+			   *g;
+	RsFormatView first;
+	ItemView	v;
+
+	FitParamsRead(opts, &p);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("partials must be a one-dimensional array")));
+	deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	RecsysCoreHooks();
+	for (int e = 0; e < n; e++)
+	{
+		RsFormatView view;
+		Jsonb	   *part;
+		const float *gp,
+				   *cp;
+
+		if (nulls[e])
+			continue;
+		RecsysWeightsParse(DatumGetByteaPP(elems[e]), &view);
+		part = RecsysSubConfig(RecsysViewConfig(&view), "partial");
+		if (view.kind != RS_KIND_BUNDLE || part == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partials[%d] is not a partial fit", e + 1),
+					 errhint("Pass values made by recsys.fit_partial.")));
+		if (used == 0)
+		{
+			first = view;
+			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
+			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
+			seed = PartialSeed(part);
+			fingerprint = PartialCatalogue(part);
+			npacked = (int64) nb * (nb + 1) / 2;
+			sum = palloc_extended(sizeof(double) * npacked, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			count = palloc0(sizeof(float) * nb);
+		}
+		else
+		{
+			/* every shard must have fitted the same catalogue with the same options */
+			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) == nb &&
+				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) == ni &&
+				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed &&
+				strcmp(PartialCatalogue(part), fingerprint) == 0;
+
+			for (int t = 0; same && t < lengthof(catalogue); t++)
+				same = SameTensor(&view, &first, catalogue[t]);
+			if (!same)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("partials[%d] was fitted on another catalogue or with other options than the first partial", e + 1),
+						 errdetail("Bundles, items, their membership, beta and holdout_seed must agree."),
+						 errhint("Prepare every shard from the same catalogue and call recsys.fit_partial with the same options.")));
+		}
+		gp = PartialTensor(&view, "gram.upper", npacked, e + 1);
+		cp = PartialTensor(&view, "bundle.count", nb, e + 1);
+		for (int64 k = 0; k < npacked; k++)
+			sum[k] += gp[k];
+		for (int32 b = 0; b < nb; b++)
+			count[b] += cp[b];
+		users += RecsysConfigInt(part, "users", 0, 0, PG_INT32_MAX);
+		pairs += (int64) RecsysConfigFloat(part, "pairs", 0, 0, 1e15);
+		heldout += (int64) RecsysConfigFloat(part, "heldout", 0, 0, 1e15);
+		used++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (used == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partials holds no partial fit"),
+				 errhint("Pass the values recsys.fit_partial returned on each shard.")));
+	/* the merge's own beta and holdout_seed options, if given, must be the partials' */
+	if ((RecsysConfigGet(opts, "beta") && p.beta != beta) || (p.holdout && (double) p.seed != seed))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options beta and holdout_seed must match the partials' (beta %g, holdout_seed %s)",
+						beta, seed < 0 ? "null" : psprintf("%.0f", seed))));
+	p.beta = beta;
+	p.holdout = seed >= 0;
+	p.seed = p.holdout ? (uint64) seed : 0;
+
+	/* the catalogue's item view, as the first partial carries it (every other one agrees) */
+	v.idf = (float *) PartialTensor(&first, "item.idf", Max(ni, 1), 1);
+	v.mass = (float *) PartialTensor(&first, "item.mass", Max(ni, 1), 1);
+	nnz = RecsysTensorLen(&first, "ib.idx");
+	v.ib_ptr = RecsysIndexesFromFloat(PartialTensor(&first, "ib.ptr", (int64) ni + 1, 1), (int64) ni + 1, nnz + 1, "ib.ptr");
+	for (int32 i = 0; i < ni; i++)
+		if (v.ib_ptr[i] > v.ib_ptr[i + 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid partial: tensor \"ib.ptr\" is not monotone")));
+	v.ib_idx = RecsysIndexesFromFloat(PartialTensor(&first, "ib.idx", nnz, 1), nnz, nb, "ib.idx");
+	v.ib_w = (float *) PartialTensor(&first, "ib.w", nnz, 1);
+
+	g = palloc_extended(sizeof(float) * (Size) nb * nb, MCXT_ALLOC_HUGE);
+	for (int64 i = 0, k = 0; i < nb; i++)
+		for (int64 j = i; j < nb; j++)
+			g[i * nb + j] = (float) sum[k++];
+	pfree(sum);
+	PG_RETURN_BYTEA_P(FitFinish(g, nb, ni, users, &v, count, &p, pairs, heldout, fingerprint));
+}
+
