@@ -17,7 +17,7 @@
 #include "core/rs_ease.h"
 #include "model_io.h"
 #include "nn_model.h"
-#include "spi_groups.h"
+#include "prepared.h"
 
 #define RECSYS_EASE_MAX_BUNDLES 12000
 

@@ -21,7 +21,7 @@
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
-#include "spi_groups.h"
+#include "prepared.h"
 
 typedef struct PairEntry
 {

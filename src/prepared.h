@@ -1,9 +1,9 @@
 /*
  * prepared.h — the one reader of recsys's prepared data (id map counts, histories and
- * bundle membership as compressed rows, the catalogue fingerprint), with one rule for
- * indexes: item and bundle indexes are dense up to their space's mark, and a row whose
- * index lies outside the counts read in the same statement is skipped (rows appended
- * by a concurrent recsys.prepare()).
+ * bundle membership as compressed rows or groups, the catalogue fingerprint), with one
+ * rule for indexes: item and bundle indexes are dense up to their space's mark (an id
+ * missing there is corruption, an ERROR), and a row whose index lies outside the counts
+ * read before it is skipped (a row appended by a concurrent recsys.prepare() since).
  */
 #ifndef RECSYS_PREPARED_H
 #define RECSYS_PREPARED_H
@@ -39,6 +39,17 @@ extern void RecsysCsrLoadWith(const char *query, int32 nrows, int32 limit, Recsy
 extern int32 RecsysSpaceCount(const char *space);
 /* md5 of the ids of bundles 0..nb-1 and items 0..ni-1 (inside SPI) */
 extern char *RecsysCatalogue(int32 nb, int32 ni);
+
+typedef void (*RecsysGroupFn) (int32 *members, int n, void *arg);
+
+/*
+ * Reads (group key, member index) rows through an SPI cursor and hands each group's
+ * members to fn: users' bundles, baskets' items. query returns a bigint group key and
+ * an integer member in 0..limit-1, ordered by the key; members outside are skipped, as
+ * in the compressed rows. Call between SPI_connect and SPI_finish.
+ * Returns the number of groups; *rows gets the number of rows read.
+ */
+extern int64 RecsysForEachGroup(const char *query, int32 limit, RecsysGroupFn fn, void *arg, int64 *rows);
 
 /* what a fit and its samples read: the counts, three histories as compressed rows, the catalogue */
 typedef struct RecsysPrepared
