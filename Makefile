@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENS
 MODULE_big = recsys
 
 CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
-OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o $(CORE_OBJS)
+OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o $(CORE_OBJS)
 
 # the base install script of the first release and the upgrade scripts after it (PostgreSQL walks the chain on
 # CREATE EXTENSION, as contrib does); released scripts never change: test/layout.sh checks sql/RELEASED

@@ -30,7 +30,16 @@ SELECT string_agg(line, E'\n' ORDER BY grp, sig) FROM (
            CASE WHEN kind = 'function'
                 THEN format(E'- `%s` → `%s`  \n  %s', sig, result, doc)
                 ELSE format(E'- %s `%s`  \n  %s', kind, sig, doc) END AS line
-      FROM objs) x;
+      FROM objs
+    UNION ALL
+    -- the options of every function family, as recsys.option_specs() declares them (src/options.c)
+    SELECT 4, family || to_char(n, 'FM0000'),
+           CASE WHEN n = 1 THEN format(E'\nOptions of `%s`:\n', family) ELSE '' END
+           || format('- `%s` (%s%s%s): %s', key, type,
+                     CASE WHEN min IS NOT NULL THEN format(', %s to %s', min, max) ELSE '' END,
+                     CASE WHEN "default" IS NOT NULL THEN format(', default %s', "default") ELSE '' END, help)
+      FROM (SELECT o.*, row_number() OVER (PARTITION BY o.family ORDER BY ord) AS n
+              FROM recsys.option_specs() WITH ORDINALITY AS o(family, key, type, min, max, "default", help, ord)) s) x;
 SQL
 }
 

@@ -503,12 +503,24 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.shard_samples', '');
 -- Trust, round 2: options, ids, the model store, erasure, privileges
 ------------------------------------------------------------------------------
 
--- Options: one rule (declared keys, types, ranges, whole numbers) and one wording, as the C parsers have.
-CREATE FUNCTION recsys.check_options(options jsonb, spec jsonb, what text) RETURNS jsonb
+-- Options: every option of every function family declared once (src/options.c), read by the C parsers and,
+-- through recsys.option_specs(), by the SQL ones: one rule (declared keys, types, ranges, whole numbers) and one
+-- wording, the declared defaults, and the README reference.
+CREATE FUNCTION recsys.option_specs()
+RETURNS TABLE (family text, key text, type text, min numeric, max numeric, "default" jsonb, help text)
+    AS 'MODULE_PATHNAME', 'option_specs'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.option_specs() IS 'every option of every function family (recommend_bundles, train, refresh_features, mine_bundles, split_pairs, bundle_fit, mlp_train, rnn_train): key, type, range, default and what it does, as the parsers check them';
+
+CREATE FUNCTION recsys.check_options(options jsonb, family text) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    spec jsonb := (SELECT jsonb_object_agg(o.key, jsonb_build_object('type', o.type, 'min', o.min, 'max', o.max,
+                                                                    'default', o."default"))
+                     FROM recsys.option_specs() o WHERE o.family = check_options.family);
+    what text := family;
     key text;
     s jsonb;
     v jsonb;
@@ -522,7 +534,8 @@ BEGIN
     FOR key IN SELECT jsonb_object_keys(options) LOOP
         IF NOT spec ? key THEN
             RAISE EXCEPTION 'unknown option "%"', key USING ERRCODE = 'invalid_parameter_value',
-                HINT = format('Known options of %s: %s.', what, (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(spec) k));
+                HINT = format('Known options of %s: %s.', what,
+                              (SELECT string_agg(o.key, ', ') FROM recsys.option_specs() o WHERE o.family = check_options.family));
         END IF;
     END LOOP;
     FOR key, s IN SELECT * FROM jsonb_each(spec) LOOP
@@ -543,7 +556,7 @@ BEGIN
                 END IF;
             ELSIF jsonb_typeof(v) IS DISTINCT FROM s ->> 'type' THEN
                 RAISE EXCEPTION 'option "%" must be a%', key,
-                    CASE s ->> 'type' WHEN 'boolean' THEN ' boolean (true or false)' WHEN 'object' THEN 'n object'
+                    CASE s ->> 'type' WHEN 'boolean' THEN ' boolean: true or false' WHEN 'object' THEN 'n object'
                                       WHEN 'array' THEN 'n array' ELSE ' ' || (s ->> 'type') END
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
@@ -553,31 +566,13 @@ BEGIN
     RETURN o;
 END
 $$;
-COMMENT ON FUNCTION recsys.check_options(jsonb, jsonb, text) IS 'validates options against a spec {"key": {"type": integer|number|boolean|string|object|array, "min", "max", "default"}}: unknown keys, wrong types, fractions where integers are due and values out of range are errors naming the key; returns every key with its default filled in';
+COMMENT ON FUNCTION recsys.check_options(jsonb, text) IS 'validates options against the family''s declared options (recsys.option_specs): unknown keys, wrong types, fractions where integers are due and values out of range are errors naming the key; returns every key with its declared default filled in';
 
 CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    -- lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh)
-    SELECT recsys.check_options(options, '{
-        "seed":        {"type": "integer", "min": -9007199254740991, "max": 9007199254740991, "default": 42},
-        "lambda":      {"type": "number", "min": 0.000001, "max": 1000000000, "default": 500},
-        "beta":        {"type": "number", "min": 0, "max": 1000000, "default": 8},
-        "keep_b":      {"type": "integer", "min": 1, "max": 12000, "default": 256},
-        "keep_m":      {"type": "integer", "min": 1, "max": 12000, "default": 64},
-        "candidates":  {"type": "integer", "min": 1, "max": 10000, "default": 100},
-        "hidden":      {"type": "integer", "min": 1, "max": 1024, "default": 32},
-        "lr":          {"type": "number", "min": 0.000000001, "max": 100, "default": 0.01},
-        "max_epochs":  {"type": "integer", "min": 1, "max": 1000, "default": 30},
-        "patience":    {"type": "integer", "min": 1, "max": 1000, "default": 6},
-        "gru_epochs":  {"type": "integer", "min": 0, "max": 100, "default": 1},
-        "gru_embed":   {"type": "integer", "min": 1, "max": 8192, "default": 32},
-        "gru_hidden":  {"type": "integer", "min": 1, "max": 8192, "default": 64},
-        "force":       {"type": "boolean", "default": false},
-        "resume":      {"type": "boolean", "default": true},
-        "incremental": {"type": "boolean", "default": false},
-        "features":    {"type": "boolean", "default": true}}', 'recsys.train')
+    SELECT recsys.check_options(options, 'train')
 $$;
 
 CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
@@ -585,10 +580,7 @@ CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') R
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    o jsonb := recsys.check_options(options, '{
-        "window_days":    {"type": "integer", "min": 1, "max": 36500, "default": 30},
-        "min_pair_count": {"type": "integer", "min": 1, "max": 2147483647, "default": 2},
-        "mining":         {"type": "object", "default": {}}}', 'recsys.refresh_features');
+    o jsonb := recsys.check_options(options, 'refresh_features');
     result jsonb;
 BEGIN
     -- the features are shared by every model: two trainings refresh them one after the other
@@ -614,12 +606,7 @@ CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT recsys.mine_bundles_run(recsys.check_options(options, '{
-        "min_customers":  {"type": "integer", "min": 2, "max": 2147483647, "default": 5},
-        "min_lift":       {"type": "number", "min": 0, "max": 1000000000, "default": 1.5},
-        "max_size":       {"type": "integer", "min": 2, "max": 5, "default": 3},
-        "cross_category": {"type": "boolean", "default": false},
-        "max_basket":     {"type": "integer", "min": 2, "max": 10000, "default": 50}}', 'recsys.mine_bundles'))
+    SELECT recsys.mine_bundles_run(recsys.check_options(options, 'mine_bundles'))
 $$;
 COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
 
@@ -630,10 +617,7 @@ RETURNS TABLE (user_idx integer, bundle_idx integer, fold integer)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM recsys.split_pairs_run(method, recsys.check_options(options, '{
-        "seed":     {"type": "integer", "min": -9007199254740991, "max": 9007199254740991, "default": 42},
-        "fraction": {"type": "number", "min": 0, "max": 1, "default": 0.2},
-        "folds":    {"type": "integer", "min": 2, "max": 100, "default": 5}}', 'recsys.split_pairs'))
+    SELECT * FROM recsys.split_pairs_run(method, recsys.check_options(options, 'split_pairs'))
 $$;
 COMMENT ON FUNCTION recsys.split_pairs(text, jsonb) IS 'held-out user-bundle pairs of a split: random (a seeded fraction, default 0.2), time (each customer''s latest fraction of their own history), last_basket (each customer''s most recent purchase), kfold (every pair in one of folds folds, seeded); only customers with two or more bundles, and never all of one customer''s bundles except by kfold chance';
 

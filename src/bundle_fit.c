@@ -24,6 +24,7 @@
 #include "prepared.h"
 #include "core/rs_ease.h"
 #include "model_io.h"
+#include "options.h"
 
 #define GRAM_BLOCK 256
 
@@ -138,15 +139,13 @@ typedef struct FitParams
 static void
 FitParamsRead(Jsonb *opts, FitParams *p)
 {
-	static const char *const keys[] = {"lambda", "beta", "keep_b", "keep_m", "holdout_seed", NULL};
-
-	RecsysConfigOnlyKeys(opts, keys);
-	p->lambda = RecsysConfigFloat(opts, "lambda", 500, 1e-6, 1e9);
-	p->beta = RecsysConfigFloat(opts, "beta", 8, 0, 1e6);
-	p->keep_b = RecsysConfigInt(opts, "keep_b", 256, 1, RECSYS_BUNDLE_MAX_BUNDLES);
-	p->keep_m = RecsysConfigInt(opts, "keep_m", 64, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	RecsysOptionsCheckKeys(opts, "bundle_fit");
+	p->lambda = RecsysOptionGetNumber(opts, "bundle_fit", "lambda");
+	p->beta = RecsysOptionGetNumber(opts, "bundle_fit", "beta");
+	p->keep_b = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_b");
+	p->keep_m = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_m");
 	p->holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
-	p->seed = p->holdout ? (uint64) RecsysJsonInt(RecsysConfigGet(opts, "holdout_seed"), "holdout_seed", 0, RECSYS_MAX_EXACT_INT) : 0;
+	p->seed = p->holdout ? (uint64) RecsysOptionGetInt(opts, "bundle_fit", "holdout_seed") : 0;
 }
 
 /*

@@ -28,7 +28,11 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "options.h"
 #include "serving.h"
+
+/* the options of recommend_bundles, declared in options.c */
+#define SERVING_FAMILY "recommend_bundles"
 
 /* ---------- who may ask for history-revealing answers ---------- */
 
@@ -149,8 +153,6 @@ OptionItems(JsonbValue *v, const char *key, ServingCache *c, int *n, HTAB **item
 	return out;
 }
 
-#define OptionNumber RecsysJsonNumber
-
 static bool
 OptionBool(JsonbValue *v, const char *key)
 {
@@ -163,8 +165,6 @@ OptionBool(JsonbValue *v, const char *key)
 void
 ServingParseOptionsModel(Jsonb *opts, ServeOptions *o)
 {
-	static const char *const known[] = {"exclude_taken", "repurchase_days", "in_stock", "max_price",
-	"min_categories", "include_items", "exclude_items", "session", "model", "version", NULL};
 	JsonbIterator *it;
 	JsonbValue	k,
 				v;
@@ -175,28 +175,15 @@ ServingParseOptionsModel(Jsonb *opts, ServeOptions *o)
 	o->repurchase_days = -1;
 	o->max_price = -1;
 	strlcpy(o->model, "default", NAMEDATALEN);
-	if (!JB_ROOT_IS_OBJECT(opts))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("Pass '{}' for the defaults.")));
+	RecsysOptionsCheckKeys(opts, SERVING_FAMILY);
 	it = JsonbIteratorInit(&opts->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
-		bool		ok = false;
-
 		if (tok != WJB_KEY)
 			continue;
-		for (const char *const *n = known; *n; n++)
-			ok |= KeyIs(&k, *n);
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%.*s\"", k.val.string.len, k.val.string.val),
-					 errhint("Known options: exclude_taken, repurchase_days, in_stock, max_price, min_categories, include_items, exclude_items, session, model, version.")));
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (KeyIs(&k, "version"))
-			o->version = RecsysJsonInt(&v, "version", 1, RECSYS_MAX_EXACT_INT);
+			o->version = RecsysOptionInt(SERVING_FAMILY, &v, "version");
 		if (KeyIs(&k, "model"))
 		{
 			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len >= NAMEDATALEN)
@@ -229,15 +216,15 @@ ServingParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c)
 		}
 		else if (KeyIs(&k, "repurchase_days"))
 		{
-			o->repurchase_days = OptionNumber(&v, "repurchase_days", 0, 36500);
+			o->repurchase_days = RecsysOptionNumber(SERVING_FAMILY, &v, "repurchase_days");
 			RequireHistoryRole("repurchase_days");
 		}
 		else if (KeyIs(&k, "in_stock"))
 			o->filters |= o->in_stock = OptionBool(&v, "in_stock");
 		else if (KeyIs(&k, "max_price"))
-			o->max_price = OptionNumber(&v, "max_price", 0, 1e15), o->filters = true;
+			o->max_price = RecsysOptionNumber(SERVING_FAMILY, &v, "max_price"), o->filters = true;
 		else if (KeyIs(&k, "min_categories"))
-			o->min_categories = (int) RecsysJsonInt(&v, "min_categories", 0, 1000), o->filters = true;
+			o->min_categories = (int) RecsysOptionInt(SERVING_FAMILY, &v, "min_categories"), o->filters = true;
 		else if (KeyIs(&k, "include_items") && c)
 			o->include = OptionItems(&v, "include_items", c, &o->ninclude, &itemhash), o->filters = true;
 		else if (KeyIs(&k, "exclude_items") && c)

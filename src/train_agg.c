@@ -25,6 +25,7 @@
 
 #include "model_io.h"
 #include "nn_model.h"
+#include "options.h"
 
 #define TRAIN_MAGIC 0x53545352	/* "RSTS" */
 #define TRAIN_ALIGN(x) (((x) + 15) & ~((int64) 15))
@@ -75,8 +76,6 @@ typedef struct TrainCache
 
 /* ---------- options ---------- */
 
-#define OptNumber RecsysJsonNumber
-
 static char *
 OptString(JsonbValue *v, const char *key)
 {
@@ -96,11 +95,10 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 	JsonbIteratorToken tok;
 	int			optim = RS_OPT_ADAM;
 	double		lr = -1;
+	const char *family = seq ? "rnn_train" : "mlp_train";
 
-	if (options && !JB_ROOT_IS_OBJECT(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
+	if (options)
+		RecsysOptionsCheckKeys(options, family);
 	/* first pass: the optimiser, whose defaults the other keys override */
 	if (options)
 	{
@@ -119,11 +117,12 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 		}
 	}
 	rs_optim_defaults(&s->opt, optim);
-	s->batch = 256;
+	/* the declared defaults (options.c); an mlp state keeps the sequence fields at rnn_train's */
+	s->batch = (int) RecsysOptionDefaultInt(family, "batch");
 	s->loss = RS_LOSS_BCE;
-	s->max_len = 20;
-	s->negatives = 100;
-	rs_rng_seed(&s->rng, 0);
+	s->max_len = (int) RecsysOptionDefaultInt("rnn_train", "max_len");
+	s->negatives = (int) RecsysOptionDefaultInt("rnn_train", "negatives");
+	rs_rng_seed(&s->rng, seq ? (uint64) RecsysOptionDefaultInt(family, "seed") : 0);
 	if (!options)
 		return;
 	it = JsonbIteratorInit(&options->root);
@@ -138,21 +137,21 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 		if (strcmp(key, "optimizer") == 0)
 			continue;
 		else if (strcmp(key, "lr") == 0)
-			lr = OptNumber(&v, key, 0, 100);
+			lr = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "momentum") == 0)
-			s->opt.momentum = OptNumber(&v, key, 0, 1);
+			s->opt.momentum = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "beta1") == 0)
-			s->opt.beta1 = OptNumber(&v, key, 0, 0.999999);
+			s->opt.beta1 = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "beta2") == 0)
-			s->opt.beta2 = OptNumber(&v, key, 0, 0.999999);
+			s->opt.beta2 = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "eps") == 0)
-			s->opt.eps = OptNumber(&v, key, 1e-12, 1);
+			s->opt.eps = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "l2") == 0)
-			s->opt.l2 = OptNumber(&v, key, 0, 10);
+			s->opt.l2 = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "clip") == 0)
-			s->opt.clip = OptNumber(&v, key, 0, 1e6);
+			s->opt.clip = RecsysOptionNumber(family, &v, key);
 		else if (strcmp(key, "batch") == 0)
-			s->batch = (int) RecsysJsonInt(&v, key, 1, 65536);
+			s->batch = (int) RecsysOptionInt(family, &v, key);
 		else if (!seq && strcmp(key, "loss") == 0)
 		{
 			char	   *name = OptString(&v, key);
@@ -168,17 +167,12 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 						 errhint("mlp_train knows bce and mse.")));
 		}
 		else if (seq && strcmp(key, "negatives") == 0)
-			s->negatives = (int) RecsysJsonInt(&v, key, 0, 100000);
+			s->negatives = (int) RecsysOptionInt(family, &v, key);
 		else if (seq && strcmp(key, "max_len") == 0)
-			s->max_len = (int) RecsysJsonInt(&v, key, 1, 10000);
+			s->max_len = (int) RecsysOptionInt(family, &v, key);
 		else if (seq && strcmp(key, "seed") == 0)
-			rs_rng_seed(&s->rng, (uint64) RecsysJsonInt(&v, key, -RECSYS_MAX_EXACT_INT, RECSYS_MAX_EXACT_INT));
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\"", key),
-					 errhint(seq ? "Known: optimizer, lr, momentum, beta1, beta2, eps, l2, clip, batch, negatives, max_len, seed."
-							 : "Known: optimizer, lr, momentum, beta1, beta2, eps, l2, clip, batch, loss.")));
+			rs_rng_seed(&s->rng, (uint64) RecsysOptionInt(family, &v, key));
+		/* every other key was refused by RecsysOptionsCheckKeys */
 	}
 	if (lr >= 0)
 		s->opt.lr = lr;

@@ -90,7 +90,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
  WHERE l.lanname IN ('sql', 'plpgsql') AND p.prokind = 'f'
    AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'];
 SELECT ok(ARRAY['gini', 'mlp_forward', 'mlp_train_step', 'model_check', 'model_info', 'model_init', 'model_pack', 'model_tensor',
-                'may_see_history', 'normal_cdf', 'rank_metrics', 'recommend_bundles', 'recommend_bundles_traced', 'rnn_encode',
+                'may_see_history', 'normal_cdf', 'option_specs', 'rank_metrics', 'recommend_bundles', 'recommend_bundles_traced', 'rnn_encode',
                 'rnn_train_step', 'serving_invalidate', 'serving_status', 'train_combine', 'train_final', 'version',
                 'bundle_attach', 'bundle_part', 'ease_scores', 'fit_merge']::text[] @> array_agg(p.proname::text ORDER BY 1),
           'the C functions without a SET clause are the ones that run no query (and recommend_bundles, which pins its own)')
