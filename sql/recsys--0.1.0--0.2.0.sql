@@ -551,13 +551,13 @@ BEGIN
                     RAISE EXCEPTION 'option "%" must be an integer from % to %, got %', key, s ->> 'min', s ->> 'max', x::float8
                         USING ERRCODE = 'invalid_parameter_value';
                 ELSIF x < (s ->> 'min')::numeric OR x > (s ->> 'max')::numeric THEN
-                    RAISE EXCEPTION 'option "%" must be from % to %, got %', key, s ->> 'min', s ->> 'max', x::float8
+                    RAISE EXCEPTION 'option "%" must be from % to %, got %', key, (s ->> 'min')::float8, (s ->> 'max')::float8, x::float8
                         USING ERRCODE = 'invalid_parameter_value';
                 END IF;
             ELSIF jsonb_typeof(v) IS DISTINCT FROM s ->> 'type' THEN
-                RAISE EXCEPTION 'option "%" must be a%', key,
-                    CASE s ->> 'type' WHEN 'boolean' THEN ' boolean: true or false' WHEN 'object' THEN 'n object'
-                                      WHEN 'array' THEN 'n array' ELSE ' ' || (s ->> 'type') END
+                RAISE EXCEPTION 'option "%" must be %', key,
+                    CASE s ->> 'type' WHEN 'boolean' THEN 'true or false' WHEN 'object' THEN 'an object'
+                                      WHEN 'array' THEN 'an array' ELSE 'a ' || (s ->> 'type') END
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
         END IF;
@@ -950,15 +950,8 @@ BEGIN
                 HINT = 'Known options: ' || array_to_string(known, ', ') || '.';
         END IF;
     END LOOP;
-    IF options ? 'max_price' AND (jsonb_typeof(options -> 'max_price') <> 'number' OR (options ->> 'max_price')::float8 < 0) THEN
-        RAISE EXCEPTION 'option max_price must be a non-negative number' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF options ? 'in_stock' AND jsonb_typeof(options -> 'in_stock') <> 'boolean' THEN
-        RAISE EXCEPTION 'option in_stock must be true or false' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF options ? 'exclude_bought' AND jsonb_typeof(options -> 'exclude_bought') <> 'boolean' THEN
-        RAISE EXCEPTION 'option exclude_bought must be true or false' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- types and ranges as declared for the item options (recsys.option_specs, family items)
+    PERFORM recsys.check_options(options, 'items');
     IF options ? 'exclude_bought' AND NOT (options ->> 'exclude_bought')::boolean AND NOT recsys.may_see_history() THEN
         RAISE EXCEPTION 'option exclude_bought false needs the role recsys_app or recsys_admin'
             USING ERRCODE = 'insufficient_privilege',

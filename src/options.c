@@ -30,6 +30,10 @@ static const RecsysOptionSpec specs[] = {
 	{"recommend_bundles", "session", "array", NULL, NULL, NULL, "a visitor's item ids in order (at most 1000; the GRU reads the last 50)"},
 	{"recommend_bundles", "model", "string", NULL, NULL, "\"default\"", "the model to serve"},
 	{"recommend_bundles", "version", "integer", "1", EXACT, NULL, "serve this version rather than the active one (or an experiment's)"},
+	/* recommend_items and complete_bundle (SQL; each knows a subset) */
+	{"items", "exclude_bought", "boolean", NULL, NULL, "true", "leave out items the customer bought (false: recsys_app or recsys_admin)"},
+	{"items", "in_stock", "boolean", NULL, NULL, "false", "only items in stock"},
+	{"items", "max_price", "number", "0", "1e15", NULL, "only items costing at most this"},
 	/* recsys.train (SQL); lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh) */
 	{"train", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the held-out split, the scorer and the GRU"},
 	{"train", "lambda", "number", "0.000001", "1000000000", "500", "ridge of the bundle fit"},
