@@ -18,6 +18,17 @@
 
 #define EXACT "9007199254740991"	/* 2^53 - 1: the largest integer a JSON number carries exactly */
 
+/* the optimiser's options, which both training aggregates take; the optimiser sets the defaults of the rest */
+#define OPTIMIZER_SPECS(family) \
+	{family, "optimizer", "string", NULL, NULL, "\"adam\"", "sgd, momentum or adam"}, \
+	{family, "lr", "number", "0", "100", NULL, "learning rate (the optimiser's default)"}, \
+	{family, "momentum", "number", "0", "1", NULL, "momentum"}, \
+	{family, "beta1", "number", "0", "0.999999", NULL, "Adam's first-moment decay"}, \
+	{family, "beta2", "number", "0", "0.999999", NULL, "Adam's second-moment decay"}, \
+	{family, "eps", "number", "0.000000000001", "1", NULL, "Adam's epsilon"}, \
+	{family, "l2", "number", "0", "10", NULL, "L2 penalty"}, \
+	{family, "clip", "number", "0", "1000000", NULL, "global gradient-norm clip"}
+
 static const RecsysOptionSpec specs[] = {
 	/* recommend_bundles (C) */
 	{"recommend_bundles", "exclude_taken", "boolean", NULL, NULL, "true", "leave out bundles the customer took (false: recsys_app or recsys_admin)"},
@@ -70,25 +81,11 @@ static const RecsysOptionSpec specs[] = {
 	{"bundle_fit", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"bundle_fit", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
 	{"bundle_fit", "holdout_seed", "integer", "0", EXACT, NULL, "hold one bundle per customer out, seeded"},
-	/* the training aggregates mlp_train and rnn_train (C); the optimiser sets the defaults of its keys */
-	{"mlp_train", "optimizer", "string", NULL, NULL, "\"adam\"", "sgd, momentum or adam"},
-	{"mlp_train", "lr", "number", "0", "100", NULL, "learning rate (the optimiser's default)"},
-	{"mlp_train", "momentum", "number", "0", "1", NULL, "momentum"},
-	{"mlp_train", "beta1", "number", "0", "0.999999", NULL, "Adam's first-moment decay"},
-	{"mlp_train", "beta2", "number", "0", "0.999999", NULL, "Adam's second-moment decay"},
-	{"mlp_train", "eps", "number", "0.000000000001", "1", NULL, "Adam's epsilon"},
-	{"mlp_train", "l2", "number", "0", "10", NULL, "L2 penalty"},
-	{"mlp_train", "clip", "number", "0", "1000000", NULL, "global gradient-norm clip"},
+	/* the training aggregates mlp_train and rnn_train (C) */
+	OPTIMIZER_SPECS("mlp_train"),
 	{"mlp_train", "batch", "integer", "1", "65536", "256", "rows per optimiser step"},
 	{"mlp_train", "loss", "string", NULL, NULL, "\"bce\"", "bce (on logits) or mse"},
-	{"rnn_train", "optimizer", "string", NULL, NULL, "\"adam\"", "sgd, momentum or adam"},
-	{"rnn_train", "lr", "number", "0", "100", NULL, "learning rate (the optimiser's default)"},
-	{"rnn_train", "momentum", "number", "0", "1", NULL, "momentum"},
-	{"rnn_train", "beta1", "number", "0", "0.999999", NULL, "Adam's first-moment decay"},
-	{"rnn_train", "beta2", "number", "0", "0.999999", NULL, "Adam's second-moment decay"},
-	{"rnn_train", "eps", "number", "0.000000000001", "1", NULL, "Adam's epsilon"},
-	{"rnn_train", "l2", "number", "0", "10", NULL, "L2 penalty"},
-	{"rnn_train", "clip", "number", "0", "1000000", NULL, "global gradient-norm clip"},
+	OPTIMIZER_SPECS("rnn_train"),
 	{"rnn_train", "batch", "integer", "1", "65536", "256", "sequences per optimiser step"},
 	{"rnn_train", "negatives", "integer", "0", "100000", "100", "negatives sampled per step"},
 	{"rnn_train", "max_len", "integer", "1", "10000", "20", "most recent items kept per sequence"},
