@@ -37,6 +37,9 @@ INSERT INTO pg_temp.cases (entry, call, want) VALUES
  ('recommend_bundles', $$SELECT * FROM recommend_bundles('42', 3, jsonb_build_object('exclude_items', to_jsonb(array_fill(1000, ARRAY[1001]))))$$, '54000'),
  ('recommend_bundles', $$SELECT count(*) FROM recommend_bundles('visitor', 3, jsonb_build_object('session', to_jsonb(array_fill(1000, ARRAY[1000]))))$$, 'ok'),
  ('complete_bundle', $$SELECT count(*) FROM complete_bundle(array_fill('1000'::text, ARRAY[1001]), 3)$$, '54000'),
+ ('recommend_bundles_batch', $$SELECT count(*) FROM recommend_bundles_batch(array_fill(42::bigint, ARRAY[1000]), 10000)$$, '54000'),
+ ('recommend_bundles_batch', $$SELECT count(*) FROM recommend_bundles_batch(array_fill('42'::text, ARRAY[100001]), 10)$$, '54000'),
+ ('recommend_bundles_batch', $$SELECT count(*) FROM recommend_bundles_batch(ARRAY[42, 43]::bigint[], 3)$$, 'ok'),
  -- 10. almost-right options: fractions where integers are due, numbers past their range
  ('train', $$CALL recsys.train('default', '{"max_epochs": 1.5}')$$, '22023'),
  ('train', $$CALL recsys.train('default', '{"seed": 1e30}')$$, '22023'),

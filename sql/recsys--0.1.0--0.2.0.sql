@@ -447,6 +447,22 @@ END
 $$;
 COMMENT ON FUNCTION recsys.publish_version(text, bigint, bytea, text, boolean, jsonb) IS 'installs a version committed on the coordinator under the same version_id, after checking md5(weights) = checksum; idempotent (the same version again returns unchanged, other weights under its id are an error); activate false stages it as a candidate; returns staged, activated or unchanged';
 
+-- a batch's answer is bounded like a single call's: at most 1,000,000 rows (users x k), so a caller cannot fill
+-- memory or the temporary files with one statement
+CREATE FUNCTION recsys.check_batch(users integer, k integer) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF users::bigint * greatest(k, 1) > 1000000 THEN
+        RAISE EXCEPTION 'a batch of % users at k = % would return more than 1000000 rows', users, k
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Split the users into smaller batches.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION recsys.check_batch(integer, integer) IS 'true, or an error when users x k passes the 1,000,000 rows a batch may return';
+
 CREATE FUNCTION recommend_bundles_batch(user_ids bigint[], k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (user_id bigint, rank integer, bundle_id bigint, items bigint[], score real, reason text)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -456,7 +472,7 @@ AS $$
     SELECT u.id, r.rank, r.bundle_id, r.items, r.score, r.reason
       FROM unnest(user_ids) WITH ORDINALITY AS u(id, n)
      CROSS JOIN LATERAL @extschema@.recommend_bundles(u.id, k, options) r
-     WHERE u.id IS NOT NULL
+     WHERE u.id IS NOT NULL AND recsys.check_batch(cardinality(user_ids), k)
      ORDER BY u.n, r.rank
 $$;
 COMMENT ON FUNCTION recommend_bundles_batch(bigint[], integer, jsonb) IS 'recommend_bundles for many users in one call (rows carry user_id, in the order given); what a PL/Proxy SPLIT call runs on each shard';
@@ -470,7 +486,7 @@ AS $$
     SELECT u.id, r.rank, r.bundle_id, r.items, r.score, r.reason
       FROM unnest(user_ids) WITH ORDINALITY AS u(id, n)
      CROSS JOIN LATERAL @extschema@.recommend_bundles(u.id, k, options) r
-     WHERE u.id IS NOT NULL
+     WHERE u.id IS NOT NULL AND recsys.check_batch(cardinality(user_ids), k)
      ORDER BY u.n, r.rank
 $$;
 COMMENT ON FUNCTION recommend_bundles_batch(text[], integer, jsonb) IS 'recommend_bundles_batch for text user ids';
@@ -1129,7 +1145,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           @extschema@.complete_bundle(text[], integer, jsonb), @extschema@.complete_bundle(bigint[], integer, jsonb),
                           @extschema@.similar_items(text, integer), @extschema@.similar_items(bigint, integer),
                           @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
-                          @extschema@.recommend_bundles_batch(text[], integer, jsonb),
+                          @extschema@.recommend_bundles_batch(text[], integer, jsonb), recsys.check_batch(integer, integer),
                           recsys.experiment_report(text), recsys.version(), recsys.may_see_history(), recsys.ext_bigint(text),
                           recsys.recommend_bundles_traced(text, integer, jsonb),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
