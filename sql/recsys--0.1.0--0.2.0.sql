@@ -736,7 +736,10 @@ COMMENT ON FUNCTION recsys.forget_salt() IS 'the installation''s salt for forgot
 CREATE OR REPLACE FUNCTION recsys.user_digest(user_id text) RETURNS bytea
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
-AS $$ SELECT sha256((SELECT recsys.forget_salt()) || convert_to(user_id, 'UTF8')) $$;
+-- per event row in prepare(): the salt is read as before, and forget_salt() (which raises when it is gone) runs
+-- only when it is missing
+AS $$ SELECT sha256(coalesce((SELECT s.value FROM recsys.secrets s WHERE s.name = 'forget_salt'), recsys.forget_salt())
+                    || convert_to(user_id, 'UTF8')) $$;
 
 CREATE FUNCTION recsys.secrets_guard() RETURNS trigger
     LANGUAGE plpgsql
