@@ -126,132 +126,91 @@ END
 $$;
 COMMENT ON FUNCTION recsys_proxy.publish(bigint) IS 'stages a committed version on every shard (md5-checked), then activates it on every shard and here; idempotent';
 
--- One data-parallel training, as recsys.train does on one node, committing per epoch: the held-out fit merged
--- from every shard's share, scorer epochs trained on every shard from the same weights and merged by the
--- training aggregates' combine function, early stopping on validation over all shards, GRU epochs likewise
--- (gru_epochs), the final fit merged
--- again, the version committed here, then published. A shard that fails before publication leaves every
--- shard on the version it had.
+-- One data-parallel training: recsys.train_driver, the loop recsys.train runs, with these steps, each on every shard
+-- at once. The job a version's samples are kept under on the shards is "model:version_id". The held-out fit is
+-- merged from every shard's share, scorer and GRU epochs run on every shard from the same weights and are merged
+-- by the training aggregates' combine function, validation sums over all shards, the final fit is merged again;
+-- the version is committed here, then published. A shard that fails before publication leaves every shard on the
+-- version it had.
+CREATE FUNCTION recsys_proxy.shard_status(job text) RETURNS TABLE (samples bigint, items integer)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'recsys_shards';
+    RUN ON ALL;
+    SELECT (SELECT count(*) FROM recsys.shard_samples s WHERE s.job = $1) AS samples,
+           (SELECT max(m.idx) + 1 FROM recsys.id_map m WHERE m.space = 'item')::integer AS items;
+$$;
+-- the newest prepared event of every shard; features are not refreshed from here: mined bundles must have the same
+-- ids on every shard, so the catalogue's bundles are loaded on every shard alike, not mined per shard
+CREATE FUNCTION recsys_proxy.data_to() RETURNS SETOF timestamptz
+    LANGUAGE plproxy AS $$
+    CLUSTER 'recsys_shards';
+    RUN ON ALL;
+    SELECT max(e.ts) FROM recsys.events_clean e;
+$$;
+CREATE FUNCTION recsys_proxy.job(version_id bigint) RETURNS text
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mv.model || ':' || mv.version_id FROM recsys.model_versions mv WHERE mv.version_id = job.version_id $$;
+-- the fit's options: the held-out one when holdout, else the servable one on every customer
+CREATE FUNCTION recsys_proxy.fit(o jsonb, holdout boolean) RETURNS bytea
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.fit_merge(ARRAY(SELECT p FROM recsys_proxy.fit_partial(f.fo) p), f.fo)
+      FROM (SELECT jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta', 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')
+                   || CASE WHEN holdout THEN jsonb_build_object('holdout_seed', o -> 'seed') ELSE '{}' END AS fo) f
+$$;
+CREATE FUNCTION recsys_proxy.train_prepare(o jsonb) RETURNS timestamptz
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT max(t) FROM recsys_proxy.data_to() t $$;
+CREATE FUNCTION recsys_proxy.train_status(version_id bigint, OUT samples bigint, OUT items integer)
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sum(s.samples)::bigint, max(s.items) FROM recsys_proxy.shard_status(recsys_proxy.job(version_id)) s $$;
+CREATE FUNCTION recsys_proxy.train_samples_for(version_id bigint, o jsonb, feedback_since timestamptz) RETURNS bigint
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    -- the shards' feedback is not collected here: feedback_since is not used
+    SELECT sum(n)::bigint FROM recsys_proxy.samples_for(recsys_proxy.job(version_id), recsys_proxy.fit(o, true),
+                                                         (o ->> 'seed')::bigint, (o ->> 'candidates')::int) n
+$$;
+CREATE FUNCTION recsys_proxy.train_validate(version_id bigint, scorer bytea)
+RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sum(x.hits) / greatest(sum(x.users), 1), sum(x.ndcg) / greatest(sum(x.users), 1), sum(x.users)::bigint
+      FROM recsys_proxy.validate(recsys_proxy.job(version_id), scorer) x
+$$;
+CREATE FUNCTION recsys_proxy.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.train_merge(s)
+      FROM recsys_proxy.scorer_epoch(recsys_proxy.job(version_id), scorer, epoch, (o ->> 'lr')::float8) s
+$$;
+CREATE FUNCTION recsys_proxy.train_encoder_epoch(version_id bigint, encoder bytea, epoch integer, o jsonb, since timestamptz)
+RETURNS bytea
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    -- every shard trains on all its customers: since is not used
+    SELECT recsys.train_merge(s) FROM recsys_proxy.encoder_epoch(encoder, epoch, (o ->> 'seed')::bigint) s
+$$;
+CREATE FUNCTION recsys_proxy.train_final(version_id bigint, o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.bundle_attach(recsys_proxy.fit(o, false), scorer, encoder, (o ->> 'candidates')::int)
+      FROM (SELECT count(*) FROM recsys_proxy.done(recsys_proxy.job(version_id))) d
+$$;
+CREATE FUNCTION recsys_proxy.train_activate(version_id bigint) RETURNS void
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT count(*) FROM recsys_proxy.publish(version_id) $$;
+COMMENT ON FUNCTION recsys_proxy.train_samples_for(bigint, jsonb, timestamptz) IS 'a data-parallel training step (see recsys.train_driver): the merged held-out fit, and each shard''s samples under it kept for the job';
+
 CREATE PROCEDURE recsys_proxy.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    -- initialisers run before the path is pinned: function calls only, qualified, no operators
-    o jsonb;
-    job text;
-    fo jsonb;
-    fit bytea;
-    scorer bytea;
-    best bytea;
-    best_epoch integer := 0;
-    best_ndcg float8;
-    best_recall float8;
     v bigint;
-    active bigint;
-    active_ndcg float8;
-    nsamples bigint;
-    new_weights bytea;
-    encoder bytea;
-    vocab integer;
-    t0 timestamptz;
-    r record;
 BEGIN
-    -- a procedure that commits may not carry a SET clause: the path is pinned per transaction, as in recsys.train
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    o := recsys.train_options(options);
-    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    job := model || ':' || txid_current()::text;
-    active := recsys.active_version(model);
-    -- one training per model at a time (the shards keep one job's samples per model); a failed CALL leaves a
-    -- stale claim, never a lock held by an idle session
-    PERFORM recsys.training_claim('recsys_proxy.train:' || model);
-    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
-        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained over the shards by recsys_proxy.train');
-    END IF;
-    v := recsys.add_version(model, NULL, 'training', '{}', active);
-    UPDATE recsys.model_versions mv SET note = pg_catalog.format('data-parallel training with %s', o) WHERE mv.version_id = v;
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    fo := pg_catalog.jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta', 'keep_b', o -> 'keep_b',
-                                        'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed');
-    t0 := pg_catalog.clock_timestamp();
-    fit := recsys.fit_merge(ARRAY(SELECT p FROM recsys_proxy.fit_partial(fo) p), fo);
-    SELECT sum(n) INTO nsamples FROM recsys_proxy.samples_for(job, fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) n;
-    SELECT sum(x.hits) / greatest(sum(x.users), 1) AS recall20, sum(x.ndcg) / greatest(sum(x.users), 1) AS ndcg20, sum(x.users) AS users
-      INTO r FROM recsys_proxy.validate(job, NULL) x;
-    INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
-    VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', r.recall20, 'valid_ndcg20', r.ndcg20,
-                'valid_users', r.users, 'data_parallel', true), nsamples, NULL,
-            1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1),
-                                                                    'output', 'linear'), (o ->> 'seed')::bigint);
-    best := scorer;
-    best_ndcg := -1;
-    FOR epoch IN 1 .. (o ->> 'max_epochs')::int LOOP
-        t0 := pg_catalog.clock_timestamp();
-        scorer := (SELECT recsys.train_merge(s) FROM recsys_proxy.scorer_epoch(job, scorer, epoch, (o ->> 'lr')::float8) s);
-        SELECT sum(x.hits) / greatest(sum(x.users), 1) AS recall20, sum(x.ndcg) / greatest(sum(x.users), 1) AS ndcg20, sum(x.users) AS users
-          INTO r FROM recsys_proxy.validate(job, scorer) x;
-        nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
-        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
-        VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
-                pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', r.recall20, 'valid_ndcg20', r.ndcg20,
-                    'valid_users', r.users, 'data_parallel', true),
-                nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
-                1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
-        IF r.ndcg20 > best_ndcg THEN
-            best_ndcg := r.ndcg20; best_recall := r.recall20; best := scorer; best_epoch := epoch;
-        END IF;
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-        EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
-    END LOOP;
-    PERFORM recsys_proxy.done(job);
-    -- the GRU encoder for visitors with a session but no history: epochs on every shard, states merged
-    vocab := (recsys.model_info(fit) #>> '{config,fit,items}')::int;
-    IF (o ->> 'gru_epochs')::int > 0 AND vocab > 0 THEN
-        encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', vocab, 'embed', o -> 'gru_embed',
-                                                                         'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
-        FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
-            t0 := pg_catalog.clock_timestamp();
-            encoder := (SELECT recsys.train_merge(s) FROM recsys_proxy.encoder_epoch(encoder, epoch, (o ->> 'seed')::bigint) s);
-            nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
-            INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
-            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
-                    '{"stage": "encoder", "data_parallel": true}', nsamples,
-                    nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
-                    1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
-            COMMIT;
-            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-        END LOOP;
-    END IF;
-    -- the servable fit on every customer of every shard
-    fo := fo - 'holdout_seed';
-    new_weights := recsys.bundle_attach(recsys.fit_merge(ARRAY(SELECT p FROM recsys_proxy.fit_partial(fo) p), fo),
-                                    best, encoder, (o ->> 'candidates')::int);
-    UPDATE recsys.model_versions mv
-       SET weights = new_weights, status = 'candidate',
-           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
-                                                   'best_epoch', best_epoch, 'data_parallel', true)
-     WHERE mv.version_id = v;
-    COMMIT;     -- committed here first: PL/Proxy has no distributed transactions
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    active_ndcg := (SELECT (mv.metrics ->> 'valid_ndcg20')::float8 FROM recsys.model_versions mv WHERE mv.version_id = active);
-    IF active IS NULL OR (o ->> 'force')::boolean OR best_ndcg >= coalesce(active_ndcg, -1) THEN
-        PERFORM recsys_proxy.publish(v);
-        RAISE NOTICE 'recsys_proxy.train: version % of % published to every shard and active', v, model;
-    ELSE
-        UPDATE recsys.model_versions mv SET note = pg_catalog.format('kept as candidate: validation NDCG@20 %s below the active version''s %s',
-                                                                     round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
-         WHERE mv.version_id = v;
-        RAISE NOTICE 'recsys_proxy.train: version % of % kept as candidate', v, model;
-    END IF;
-    PERFORM recsys.training_release('recsys_proxy.train:' || model);
+    -- an interrupted round is not resumed (a shard may have failed to store its samples): it is marked failed
+    -- and the next round replaces what it left on the shards
+    CALL recsys.train_driver('recsys_proxy.train', model, coalesce(options, '{}') || '{"resume": false}', 'recsys_proxy', false, v);
 END
 $$;
-COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards: merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';
+COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards (recsys.train_driver with recsys_proxy''s steps): merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

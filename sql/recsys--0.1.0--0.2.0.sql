@@ -51,14 +51,101 @@ CREATE FUNCTION recsys.training_release(name text) RETURNS void
 AS $$ DELETE FROM recsys.training_claims t WHERE t.name = training_release.name AND t.pid = pg_backend_pid() $$;
 COMMENT ON FUNCTION recsys.training_release(text) IS 'ends this backend''s claim on a training; a claim left by a failed statement needs no release (it is stale once the statement ends)';
 
-CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
+CREATE FUNCTION recsys.bundle_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_scorer_init'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_scorer_init(integer, bigint) IS 'new weights of the bundle scorer (an MLP from the scorer''s features through hidden units to one linear score), seeded';
+
+-- One training driver. recsys.train, recsys.cross_validate and the coordinator's recsys_proxy.train run the same
+-- loop (samples, scorer epochs with early stopping on validation NDCG@20, GRU epochs, the final fit, the
+-- activation rule); what differs is where each step runs, so the steps are functions of one schema, named alike:
+--   S.train_prepare(o)                                 -> timestamptz   features refreshed if asked; the data's end
+--   S.train_samples_for(version_id, o, feedback_since) -> bigint        the held-out fit's samples, stored
+--   S.train_status(version_id)                         -> (samples bigint, items integer)
+--   S.train_validate(version_id, scorer)               -> (recall20, ndcg20, users); scorer NULL: the fit alone
+--   S.train_scorer_epoch(version_id, scorer, epoch, o) -> bytea
+--   S.train_encoder_epoch(version_id, encoder, epoch, o, since) -> bytea   since: only customers active after it
+--   S.train_final(version_id, o, scorer, encoder)      -> bytea         servable weights; the samples dropped
+--   S.train_activate(version_id)                       -> void
+-- recsys has the single-node steps; scaleout/coordinator.sql defines recsys_proxy's, which run on every shard.
+CREATE FUNCTION recsys.train_prepare(o jsonb) RETURNS timestamptz
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (o ->> 'features')::boolean THEN
+        PERFORM recsys.refresh_features();
+    END IF;
+    RETURN (SELECT max(e.ts) FROM recsys.events_clean e);
+END
+$$;
+COMMENT ON FUNCTION recsys.train_prepare(jsonb) IS 'a training step: refreshes features and mined bundles when option features is true; returns the time of the newest prepared event (the new version''s data_to)';
+
+CREATE FUNCTION recsys.train_status(version_id bigint, OUT samples bigint, OUT items integer)
+    LANGUAGE sql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = train_status.version_id),
+           (SELECT max(m.idx) + 1 FROM recsys.id_map m WHERE m.space = 'item')::integer
+$$;
+COMMENT ON FUNCTION recsys.train_status(bigint) IS 'a training step: the samples stored for a version in training (none: it cannot resume) and the item vocabulary of a session encoder';
+
+CREATE FUNCTION recsys.train_encoder_epoch(version_id bigint, encoder bytea, epoch integer, o jsonb, since timestamptz)
+RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- shuffled in a subquery, as the scorer's epoch: an ORDER BY in the aggregate would copy the weights per row
+    SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
+                            jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
+      FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
+              FROM recsys.user_sequences(50) od, generate_subscripts(od.items, 1) AS t
+             WHERE t > 1
+               AND (since IS NULL OR od.user_idx IN (SELECT e.user_idx FROM recsys.events_clean e WHERE e.ts > since))
+             ORDER BY hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq
+$$;
+COMMENT ON FUNCTION recsys.train_encoder_epoch(bigint, bytea, integer, jsonb, timestamptz) IS 'a training step: one epoch of the GRU encoder over the customers'' item sequences (next item by sampled softmax; since: only customers with events after it)';
+
+CREATE FUNCTION recsys.train_final(version_id bigint, o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = train_final.version_id;
+    RETURN recsys.train_final_weights(o, scorer, encoder);
+END
+$$;
+COMMENT ON FUNCTION recsys.train_final(bigint, jsonb, bytea, bytea) IS 'a training step: the servable weights (the fit on all prepared data, the scorer and encoder attached); drops the version''s samples';
+
+CREATE FUNCTION recsys.train_activate(version_id bigint) RETURNS void
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.activate_version(version_id) $$;
+COMMENT ON FUNCTION recsys.train_activate(bigint) IS 'a training step: activates the trained version (the coordinator''s publishes it to every shard first)';
+
+-- the transaction boundary of a training: commit, then pin the path again (a local setting ends with the
+-- transaction; a procedure that commits may not carry a SET clause)
+CREATE PROCEDURE recsys.train_commit(trial boolean)
     LANGUAGE plpgsql
--- no SET clause: a procedure with one cannot COMMIT, and committing per epoch is the point; the path is pinned
--- per transaction in the body
+AS $$
+BEGIN
+    IF NOT trial THEN
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END IF;
+END
+$$;
+COMMENT ON PROCEDURE recsys.train_commit(boolean) IS 'a training''s transaction boundary: commits and pins search_path again, unless trial (a training inside the caller''s transaction)';
+
+CREATE PROCEDURE recsys.train_driver(caller text, model text, options jsonb, steps text, trial boolean,
+                                     INOUT version_id bigint DEFAULT NULL)
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT; the path is pinned per transaction (recsys.train_commit)
 AS $$
 DECLARE
     -- initialisers run before the path is pinned: function calls only, qualified, no operators
     o jsonb;
+    s text;
     v bigint;
     active bigint;
     active_ndcg float8;
@@ -74,46 +161,50 @@ DECLARE
     t0 timestamptz;
     started timestamptz := pg_catalog.clock_timestamp();
     val record;
+    have_samples bigint;
+    items integer;
     nsamples bigint;
-    vocab integer;
     new_data_to timestamptz;
     activated boolean;
 BEGIN
-    -- a procedure that commits may not carry a SET clause: the path is pinned for each transaction
-    -- instead (a local setting ends with it), first thing and after every COMMIT
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     o := recsys.train_options(options);
     IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- one training per model at a time, across sessions (held over the per-epoch commits)
-    PERFORM recsys.training_claim('recsys.train:' || model);
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train.model) THEN
-        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by recsys.train');
-    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train.model) <> 'bundle' THEN
+    IF steps IS NULL OR pg_catalog.to_regnamespace(steps) IS NULL THEN
+        RAISE EXCEPTION 'no schema % of training steps', pg_catalog.quote_literal(coalesce(steps, 'NULL'))
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    s := pg_catalog.quote_ident(steps);
+    IF NOT trial THEN
+        -- one training per model at a time, across sessions (held over the per-epoch commits)
+        PERFORM recsys.training_claim(caller || ':' || model);
+    END IF;
+    CALL recsys.train_commit(trial);
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train_driver.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by ' || caller);
+    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_driver.model) <> 'bundle' THEN
         RAISE EXCEPTION 'model % is not a bundle model', pg_catalog.quote_literal(model)
-            USING ERRCODE = 'wrong_object_type', HINT = 'recsys.train trains bundle models; pick another name.';
+            USING ERRCODE = 'wrong_object_type', HINT = caller || ' trains bundle models; pick another name.';
     END IF;
     active := recsys.active_version(model);
-    SELECT max(e.ts) INTO new_data_to FROM recsys.events_clean e;
-    IF (o ->> 'features')::boolean THEN
-        PERFORM recsys.refresh_features();
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    END IF;
+    EXECUTE pg_catalog.format('SELECT %s.train_prepare($1)', s) INTO new_data_to USING o;
+    CALL recsys.train_commit(trial);
 
     -- resume an interrupted training of this model, unless told not to
     SELECT mv.version_id INTO v FROM recsys.model_versions mv
-     WHERE mv.model = train.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
+     WHERE mv.model = train_driver.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
     IF v IS NOT NULL AND NOT (o ->> 'resume')::boolean THEN
         UPDATE recsys.model_versions mv SET status = 'failed', note = 'abandoned: a new training started with resume false'
          WHERE mv.version_id = v;
         v := NULL;
     END IF;
-    IF v IS NOT NULL AND EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v) THEN
+    IF v IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+    END IF;
+    IF v IS NOT NULL AND have_samples > 0 THEN
         SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
          WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
         start_epoch := coalesce(start_epoch, 1);
@@ -123,30 +214,31 @@ BEGIN
          ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
         best_epoch := coalesce(best_epoch, 0);
         best_ndcg := coalesce(best_ndcg, -1);
-        RAISE NOTICE 'recsys.train: resuming version % of % at epoch %', v, model, start_epoch;
+        RAISE NOTICE '%: resuming version % of % at epoch %', caller, v, model, start_epoch;
     ELSE
         IF v IS NULL THEN
             v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
         ELSE
             -- interrupted before its samples were kept (a crash can lose the last commits): the same version over
-            RAISE NOTICE 'recsys.train: restarting version % of % from its samples (none survived)', v, model;
+            RAISE NOTICE '%: restarting version % of % from its samples (none survived)', caller, v, model;
         END IF;
         UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-        -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer
-        t0 := pg_catalog.clock_timestamp();
+        CALL recsys.train_commit(trial);
+        -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer, and from the
         -- feedback on what was shown since the active version went live
-        nsamples := recsys.train_samples_for(v, o, coalesce((SELECT mv.activated_at FROM recsys.model_versions mv
-                                                              WHERE mv.version_id = active), '-infinity'));
-        SELECT * INTO val FROM recsys.train_validate(v, NULL);
+        t0 := pg_catalog.clock_timestamp();
+        EXECUTE pg_catalog.format('SELECT %s.train_samples_for($1, $2, $3)', s) INTO nsamples
+          USING v, o, CASE WHEN NOT trial    -- a trial learns from the held-out pairs alone
+                           THEN coalesce((SELECT mv.activated_at FROM recsys.model_versions mv WHERE mv.version_id = active),
+                                         '-infinity') END;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, NULL)', s) INTO val USING v;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
         VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
-                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users,
-                    'feedback_samples', (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = v) - nsamples),
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'feedback_samples', have_samples - nsamples,
+                    'steps', steps),
                 nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        CALL recsys.train_commit(trial);
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
             scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
         END IF;
@@ -154,9 +246,7 @@ BEGIN
     -- a fresh scorer, and also for a resumed version that kept no checkpoint: a crash can lose the last commits
     -- (synchronous_commit off), and the version's samples may outlive every epoch row
     IF scorer IS NULL THEN
-        scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object(
-                      'layers', pg_catalog.jsonb_build_array(5, o -> 'hidden', 1), 'output', 'linear'),
-                      (o ->> 'seed')::bigint);
+        scorer := recsys.bundle_scorer_init((o ->> 'hidden')::int, (o ->> 'seed')::bigint);
         start_epoch := 1;
     END IF;
     best := coalesce(best, scorer);
@@ -164,13 +254,13 @@ BEGIN
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
         t0 := pg_catalog.clock_timestamp();
-        scorer := recsys.train_scorer_epoch(v, scorer, epoch, o);
-        SELECT * INTO val FROM recsys.train_validate(v, scorer);
+        EXECUTE pg_catalog.format('SELECT %s.train_scorer_epoch($1, $2, $3, $4)', s) INTO scorer USING v, scorer, epoch, o;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, $2)', s) INTO val USING v, scorer;
         nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
         VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
                 pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', val.recall20,
-                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users),
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'steps', steps),
                 nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
         IF val.ndcg20 > best_ndcg THEN
@@ -179,52 +269,42 @@ BEGIN
             best := scorer;
             best_epoch := epoch;
         END IF;
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        CALL recsys.train_commit(trial);
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
     END LOOP;
 
     -- the GRU encoder for customers who bring a session but no history
-    IF (o ->> 'gru_epochs')::int > 0 THEN
-        SELECT max(m.idx) + 1 INTO vocab FROM recsys.id_map m WHERE m.space = 'item';
+    EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+    IF (o ->> 'gru_epochs')::int > 0 AND items > 0 THEN
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
             encoder := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'encoder');
-            IF encoder IS NOT NULL AND (recsys.model_info(encoder) #>> '{config,vocab}')::int <> vocab THEN
+            IF encoder IS NOT NULL AND (recsys.model_info(encoder) #>> '{config,vocab}')::int <> items THEN
                 encoder := NULL;    -- new items since: start over
             END IF;
         END IF;
-        IF encoder IS NULL AND vocab IS NOT NULL THEN
-            encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', vocab,
+        IF encoder IS NULL THEN
+            encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', items,
                            'embed', o -> 'gru_embed', 'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
         END IF;
-        FOR epoch IN 1 .. CASE WHEN encoder IS NULL THEN 0 ELSE (o ->> 'gru_epochs')::int END LOOP
+        FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
             t0 := pg_catalog.clock_timestamp();
-            encoder := (
-                WITH ordered AS (
-                    SELECT sq.user_idx, sq.items FROM recsys.user_sequences(50) sq
-                     -- incremental: only customers with events since the active version's data
-                     WHERE NOT (o ->> 'incremental')::boolean OR active IS NULL
-                        OR sq.user_idx IN (SELECT e2.user_idx FROM recsys.events_clean e2
-                                            WHERE e2.ts > (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active)))
-                SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
-                                        pg_catalog.jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
-                  FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
-                          FROM ordered od, pg_catalog.generate_subscripts(od.items, 1) AS t WHERE t > 1
-                         ORDER BY pg_catalog.hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq);
+            -- incremental: only customers with events since the active version's data
+            EXECUTE pg_catalog.format('SELECT %s.train_encoder_epoch($1, $2, $3, $4, $5)', s) INTO encoder
+              USING v, encoder, epoch, o,
+                    CASE WHEN (o ->> 'incremental')::boolean AND active IS NOT NULL
+                         THEN (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active) END;
             nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
             INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
             VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
-                    '{"stage": "encoder"}', nsamples,
+                    pg_catalog.jsonb_build_object('stage', 'encoder', 'steps', steps), nsamples,
                     nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                     1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
-            COMMIT;
-            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            CALL recsys.train_commit(trial);
         END LOOP;
     END IF;
 
     -- the served model: the fit on all data, the best scorer, the encoder
-    t0 := pg_catalog.clock_timestamp();
-    new_weights := recsys.train_final_weights(o, best, encoder);
+    EXECUTE pg_catalog.format('SELECT %s.train_final($1, $2, $3, $4)', s) INTO new_weights USING v, o, best, encoder;
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate', data_to = new_data_to,
            metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
@@ -232,36 +312,125 @@ BEGIN
                          'fit_valid_ndcg20', (SELECT r.metrics -> 'valid_ndcg20' FROM recsys.training_runs r
                                                WHERE r.version_id = v AND r.epoch = 0),
                          'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started),
-                         'options', o)
+                         'options', o, 'steps', steps)
      WHERE mv.version_id = v;
-    DELETE FROM recsys.train_samples s WHERE s.version_id = v;
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    version_id := v;
+    IF trial THEN
+        RETURN;     -- the caller scores it and rolls it back
+    END IF;
+    -- committed here first: a coordinator's shards have no distributed transaction with it
+    CALL recsys.train_commit(trial);
 
     -- activate only if not worse than the active version on validation (force overrides)
     active := recsys.active_version(model);
     SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
     activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
     IF activated THEN
-        PERFORM recsys.activate_version(v);
-        UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train.model;
+        EXECUTE pg_catalog.format('SELECT %s.train_activate($1)', s) USING v;
+        UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train_driver.model;
     ELSE
         UPDATE recsys.model_versions mv
            SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
                                         round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
          WHERE mv.version_id = v;
     END IF;
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    PERFORM recsys.training_release('recsys.train:' || model);
-    RAISE NOTICE 'recsys.train: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
-        v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
+    CALL recsys.train_commit(trial);
+    PERFORM recsys.training_release(caller || ':' || model);
+    RAISE NOTICE '%: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
+        caller, v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
         round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
         round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
 END
 $$;
+COMMENT ON PROCEDURE recsys.train_driver(text, text, jsonb, text, boolean, bigint) IS 'the one training loop of recsys.train, recsys.cross_validate and recsys_proxy.train: samples, scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU epochs, the final fit, activation only if not worse (option force); each step is the function train_* of schema steps (recsys: this node; recsys_proxy: every shard); trial: inside the caller''s transaction, no commit, claim or activation; returns the version';
 
-COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end: fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.train_options';
+CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT, and the driver commits per epoch
+AS $$
+DECLARE
+    v bigint;
+BEGIN
+    CALL recsys.train_driver('recsys.train', model, options, 'recsys', false, v);
+END
+$$;
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end (recsys.train_driver with this node''s steps): fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+
+CREATE OR REPLACE FUNCTION recsys.cross_validate(model text DEFAULT 'default', folds integer DEFAULT 5, options jsonb DEFAULT '{}')
+RETURNS TABLE (method text, k integer, metric text, mean double precision, stddev double precision, folds_run integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    split_method text := coalesce(options ->> 'split', 'kfold');
+    k_list integer[] := coalesce((SELECT array_agg(x::int) FROM jsonb_array_elements_text(options -> 'k_list') x), '{20}');
+    -- no features refresh, session encoder or resumption inside a fold: the scorer on the fold's fit is scored
+    o jsonb := recsys.train_options(coalesce(options -> 'train', '{}'))
+               || '{"features": false, "gru_epochs": 0, "resume": false, "incremental": false}';
+    runs integer := CASE WHEN coalesce(options ->> 'split', 'kfold') = 'kfold' THEN folds ELSE 1 END;
+    results jsonb := '[]';
+    eid bigint;
+    v bigint;
+    key text;
+BEGIN
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF key NOT IN ('split', 'k_list', 'train', 'seed', 'fraction') THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: split, k_list, train, seed, fraction.';
+        END IF;
+    END LOOP;
+    IF folds IS NULL OR folds NOT BETWEEN 2 AND 20 THEN
+        RAISE EXCEPTION 'folds must be from 2 to 20, got %', coalesce(folds::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = cross_validate.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker');
+    END IF;
+    FOR f IN 1 .. runs LOOP
+        -- each fold trains and scores inside a subtransaction that is then rolled back: the held-out pairs are
+        -- removed from the prepared data only there, and nothing of the fold's model stays behind
+        BEGIN
+            CREATE TEMP TABLE rs_cv_truth ON COMMIT DROP AS
+            SELECT u.ext_id AS user_id, b.ext_id AS bundle_id, sp.user_idx, sp.bundle_idx
+              FROM recsys.split_pairs(split_method, jsonb_build_object('folds', folds) || (options - 'k_list' - 'train' - 'split')) sp
+              JOIN recsys.id_map u ON u.space = 'user' AND u.idx = sp.user_idx
+              JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = sp.bundle_idx
+             WHERE sp.fold = f;
+            DELETE FROM recsys.user_bundles ub USING rs_cv_truth t
+             WHERE ub.user_idx = t.user_idx AND ub.bundle_idx = t.bundle_idx;
+            -- the baselines' popularity must not know the held-out pairs either
+            UPDATE recsys.bundle_stats bs SET n_users = (SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bs.bundle_idx);
+            PERFORM recsys.serving_invalidate();
+            -- the one training loop, inside this fold's subtransaction: no commit, no activation, no resume
+            v := NULL;
+            CALL recsys.train_driver('recsys.cross_validate', model, o, 'recsys', true, v);
+            ALTER TABLE rs_cv_truth DROP COLUMN user_idx, DROP COLUMN bundle_idx;
+            results := results || coalesce((SELECT jsonb_agg(jsonb_build_object('fold', f, 'method', e.method, 'k', e.k,
+                                                                               'metric', e.metric, 'value', e.value, 'users', e.users))
+                                               FROM recsys.evaluate(model, v, 'rs_cv_truth'::regclass, k_list) e), '[]');
+            RAISE EXCEPTION USING ERRCODE = 'RSCV0', MESSAGE = 'cross-validation fold rolled back';
+        EXCEPTION WHEN SQLSTATE 'RSCV0' THEN
+            NULL;
+        END;
+        -- the fold's data and model are gone: every serving cache reloads
+        PERFORM recsys.serving_invalidate();
+    END LOOP;
+    -- per-fold results land in recsys.evaluations, one evaluation per fold
+    FOR f IN 1 .. runs LOOP
+        eid := nextval('recsys.evaluation_seq');
+        INSERT INTO recsys.evaluations (evaluation_id, model, version_id, method, split, k, metric, value, users)
+        SELECT eid, model, NULL, r ->> 'method', format('%s %s/%s', split_method, f, runs), (r ->> 'k')::int,
+               r ->> 'metric', (r ->> 'value')::float8, (r ->> 'users')::bigint
+          FROM jsonb_array_elements(results) r WHERE (r ->> 'fold')::int = f;
+    END LOOP;
+    RETURN QUERY
+    SELECT r ->> 'method', (r ->> 'k')::int, r ->> 'metric', avg((r ->> 'value')::float8), stddev_samp((r ->> 'value')::float8),
+           count(*)::int
+      FROM jsonb_array_elements(results) r
+     GROUP BY 1, 2, 3 ORDER BY 2, 3, 1;
+END
+$$;
+COMMENT ON FUNCTION recsys.cross_validate(text, integer, jsonb) IS 'trains and scores a model on each fold of a split (options split: kfold (default, folds folds), random, time, last_basket; seed, fraction; k_list (default [20]); train: recsys.train options) next to the baselines, each fold in a rolled-back subtransaction so the prepared data and the models are untouched; returns the mean and standard deviation of every metric and writes each fold to recsys.evaluations';
+
 
 ------------------------------------------------------------------------------
 -- Scale-out: data-parallel fitting and training over shards, publication of a

@@ -28,6 +28,8 @@ typedef struct RecsysNet
 	rs_real    *params;			/* one flat array, tensor order of the format */
 } RecsysNet;
 
+/* recsys.model_init, called by other C functions too (the bundle scorer's init) */
+extern Datum model_init(PG_FUNCTION_ARGS);
 /* shape from a config object (validated; errors name the key) */
 extern void RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config);
 /* the canonical config JSON of a configured net */
