@@ -6,9 +6,16 @@ MODULE_big = recsys
 CORE_OBJS = src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
 OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o $(CORE_OBJS)
 
-# the base install script of the first release and the upgrade scripts after it (PostgreSQL walks the chain on
-# CREATE EXTENSION, as contrib does); released scripts never change: test/layout.sh checks sql/RELEASED
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# SQL: one source file per concept (sql/src/NN_concept.sql, in dependency order) holds every object's current
+# definition; the install script of the version in work is their concatenation, and its upgrade script from the
+# last release is sql/updates/ expanded: "--#include FILE OBJECT" pulls the object's block ("--@begin OBJECT" ..
+# "--@end") from its source file, so a change to one function is one edit, carried by both. Released scripts
+# (sql/RELEASED) are committed, frozen and installed as they are (test/layout.sh checks them); on a release the
+# two built scripts are committed beside them and listed there.
+SQL_SRCS = $(sort $(wildcard sql/src/*.sql))
+SQL_UPDATES = $(patsubst sql/updates/%,sql/%,$(wildcard sql/updates/$(EXTENSION)--*--$(EXTVERSION).sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
 REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input hostile
@@ -41,8 +48,8 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h src/core/*.h)
 
 # The control file's version must be the end of a script: a base script or an upgrade to it.
-ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--*--$(EXTVERSION).sql),)
-$(error no install or upgrade script ends at default_version $(EXTVERSION) in $(EXTENSION).control)
+ifeq ($(SQL_SRCS)$(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
+$(error no install script (sql/src/) for default_version $(EXTVERSION) in $(EXTENSION).control)
 endif
 
 # C unit tests of the plain-C core (no server needed): run_unit is the float build the
@@ -79,6 +86,14 @@ bench/core_bench: bench/core_bench.c $(NN_SRCS) test/unit/core_host.o $(wildcard
 	$(CORE_CC) -o $@ bench/core_bench.c $(NN_SRCS) $(UNIT_LIBS)
 
 .PHONY: unitcheck check-core
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRCS) $(EXTENSION).control Makefile
+	{ printf '%s\n' '/* recsys install script, version $(EXTVERSION): built by the Makefile from sql/src/ (do not edit) */' \
+	         '\echo Use "CREATE EXTENSION recsys" to load this file. \quit'; \
+	  for f in $(SQL_SRCS); do echo; cat $$f; done; } > $@.tmp && mv $@.tmp $@
+
+sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/$(EXTENSION)--%--$(EXTVERSION).sql $(SQL_SRCS) scripts/sql_include.awk
+	awk -f scripts/sql_include.awk $< > $@.tmp && mv $@.tmp $@
 
 # the module's version() is compiled in from the control file
 src/recsys.o: $(EXTENSION).control

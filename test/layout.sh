@@ -14,9 +14,16 @@ V=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" recsys.control)
 [ -n "$V" ]; ok $? "control file names a default_version ($V)"
 is "$(make -s --no-print-directory -f Makefile -f - print-version <<<'print-version: ; @echo $(EXTVERSION)' 2>/dev/null)" "$V" \
    "Makefile EXTVERSION is derived from the control file"
-# one base script (the first release) and a chain of delta scripts from it to the control version
-BASE=$(ls sql/recsys--*.sql | grep -v -- '--.*--' )
-is "$(wc -l <<<"$BASE")" "1" "exactly one base install script ($BASE)"
+# the first release's base script, a chain of delta scripts from it to the control version, and the install
+# script of the control version, built from sql/src/ (released scripts are committed; built ones are not)
+BASE=$(awk '{print $2}' sql/RELEASED | grep -v -- '--.*--' | sort -V | head -1)
+[ -f "$BASE" ]; ok $? "the first release's install script is here ($BASE)"
+[ -f "sql/recsys--$V.sql" ] && ! git ls-files --error-unmatch "sql/recsys--$V.sql" >/dev/null 2>&1
+ok $? "the install script of $V is built from sql/src/, not committed"
+is "$(grep -c '^--@begin ' sql/src/*.sql | awk -F: '{s += $2} END {print s}')" "$(grep -c '^--@end$' sql/src/*.sql | awk -F: '{s += $2} END {print s}')" \
+   "every --@begin block of sql/src/ has its --@end"
+is "$(grep -ilE '^CREATE (OR REPLACE )?(FUNCTION|PROCEDURE|AGGREGATE)' sql/updates/*.sql)" "" \
+   "upgrade sources carry no routine definition of their own: each comes from its sql/src/ file (--#include)"
 from=$(sed -n 's/^sql\/recsys--\(.*\)\.sql$/\1/p' <<<"$BASE"); hops=0
 while [ "$from" != "$V" ] && [ $hops -lt 50 ]; do
     next=$(ls sql/recsys--"$from"--*.sql 2>/dev/null | sed -n 's/^sql\/recsys--.*--\(.*\)\.sql$/\1/p')

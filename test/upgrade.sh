@@ -10,7 +10,8 @@ cd "$ROOT"
 DB=recsys_upgrade
 FRESH=recsys_upgrade_fresh
 q() { psql -X -At -d "$DB" -c "$1" 2>&1; }
-BASE=$(ls sql/recsys--*.sql | grep -v -- '--.*--' | sed -n 's/^sql\/recsys--\(.*\)\.sql$/\1/p')
+# the first release: the oldest released install script
+BASE=$(awk '{print $2}' sql/RELEASED | grep -v -- '--.*--' | sort -V | head -1 | sed -n 's/^sql\/recsys--\(.*\)\.sql$/\1/p')
 V=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" recsys.control)
 CHAIN=$(psql -X -At -d postgres -c "SELECT path FROM pg_extension_update_paths('recsys') WHERE source = '$BASE' AND target = '$V'")
 echo "# chain $BASE -> $V: ${CHAIN:-$BASE (no update yet)}"

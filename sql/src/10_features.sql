@@ -1,0 +1,227 @@
+-- recsys SQL source: features -- co-occurrence, EASE, sequences, profiles, mined bundles (the Makefile assembles sql/src/*.sql into the install script)
+
+------------------------------------------------------------------------------
+-- Features: item co-occurrence with association-rule statistics
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.item_pairs(min_count integer DEFAULT 2, max_basket integer DEFAULT 100)
+RETURNS TABLE (item_a integer, item_b integer, together bigint, support double precision,
+               confidence double precision, lift double precision)
+    AS 'MODULE_PATHNAME', 'item_pairs'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10000;
+COMMENT ON FUNCTION recsys.item_pairs(integer, integer) IS 'item co-occurrence over the prepared baskets (each customer''s history when no basket column is registered), both directions a -> b of every pair seen together in at least min_count transactions: together, support, confidence (together / transactions with a), lift; transactions over max_basket items count for item totals only';
+
+-- search_path: every function that resolves names at run time pins it. SQL and PL/pgSQL functions carry a SET
+-- clause (recsys.train, a procedure that commits, pins it per transaction); these C functions run queries;
+-- recommend_bundles pins it around its own loads (a SET clause would cost every cached request a GUC save
+-- and restore); the other C functions run no query, so they resolve no names.
+ALTER FUNCTION recsys.item_pairs(integer, integer) SET search_path = pg_catalog, pg_temp;
+
+------------------------------------------------------------------------------
+-- EASE: the bundle view as a closed-form item-item model
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.ease_fit(lambda double precision DEFAULT 500) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'ease_fit'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.ease_fit(double precision) IS 'fits EASE (Steck 2019) on the prepared user-bundle pairs: B = I - P / diag(P), P = (X''X + lambda I)^-1, zero diagonal; returns bundle-kind weights with tensor ease.b (bundles x bundles); dense, so up to 12000 bundles';
+ALTER FUNCTION recsys.ease_fit(double precision) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.ease_scores(weights bytea, bundles integer[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'ease_scores'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.ease_scores(bytea, integer[]) IS 'EASE scores of every bundle (by bundle index) for a user who took the given bundle indexes: the sum of their rows of B';
+
+------------------------------------------------------------------------------
+-- Features: sequences, item and customer profiles (C), mined bundles, refreshed together
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.user_sequences(max_len integer DEFAULT 50)
+RETURNS TABLE (user_idx integer, items integer[], times timestamptz[])
+    AS 'MODULE_PATHNAME', 'user_sequences'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.user_sequences(integer) IS 'each customer''s most recent items (at most max_len), oldest first, with their times (NULL when the events have none); the GRU''s input';
+ALTER FUNCTION recsys.user_sequences(integer) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.item_profiles(window_days integer DEFAULT 30)
+RETURNS TABLE (item_idx integer, buyers bigint, recent_buyers bigint, trend double precision, category text,
+               price double precision, price_band integer, content real[])
+    AS 'MODULE_PATHNAME', 'item_profiles'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.item_profiles(integer) IS 'per item: distinct buyers, buyers in the last window_days of the data, trend (share of recent buyers over share of all buyers, 1 = steady), category, price, price band (quintile 0-4) and a content vector (one-hot category in name order, then one-hot price band) that lets a new item score on its first day';
+ALTER FUNCTION recsys.item_profiles(integer) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.user_profiles(window_days integer DEFAULT 30)
+RETURNS TABLE (user_idx integer, recency_days double precision, frequency bigint, events bigint, recent_events bigint,
+               monetary double precision, top_category text, category_affinity jsonb)
+    AS 'MODULE_PATHNAME', 'user_profiles'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.user_profiles(integer) IS 'per customer: recency (days before the newest event), frequency (orders, or events without baskets), events, events in the last window_days, monetary value (price times quantity), top category and category affinity (share of events per category)';
+ALTER FUNCTION recsys.user_profiles(integer) SET search_path = pg_catalog, pg_temp;
+
+CREATE TABLE recsys.item_features (
+    item_idx      integer PRIMARY KEY,
+    buyers        bigint NOT NULL,
+    recent_buyers bigint NOT NULL,
+    trend         double precision NOT NULL,
+    category      text,
+    price         double precision,
+    price_band    integer,
+    content       real[] NOT NULL
+);
+COMMENT ON TABLE recsys.item_features IS 'item profiles as of the last recsys.refresh_features(): popularity, trend, category, price band, content vector';
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_features', '');
+
+CREATE TABLE recsys.user_features (
+    user_idx          integer PRIMARY KEY,
+    recency_days      double precision,
+    frequency         bigint NOT NULL,
+    events            bigint NOT NULL,
+    recent_events     bigint NOT NULL,
+    monetary          double precision,
+    top_category      text,
+    category_affinity jsonb NOT NULL
+);
+COMMENT ON TABLE recsys.user_features IS 'customer profiles (RFM and category affinity) as of the last recsys.refresh_features()';
+SELECT pg_catalog.pg_extension_config_dump('recsys.user_features', '');
+
+CREATE TABLE recsys.item_pair_stats (
+    item_a     integer NOT NULL,
+    item_b     integer NOT NULL,
+    together   bigint NOT NULL,
+    support    double precision NOT NULL,
+    confidence double precision NOT NULL,
+    lift       double precision NOT NULL,
+    PRIMARY KEY (item_a, item_b)
+);
+COMMENT ON TABLE recsys.item_pair_stats IS 'item co-occurrence with association-rule statistics (confidence of b given a), both directions, as of the last recsys.refresh_features(); complete_bundle, similar_items and recommend_items read it';
+SELECT pg_catalog.pg_extension_config_dump('recsys.item_pair_stats', '');
+
+CREATE TABLE recsys.mined_bundles (
+    bundle_key text PRIMARY KEY,
+    items      integer[] NOT NULL,
+    size       integer NOT NULL,
+    baskets    bigint NOT NULL,
+    customers  bigint NOT NULL,
+    support    double precision NOT NULL,
+    lift       double precision NOT NULL,
+    categories integer NOT NULL,
+    mined_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recsys.mined_bundles IS 'bundles mined from baskets: frequent itemsets of 2 to max_size items with support, lift over independence and categories spanned; each was bought together by at least min_customers distinct customers, so none reveals one person''s basket';
+SELECT pg_catalog.pg_extension_config_dump('recsys.mined_bundles', '');
+
+CREATE FUNCTION recsys.mine_bundles_run(options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o jsonb;
+    key text;
+    n_baskets bigint;
+    by_basket boolean;
+    set_size integer;
+    total bigint := 0;
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    o := '{"min_customers": 5, "min_lift": 1.5, "max_size": 3, "cross_category": false, "max_basket": 50}'::jsonb || options;
+    FOR key IN SELECT jsonb_object_keys(options) LOOP
+        IF key NOT IN ('min_customers', 'min_lift', 'max_size', 'cross_category', 'max_basket') THEN
+            RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Known options: min_customers, min_lift, max_size, cross_category, max_basket.';
+        END IF;
+    END LOOP;
+    -- the privacy floor: a bundle of one or two customers' baskets would expose them
+    IF (o ->> 'min_customers')::int < 2 OR (o ->> 'max_size')::int NOT BETWEEN 2 AND 5 THEN
+        RAISE EXCEPTION 'min_customers must be at least 2 and max_size from 2 to 5'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    by_basket := EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL);
+    CREATE TEMP TABLE rs_baskets ON COMMIT DROP AS
+    SELECT CASE WHEN by_basket THEN e.basket_idx ELSE e.user_idx END AS basket, min(e.user_idx) AS user_idx,
+           array_agg(DISTINCT e.item_idx ORDER BY e.item_idx) AS items
+      FROM recsys.events_clean e WHERE NOT by_basket OR e.basket_idx IS NOT NULL
+     GROUP BY 1 HAVING count(DISTINCT e.item_idx) BETWEEN 2 AND (o ->> 'max_basket')::int;
+    SELECT count(*) INTO n_baskets FROM rs_baskets;
+    DELETE FROM recsys.mined_bundles;
+    IF n_baskets = 0 THEN
+        RETURN 0;
+    END IF;
+    CREATE TEMP TABLE rs_item_support ON COMMIT DROP AS
+    SELECT i AS item_idx, count(*)::float8 / n_baskets AS support FROM rs_baskets, unnest(items) i GROUP BY i;
+    CREATE UNIQUE INDEX ON rs_item_support (item_idx);
+    ANALYZE rs_item_support;
+    -- Apriori: itemsets of size s grow from frequent ones of size s - 1 by a larger item
+    CREATE TEMP TABLE rs_frequent ON COMMIT DROP AS
+    SELECT ARRAY[s.item_idx] AS items FROM rs_item_support s
+     WHERE s.support * n_baskets >= (o ->> 'min_customers')::int;
+    CREATE INDEX ON rs_baskets USING gin (items);
+    ANALYZE rs_baskets;
+    FOR set_size IN 2 .. (o ->> 'max_size')::int LOOP
+        -- each frequent itemset grows by the larger items of the baskets that hold it (GIN finds them)
+        CREATE TEMP TABLE rs_next ON COMMIT DROP AS
+        SELECT f.items || x AS items, count(*) AS baskets, count(DISTINCT b.user_idx) AS customers
+          FROM rs_frequent f
+          JOIN rs_baskets b ON b.items @> f.items
+          CROSS JOIN LATERAL unnest(b.items) x
+         WHERE x > f.items[cardinality(f.items)]
+           AND x IN (SELECT s.item_idx FROM rs_item_support s WHERE s.support * n_baskets >= (o ->> 'min_customers')::int)
+         GROUP BY 1
+        HAVING count(DISTINCT b.user_idx) >= (o ->> 'min_customers')::int;
+        INSERT INTO recsys.mined_bundles (bundle_key, items, size, baskets, customers, support, lift, categories)
+        SELECT 'mined:' || array_to_string(n.items, '-'), n.items, set_size, n.baskets, n.customers,
+               n.baskets::float8 / n_baskets,
+               (n.baskets::float8 / n_baskets) / (SELECT exp(sum(ln(s.support))) FROM rs_item_support s WHERE s.item_idx = ANY (n.items)),
+               (SELECT count(DISTINCT a.category) FROM recsys.item_attrs a WHERE a.item_idx = ANY (n.items))
+          FROM rs_next n;
+        DELETE FROM recsys.mined_bundles m
+         WHERE m.size = set_size
+           AND (m.lift < (o ->> 'min_lift')::float8 OR ((o ->> 'cross_category')::boolean AND m.categories < 2));
+        DROP TABLE rs_frequent;
+        ALTER TABLE rs_next RENAME TO rs_frequent;
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM rs_frequent);
+    END LOOP;
+    SELECT count(*) INTO total FROM recsys.mined_bundles;
+    DROP TABLE IF EXISTS rs_frequent, rs_item_support, rs_baskets;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked';
+--@begin recsys.mine_bundles(jsonb)
+CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.mine_bundles_run(recsys.check_options(options, 'mine_bundles'))
+$$;
+COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
+--@end
+
+--@begin recsys.refresh_features(jsonb)
+CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o jsonb := recsys.check_options(options, 'refresh_features');
+    result jsonb;
+BEGIN
+    -- the features are shared by every model: two trainings refresh them one after the other
+    PERFORM pg_advisory_xact_lock(hashtextextended('recsys.refresh_features', 0));
+    DELETE FROM recsys.item_features;
+    INSERT INTO recsys.item_features SELECT * FROM recsys.item_profiles((o ->> 'window_days')::int);
+    DELETE FROM recsys.user_features;
+    INSERT INTO recsys.user_features SELECT * FROM recsys.user_profiles((o ->> 'window_days')::int);
+    DELETE FROM recsys.item_pair_stats;
+    INSERT INTO recsys.item_pair_stats SELECT * FROM recsys.item_pairs((o ->> 'min_pair_count')::int);
+    result := jsonb_build_object('items', (SELECT count(*) FROM recsys.item_features),
+                                 'customers', (SELECT count(*) FROM recsys.user_features),
+                                 'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
+                                 'mined_bundles', recsys.mine_bundles(o -> 'mining'));
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recsys.refresh_features(jsonb) IS 'recomputes item_features, user_features, item_pair_stats and mined_bundles from the prepared data; options window_days (30), min_pair_count (2), mining (options of recsys.mine_bundles); recsys.train calls it first';
+--@end

@@ -1,0 +1,569 @@
+-- recsys SQL source: training -- the bundle ranker's fit and the one training driver (the Makefile assembles sql/src/*.sql into the install script)
+
+------------------------------------------------------------------------------
+-- The bundle ranker: sparse EASE over item-view-augmented users, reranked by a learned MLP
+------------------------------------------------------------------------------
+
+CREATE FUNCTION recsys.bundle_fit(options jsonb DEFAULT '{}') RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_fit'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); options lambda (500), beta (8), keep_b (256), keep_m (64), holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100)
+RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
+    AS 'MODULE_PATHNAME', 'bundle_samples'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_samples(bytea, bigint, integer) IS 'the learned scorer''s data: for each customer with a held-out bundle (holdout_seed as in the fit), the fit''s top candidates with their features x and y = 1 for the held-out bundle; valid marks the one customer in five kept for validation (a validating customer whose bundle was missed gets one row with a NULL bundle)';
+ALTER FUNCTION recsys.bundle_samples(bytea, bigint, integer) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.bundle_attach(fit bytea, scorer bytea, encoder bytea DEFAULT NULL, candidates integer DEFAULT 100)
+RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_attach'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_attach(bytea, bytea, bytea, integer) IS 'one servable bundle model from a fit, an optional mlp scorer (5 features to 1 score) and an optional gru encoder (for session cold start); candidates is how many of the fit''s best bundles the scorer reranks per request';
+
+CREATE FUNCTION recsys.bundle_part(weights bytea, part text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_part'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_part(bytea, text) IS 'the scorer (mlp) or encoder (gru) inside bundle weights as weights of their own, NULL when absent; incremental training warm-starts from them';
+
+------------------------------------------------------------------------------
+-- Training: CALL recsys.train(model, options)
+------------------------------------------------------------------------------
+
+CREATE TABLE recsys.train_samples (
+    version_id bigint NOT NULL REFERENCES recsys.model_versions (version_id) ON DELETE CASCADE,
+    user_idx   integer NOT NULL,
+    valid      boolean NOT NULL,
+    bundle_idx integer,
+    x          real[],
+    y          real NOT NULL
+);
+CREATE INDEX ON recsys.train_samples (version_id, valid);
+COMMENT ON TABLE recsys.train_samples IS 'the learned scorer''s samples of a version being trained (from recsys.bundle_samples), kept until it finishes so an interrupted training resumes without refitting';
+SELECT pg_catalog.pg_extension_config_dump('recsys.train_samples', '');
+
+--@begin recsys.train_options(jsonb)
+CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.check_options(options, 'train')
+$$;
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+--@end
+
+-- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
+CREATE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)
+RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH scored AS (
+        SELECT s.user_idx, s.y, s.bundle_idx,
+               CASE WHEN train_validate.scorer IS NULL THEN s.x[2]
+                    ELSE (recsys.mlp_forward(train_validate.scorer, s.x))[1] END AS p
+          FROM recsys.train_samples s
+         WHERE s.version_id = train_validate.version_id AND s.valid AND s.bundle_idx IS NOT NULL
+    ), ranked AS (
+        SELECT sc.user_idx, sc.y, row_number() OVER (PARTITION BY sc.user_idx ORDER BY sc.p DESC, sc.bundle_idx) AS rk
+          FROM scored sc
+    ), users AS (
+        SELECT DISTINCT s.user_idx FROM recsys.train_samples s
+         WHERE s.version_id = train_validate.version_id AND s.valid
+    )
+    SELECT coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
+           coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 / log(2, r.rk + 1.0) ELSE 0.0 END), 0)::float8,
+           count(*)
+      FROM users u LEFT JOIN ranked r ON r.user_idx = u.user_idx AND r.y = 1
+$$;
+COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
+
+-- the steps of a training, shared by recsys.train (which commits between them) and recsys.cross_validate
+CREATE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb, feedback_since timestamptz DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fit bytea := recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed'));
+    n bigint;
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = train_samples_for.version_id;
+    INSERT INTO recsys.train_samples
+    SELECT train_samples_for.version_id, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- feedback since then: a bundle bought or put in the cart after being shown is a positive; one shown and
+    -- dismissed, or shown and ignored (no click, cart or purchase), a negative; a click alone says too little
+    IF feedback_since IS NOT NULL THEN
+        -- one bundle_features call per customer (it reads their history), not per bundle shown
+        INSERT INTO recsys.train_samples (version_id, user_idx, valid, bundle_idx, x, y)
+        SELECT train_samples_for.version_id, g.user_idx, false, g.bundles[j],
+               ARRAY(SELECT unnest(ff.x[j:j][1:5])), g.ys[j]
+          FROM (SELECT l.user_idx, array_agg(l.bundle_idx ORDER BY l.bundle_idx) AS bundles,
+                       array_agg(l.y ORDER BY l.bundle_idx) AS ys
+                  FROM (SELECT u.idx AS user_idx, b.idx AS bundle_idx,
+                       CASE WHEN bool_or(f.event IN ('purchase', 'add_to_cart')) THEN 1
+                            WHEN bool_or(f.event = 'dismiss') OR count(f.*) = 0 THEN 0 END::real AS y
+                  FROM recsys.impressions i
+                  JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = i.user_id
+                  JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = i.target
+                  LEFT JOIN recsys.feedback f ON f.user_id = i.user_id AND f.target = i.target AND f.target_kind = 'bundle'
+                                             AND f.at >= i.shown_at
+                 WHERE i.target_kind = 'bundle' AND i.shown_at >= feedback_since
+                 GROUP BY 1, 2) l
+                 WHERE l.y IS NOT NULL
+                 GROUP BY l.user_idx) g
+         CROSS JOIN LATERAL (SELECT recsys.bundle_features(fit, g.user_idx, g.bundles) AS x) ff
+         CROSS JOIN LATERAL generate_subscripts(g.bundles, 1) AS j;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.train_samples_for(bigint, jsonb, timestamptz) IS 'a training step: the fit with one held-out bundle per customer (seed) and the scorer''s samples it yields, plus, when feedback_since is given, one sample per bundle shown since then (bought or carted: 1; dismissed or ignored: 0), stored for the version; returns the held-out sample count';
+
+CREATE FUNCTION recsys.bundle_features(fit bytea, user_idx integer, bundles integer[]) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'bundle_features'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.bundle_features(bytea, integer, integer[]) IS 'the scorer''s features (one row of 5 per bundle index) of bundles for a customer under a fit, from the customer''s prepared history';
+ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- shuffled by customer per epoch in a subquery: an ORDER BY inside the aggregate would sort a copy of the
+    -- weights argument with every row
+    SELECT recsys.mlp_train(scorer, s.x, s.y, jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
+      FROM (SELECT s.x, s.y FROM recsys.train_samples s
+             WHERE s.version_id = train_scorer_epoch.version_id AND NOT s.valid
+             ORDER BY hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s
+$$;
+COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, shuffled by customer per epoch)';
+
+CREATE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT recsys.bundle_attach(recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
+                                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')),
+                                scorer, encoder, (o ->> 'candidates')::int)
+$$;
+COMMENT ON FUNCTION recsys.train_final_weights(jsonb, bytea, bytea) IS 'a training step: the fit on all prepared data with the scorer and encoder attached, the servable weights';
+
+--@begin recsys.train(text, jsonb)
+CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT, and the driver commits per epoch
+AS $$
+DECLARE
+    v bigint;
+BEGIN
+    CALL recsys.train_driver('recsys.train', model, options, 'recsys', false, v);
+END
+$$;
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end (recsys.train_driver with this node''s steps): fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+--@end
+
+CREATE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM recsys.train_options(options);
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.host, then CREATE EXTENSION pg_cron.';
+    END IF;
+    -- the job (one per model, rescheduling replaces it) runs the same CALL a DBA would type
+    RETURN cron.schedule('recsys-train-' || model, schedule, format('CALL recsys.train(%L, %L)', model, options));
+END
+$$;
+COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; returns the pg_cron job id; needs pg_cron in this database';
+
+CREATE FUNCTION recsys.unschedule_training(model text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cron.job WHERE jobname = 'recsys-train-' || model) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule('recsys-train-' || model);
+END
+$$;
+COMMENT ON FUNCTION recsys.unschedule_training(text) IS 'removes the pg_cron job of recsys.schedule_training for a model; false when there is none';
+
+------------------------------------------------------------------------------
+-- Training claims: one training per model, and a failed CALL never leaves the model locked
+------------------------------------------------------------------------------
+
+-- A session advisory lock outlives a CALL stopped by an error or statement_timeout for as long as its
+-- session lives (a pooled connection then blocks the nightly job). A claim names the statement that holds
+-- it instead: it is live while that backend still runs that statement (pg_stat_activity: same pid, state
+-- active, same query_start, which stays the CALL's start across its COMMITs), and stale otherwise.
+--@begin recsys.training_claims
+CREATE TABLE recsys.training_claims (
+    name       text PRIMARY KEY,
+    pid        integer NOT NULL,
+    since      timestamptz NOT NULL,
+    claimed_by name NOT NULL
+);
+COMMENT ON TABLE recsys.training_claims IS 'which statement trains a model now (backend pid and the CALL''s start); a claim whose statement has ended is stale and taken over';
+-- dumped like every recsys table; a restored claim names no running statement, so it is stale
+SELECT pg_catalog.pg_extension_config_dump('recsys.training_claims', '');
+--@end
+
+--@begin recsys.training_claim(text)
+CREATE FUNCTION recsys.training_claim(name text) RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT
+    SECURITY DEFINER  -- reads other roles' pg_stat_activity rows; writes only its own claim
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c recsys.training_claims;
+BEGIN
+    -- claimers of one name queue here for the length of a check, never for a training
+    PERFORM pg_advisory_xact_lock(hashtextextended('recsys.training_claim:' || training_claim.name, 0));
+    SELECT * INTO c FROM recsys.training_claims t WHERE t.name = training_claim.name;
+    IF FOUND AND NOT (c.pid = pg_backend_pid() AND c.since = statement_timestamp())
+       AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.pid = c.pid AND a.state = 'active' AND a.query_start = c.since) THEN
+        RAISE EXCEPTION '% is running in another session (pid %, since %)', training_claim.name, c.pid, c.since
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
+    END IF;
+    INSERT INTO recsys.training_claims AS t (name, pid, since, claimed_by)
+    VALUES (training_claim.name, pg_backend_pid(), statement_timestamp(), session_user)
+    ON CONFLICT ON CONSTRAINT training_claims_pkey DO UPDATE SET pid = excluded.pid, since = excluded.since, claimed_by = excluded.claimed_by;
+END
+$$;
+COMMENT ON FUNCTION recsys.training_claim(text) IS 'claims a training (recsys.train:MODEL) for the calling statement, or raises 55P03 while another statement that claimed it still runs; the caller commits the claim';
+--@end
+
+--@begin recsys.training_release(text)
+CREATE FUNCTION recsys.training_release(name text) RETURNS void
+    LANGUAGE sql VOLATILE STRICT
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$ DELETE FROM recsys.training_claims t WHERE t.name = training_release.name AND t.pid = pg_backend_pid() $$;
+COMMENT ON FUNCTION recsys.training_release(text) IS 'ends this backend''s claim on a training; a claim left by a failed statement needs no release (it is stale once the statement ends)';
+--@end
+
+--@begin recsys.bundle_scorer_init(integer, bigint)
+CREATE FUNCTION recsys.bundle_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bundle_scorer_init'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.bundle_scorer_init(integer, bigint) IS 'new weights of the bundle scorer (an MLP from the scorer''s features through hidden units to one linear score), seeded';
+--@end
+
+-- One training driver. recsys.train, recsys.cross_validate and the coordinator's recsys_proxy.train run the same
+-- loop (samples, scorer epochs with early stopping on validation NDCG@20, GRU epochs, the final fit, the
+-- activation rule); what differs is where each step runs, so the steps are functions of one schema, named alike:
+--   S.train_prepare(o)                                 -> timestamptz   features refreshed if asked; the data's end
+--   S.train_samples_for(version_id, o, feedback_since) -> bigint        the held-out fit's samples, stored
+--   S.train_status(version_id)                         -> (samples bigint, items integer)
+--   S.train_validate(version_id, scorer)               -> (recall20, ndcg20, users); scorer NULL: the fit alone
+--   S.train_scorer_epoch(version_id, scorer, epoch, o) -> bytea
+--   S.train_encoder_epoch(version_id, encoder, epoch, o, since) -> bytea   since: only customers active after it
+--   S.train_final(version_id, o, scorer, encoder)      -> bytea         servable weights; the samples dropped
+--   S.train_activate(version_id)                       -> void
+-- recsys has the single-node steps; scaleout/coordinator.sql defines recsys_proxy's, which run on every shard.
+--@begin recsys.train_prepare(jsonb)
+CREATE FUNCTION recsys.train_prepare(o jsonb) RETURNS timestamptz
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (o ->> 'features')::boolean THEN
+        PERFORM recsys.refresh_features();
+    END IF;
+    RETURN (SELECT max(e.ts) FROM recsys.events_clean e);
+END
+$$;
+COMMENT ON FUNCTION recsys.train_prepare(jsonb) IS 'a training step: refreshes features and mined bundles when option features is true; returns the time of the newest prepared event (the new version''s data_to)';
+--@end
+
+--@begin recsys.train_status(bigint)
+CREATE FUNCTION recsys.train_status(version_id bigint, OUT samples bigint, OUT items integer)
+    LANGUAGE sql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = train_status.version_id),
+           (SELECT max(m.idx) + 1 FROM recsys.id_map m WHERE m.space = 'item')::integer
+$$;
+COMMENT ON FUNCTION recsys.train_status(bigint) IS 'a training step: the samples stored for a version in training (none: it cannot resume) and the item vocabulary of a session encoder';
+--@end
+
+--@begin recsys.train_encoder_epoch(bigint, bytea, integer, jsonb, timestamp with time zone)
+CREATE FUNCTION recsys.train_encoder_epoch(version_id bigint, encoder bytea, epoch integer, o jsonb, since timestamptz)
+RETURNS bytea
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- shuffled in a subquery, as the scorer's epoch: an ORDER BY in the aggregate would copy the weights per row
+    SELECT recsys.rnn_train(encoder, sq.prefix, sq.target,
+                            jsonb_build_object('lr', 0.01, 'negatives', 50, 'seed', (o ->> 'seed')::bigint + epoch))
+      FROM (SELECT od.items[greatest(1, t - 20):t - 1] AS prefix, od.items[t] AS target
+              FROM recsys.user_sequences(50) od, generate_subscripts(od.items, 1) AS t
+             WHERE t > 1
+               AND (since IS NULL OR od.user_idx IN (SELECT e.user_idx FROM recsys.events_clean e WHERE e.ts > since))
+             ORDER BY hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq
+$$;
+COMMENT ON FUNCTION recsys.train_encoder_epoch(bigint, bytea, integer, jsonb, timestamptz) IS 'a training step: one epoch of the GRU encoder over the customers'' item sequences (next item by sampled softmax; since: only customers with events after it)';
+--@end
+
+--@begin recsys.train_final(bigint, jsonb, bytea, bytea)
+CREATE FUNCTION recsys.train_final(version_id bigint, o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = train_final.version_id;
+    RETURN recsys.train_final_weights(o, scorer, encoder);
+END
+$$;
+COMMENT ON FUNCTION recsys.train_final(bigint, jsonb, bytea, bytea) IS 'a training step: the servable weights (the fit on all prepared data, the scorer and encoder attached); drops the version''s samples';
+--@end
+
+--@begin recsys.train_activate(bigint)
+CREATE FUNCTION recsys.train_activate(version_id bigint) RETURNS void
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.activate_version(version_id) $$;
+COMMENT ON FUNCTION recsys.train_activate(bigint) IS 'a training step: activates the trained version (the coordinator''s publishes it to every shard first)';
+--@end
+
+-- the transaction boundary of a training: commit, then pin the path again (a local setting ends with the
+-- transaction; a procedure that commits may not carry a SET clause)
+--@begin recsys.train_commit(boolean)
+CREATE PROCEDURE recsys.train_commit(trial boolean)
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT trial THEN
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END IF;
+END
+$$;
+COMMENT ON PROCEDURE recsys.train_commit(boolean) IS 'a training''s transaction boundary: commits and pins search_path again, unless trial (a training inside the caller''s transaction)';
+--@end
+
+--@begin recsys.train_driver(text, text, jsonb, text, boolean, bigint)
+CREATE PROCEDURE recsys.train_driver(caller text, model text, options jsonb, steps text, trial boolean,
+                                     INOUT version_id bigint DEFAULT NULL)
+    LANGUAGE plpgsql
+-- no SET clause: a procedure with one cannot COMMIT; the path is pinned per transaction (recsys.train_commit)
+AS $$
+DECLARE
+    -- initialisers run before the path is pinned: function calls only, qualified, no operators
+    o jsonb;
+    s text;
+    v bigint;
+    active bigint;
+    active_ndcg float8;
+    start_epoch integer := 1;
+    epoch integer;
+    scorer bytea;
+    best bytea;
+    best_epoch integer := 0;
+    best_ndcg float8 := -1;
+    best_recall float8;
+    encoder bytea;
+    new_weights bytea;
+    t0 timestamptz;
+    started timestamptz := pg_catalog.clock_timestamp();
+    val record;
+    have_samples bigint;
+    items integer;
+    nsamples bigint;
+    new_data_to timestamptz;
+    activated boolean;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    o := recsys.train_options(options);
+    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF steps IS NULL OR pg_catalog.to_regnamespace(steps) IS NULL THEN
+        RAISE EXCEPTION 'no schema % of training steps', pg_catalog.quote_literal(coalesce(steps, 'NULL'))
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    s := pg_catalog.quote_ident(steps);
+    IF NOT trial THEN
+        -- one training per model at a time, across sessions (held over the per-epoch commits)
+        PERFORM recsys.training_claim(caller || ':' || model);
+    END IF;
+    CALL recsys.train_commit(trial);
+    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train_driver.model) THEN
+        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by ' || caller);
+    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_driver.model) <> 'bundle' THEN
+        RAISE EXCEPTION 'model % is not a bundle model', pg_catalog.quote_literal(model)
+            USING ERRCODE = 'wrong_object_type', HINT = caller || ' trains bundle models; pick another name.';
+    END IF;
+    active := recsys.active_version(model);
+    EXECUTE pg_catalog.format('SELECT %s.train_prepare($1)', s) INTO new_data_to USING o;
+    CALL recsys.train_commit(trial);
+
+    -- resume an interrupted training of this model, unless told not to
+    SELECT mv.version_id INTO v FROM recsys.model_versions mv
+     WHERE mv.model = train_driver.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
+    IF v IS NOT NULL AND NOT (o ->> 'resume')::boolean THEN
+        UPDATE recsys.model_versions mv SET status = 'failed', note = 'abandoned: a new training started with resume false'
+         WHERE mv.version_id = v;
+        v := NULL;
+    END IF;
+    IF v IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+    END IF;
+    IF v IS NOT NULL AND have_samples > 0 THEN
+        SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
+         WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
+        start_epoch := coalesce(start_epoch, 1);
+        SELECT r.epoch, r.checkpoint, (r.metrics ->> 'valid_ndcg20')::float8, (r.metrics ->> 'valid_recall20')::float8
+          INTO best_epoch, best, best_ndcg, best_recall
+          FROM recsys.training_runs r WHERE r.version_id = v AND r.checkpoint IS NOT NULL
+         ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
+        best_epoch := coalesce(best_epoch, 0);
+        best_ndcg := coalesce(best_ndcg, -1);
+        RAISE NOTICE '%: resuming version % of % at epoch %', caller, v, model, start_epoch;
+    ELSE
+        IF v IS NULL THEN
+            v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
+        ELSE
+            -- interrupted before its samples were kept (a crash can lose the last commits): the same version over
+            RAISE NOTICE '%: restarting version % of % from its samples (none survived)', caller, v, model;
+        END IF;
+        UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
+        CALL recsys.train_commit(trial);
+        -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer, and from the
+        -- feedback on what was shown since the active version went live
+        t0 := pg_catalog.clock_timestamp();
+        EXECUTE pg_catalog.format('SELECT %s.train_samples_for($1, $2, $3)', s) INTO nsamples
+          USING v, o, CASE WHEN NOT trial    -- a trial learns from the held-out pairs alone
+                           THEN coalesce((SELECT mv.activated_at FROM recsys.model_versions mv WHERE mv.version_id = active),
+                                         '-infinity') END;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, NULL)', s) INTO val USING v;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'feedback_samples', have_samples - nsamples,
+                    'steps', steps),
+                nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+        CALL recsys.train_commit(trial);
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
+        END IF;
+    END IF;
+    -- a fresh scorer, and also for a resumed version that kept no checkpoint: a crash can lose the last commits
+    -- (synchronous_commit off), and the version's samples may outlive every epoch row
+    IF scorer IS NULL THEN
+        scorer := recsys.bundle_scorer_init((o ->> 'hidden')::int, (o ->> 'seed')::bigint);
+        start_epoch := 1;
+    END IF;
+    best := coalesce(best, scorer);
+
+    -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
+    FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
+        t0 := pg_catalog.clock_timestamp();
+        EXECUTE pg_catalog.format('SELECT %s.train_scorer_epoch($1, $2, $3, $4)', s) INTO scorer USING v, scorer, epoch, o;
+        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, $2)', s) INTO val USING v, scorer;
+        nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
+        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
+        VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
+                pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', val.recall20,
+                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'steps', steps),
+                nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
+        IF val.ndcg20 > best_ndcg THEN
+            best_ndcg := val.ndcg20;
+            best_recall := val.recall20;
+            best := scorer;
+            best_epoch := epoch;
+        END IF;
+        CALL recsys.train_commit(trial);
+        EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
+    END LOOP;
+
+    -- the GRU encoder for customers who bring a session but no history
+    EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+    IF (o ->> 'gru_epochs')::int > 0 AND items > 0 THEN
+        IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
+            encoder := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'encoder');
+            IF encoder IS NOT NULL AND (recsys.model_info(encoder) #>> '{config,vocab}')::int <> items THEN
+                encoder := NULL;    -- new items since: start over
+            END IF;
+        END IF;
+        IF encoder IS NULL THEN
+            encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', items,
+                           'embed', o -> 'gru_embed', 'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
+        END IF;
+        FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
+            t0 := pg_catalog.clock_timestamp();
+            -- incremental: only customers with events since the active version's data
+            EXECUTE pg_catalog.format('SELECT %s.train_encoder_epoch($1, $2, $3, $4, $5)', s) INTO encoder
+              USING v, encoder, epoch, o,
+                    CASE WHEN (o ->> 'incremental')::boolean AND active IS NOT NULL
+                         THEN (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active) END;
+            nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
+            INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
+            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
+                    pg_catalog.jsonb_build_object('stage', 'encoder', 'steps', steps), nsamples,
+                    nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
+                    1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+            CALL recsys.train_commit(trial);
+        END LOOP;
+    END IF;
+
+    -- the served model: the fit on all data, the best scorer, the encoder
+    EXECUTE pg_catalog.format('SELECT %s.train_final($1, $2, $3, $4)', s) INTO new_weights USING v, o, best, encoder;
+    UPDATE recsys.model_versions mv
+       SET weights = new_weights, status = 'candidate', data_to = new_data_to,
+           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
+                         'best_epoch', best_epoch,
+                         'fit_valid_ndcg20', (SELECT r.metrics -> 'valid_ndcg20' FROM recsys.training_runs r
+                                               WHERE r.version_id = v AND r.epoch = 0),
+                         'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started),
+                         'options', o, 'steps', steps)
+     WHERE mv.version_id = v;
+    version_id := v;
+    IF trial THEN
+        RETURN;     -- the caller scores it and rolls it back
+    END IF;
+    -- committed here first: a coordinator's shards have no distributed transaction with it
+    CALL recsys.train_commit(trial);
+
+    -- activate only if not worse than the active version on validation (force overrides)
+    active := recsys.active_version(model);
+    SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
+    activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
+    IF activated THEN
+        EXECUTE pg_catalog.format('SELECT %s.train_activate($1)', s) USING v;
+        UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train_driver.model;
+    ELSE
+        UPDATE recsys.model_versions mv
+           SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
+                                        round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
+         WHERE mv.version_id = v;
+    END IF;
+    CALL recsys.train_commit(trial);
+    PERFORM recsys.training_release(caller || ':' || model);
+    RAISE NOTICE '%: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
+        caller, v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
+        round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+END
+$$;
+COMMENT ON PROCEDURE recsys.train_driver(text, text, jsonb, text, boolean, bigint) IS 'the one training loop of recsys.train, recsys.cross_validate and recsys_proxy.train: samples, scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU epochs, the final fit, activation only if not worse (option force); each step is the function train_* of schema steps (recsys: this node; recsys_proxy: every shard); trial: inside the caller''s transaction, no commit, claim or activation; returns the version';
+--@end
