@@ -146,7 +146,7 @@ RecsysBundleLoad(bytea *weights, RecsysBundle *b)
 		if (sc)
 		{
 			RecsysNetLoadView(&b->scorer, &view, RS_KIND_MLP, sc, "scorer.");
-			if (b->scorer.mlp.dims[0] != RS_BUNDLE_NFEAT || b->scorer.mlp.dims[b->scorer.mlp.nlayers] != 1)
+			if (b->scorer.u.mlp.dims[0] != RS_BUNDLE_NFEAT || b->scorer.u.mlp.dims[b->scorer.u.mlp.nlayers] != 1)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("invalid recsys weights: the scorer must map %d features to 1 score", RS_BUNDLE_NFEAT)));
@@ -165,7 +165,7 @@ RecsysBundleRerank(RecsysBundle *b, const float *x, int ncand, float *out)
 {
 	if (b->has_scorer && ncand > 0)
 	{
-		rs_real    *logits = rs_mlp_forward(&b->scorer.mlp, x, ncand);
+		rs_real    *logits = rs_mlp_forward(&b->scorer.u.mlp, x, ncand);
 
 		memcpy(out, logits, sizeof(float) * ncand);
 	}

@@ -89,6 +89,8 @@ mlp_forward(PG_FUNCTION_ARGS)
 {
 	ArrayType  *x = PG_GETARG_ARRAYTYPE_P(1);
 	RecsysNet  *net = CachedNet(fcinfo);
+	const RsKindOps *ops = rs_kind_ops(net->kind);
+	RsBatch		batch = {0};
 	int			ndim = ARR_NDIM(x),
 				rows,
 				in,
@@ -102,12 +104,13 @@ mlp_forward(PG_FUNCTION_ARGS)
 				chunk;
 	MemoryContext old;
 
-	if (net->kind != RS_KIND_MLP)
+	if (ops->input != RS_INPUT_ROWS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mlp_forward needs mlp weights, got %s", rs_kind_name(net->kind))));
-	in = net->mlp.dims[0];
-	out = net->mlp.dims[net->mlp.nlayers];
+				 errmsg("mlp_forward needs %s weights, got %s", RecsysKindNames(RS_INPUT_ROWS),
+						rs_kind_name(net->kind))));
+	in = ops->in_width(net);
+	out = ops->out_width(net);
 	if (ndim != 1 && ndim != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -133,9 +136,9 @@ mlp_forward(PG_FUNCTION_ARGS)
 				 errmsg("%d rows of %d outputs make %lld numbers, more than the %d one answer may hold",
 						rows, out, (long long) rows * out, MLP_MAX_OUTPUTS),
 				 errhint("Pass fewer rows per call.")));
-	for (int l = 0; l <= net->mlp.nlayers; l++)
-		widest = Max(widest, net->mlp.dims[l]);
-	chunk = Max(1, MLP_CHUNK_FLOATS / widest);
+	/* a row's activations (and their gradients, which the forward pass does not use) bound the chunk */
+	widest = (int) Min(ops->activations(net, 1, 0, 0), PG_INT32_MAX);
+	chunk = Max(1, 2 * MLP_CHUNK_FLOATS / widest);
 	xv = (float4 *) ARR_DATA_PTR(x);
 	for (int64 i = 0; i < (int64) rows * in; i++)
 	{
@@ -158,13 +161,15 @@ mlp_forward(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		logits = rs_mlp_forward(&net->mlp, xv + (int64) r0 * in, nr);
+		batch.n = nr;
+		batch.x = xv + (int64) r0 * in;
+		logits = ops->forward(net, &batch);
 		MemoryContextSwitchTo(old);
 		for (int64 i = 0; i < (int64) nr * out; i++)
 		{
 			rs_real		v = logits[i];
 
-			rs_act_forward(net->mlp.output, &v, 1);
+			rs_act_forward(ops->output(net), &v, 1);
 			if (!isfinite(v))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -218,35 +223,44 @@ rnn_encode(PG_FUNCTION_ARGS)
 {
 	ArrayType  *items = PG_GETARG_ARRAYTYPE_P(1);
 	RecsysNet  *net = CachedNet(fcinfo);
-	int			n;
+	const RsKindOps *ops = rs_kind_ops(net->kind);
+	RsBatch		batch = {0};
+	int			n,
+				out;
 	int32	   *ids;
 	rs_real    *h;
 	Datum	   *elems;
 	MemoryContext old;
 
-	if (net->kind != RS_KIND_RNN && net->kind != RS_KIND_GRU)
+	if (ops->input != RS_INPUT_ITEMS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rnn_encode needs rnn or gru weights, got %s", rs_kind_name(net->kind))));
+				 errmsg("rnn_encode needs %s weights, got %s", RecsysKindNames(RS_INPUT_ITEMS),
+						rs_kind_name(net->kind))));
 	if (ARR_ELEMTYPE(items) != INT4OID)
 		elog(ERROR, "rnn_encode expects integer[]");
-	ids = RecsysCheckItems(items, net->seq.vocab, &n, "item");
+	ids = RecsysCheckItems(items, ops->n_items(net), &n, "item");
 	if (n > 10000)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a sequence holds at most 10000 items, got %d", n)));
 	/* the encoder keeps every step's activations: bound them, not only the length */
-	if ((int64) n * (net->seq.embed + 4 * net->seq.hidden) > RNN_ENCODE_MAX_FLOATS)
+	if (ops->activations(net, 1, n, 0) / 2 > RNN_ENCODE_MAX_FLOATS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a sequence of %d items through this encoder needs more than %d MB of activations",
 						n, (int) (RNN_ENCODE_MAX_FLOATS * sizeof(float) / (1024 * 1024))),
 				 errhint("Encode the most recent items only.")));
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	h = rs_seq_encode(&net->seq, ids, &n, 1, n);
+	batch.n = 1;
+	batch.items = ids;
+	batch.len = &n;
+	batch.steps = n;
+	h = ops->forward(net, &batch);
 	MemoryContextSwitchTo(old);
-	elems = palloc(sizeof(Datum) * net->seq.hidden);
-	for (int i = 0; i < net->seq.hidden; i++)
+	out = ops->out_width(net);
+	elems = palloc(sizeof(Datum) * out);
+	for (int i = 0; i < out; i++)
 	{
 		if (!isfinite(h[i]))
 			ereport(ERROR,
@@ -255,5 +269,5 @@ rnn_encode(PG_FUNCTION_ARGS)
 					 errhint("The weights are too large to compute with in float32.")));
 		elems[i] = Float4GetDatum(h[i]);
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, net->seq.hidden, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, out, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
 }

@@ -155,8 +155,9 @@ ConfigAct(Jsonb *config, const char *key, RsAct dflt)
 	return act;
 }
 
-void
-RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys)
+/* refuses keys the kind does not declare */
+static void
+ConfigOnlyFields(Jsonb *config, const RsCfgField *fields)
 {
 	JsonbIterator *it = JsonbIteratorInit(&config->root);
 	JsonbValue	v;
@@ -168,8 +169,8 @@ RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys)
 
 		if (tok != WJB_KEY)
 			continue;
-		for (const char *const *k = keys; *k; k++)
-			if (strlen(*k) == (size_t) v.val.string.len && strncmp(*k, v.val.string.val, v.val.string.len) == 0)
+		for (const RsCfgField *f = fields; f->key; f++)
+			if (strlen(f->key) == (size_t) v.val.string.len && strncmp(f->key, v.val.string.val, v.val.string.len) == 0)
 				known = true;
 		if (!known)
 			ereport(ERROR,
@@ -178,66 +179,94 @@ RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys)
 	}
 }
 
+/* a widths field: an array of 2..RS_MLP_MAX_LAYERS + 1 whole numbers in [lo, hi] */
+static void
+ConfigWidths(Jsonb *config, const RsCfgField *f, RecsysNet *net)
+{
+	JsonbValue *arr = RecsysConfigGet(config, f->key);
+	int			n;
+
+	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an %s config needs \"%s\": an array of widths, input first", rs_kind_name(net->kind), f->key),
+				 errhint("For example {\"%s\": [128, 64, 32, 1]}.", f->key)));
+	n = JsonContainerSize(arr->val.binary.data);
+	if (n < 2 || n > RS_MLP_MAX_LAYERS + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an %s has 2 to %d widths in \"%s\", got %d", rs_kind_name(net->kind), RS_MLP_MAX_LAYERS + 1,
+						f->key, n)));
+	*(int *) ((char *) net + f->offset2) = n - 1;
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *w = getIthJsonbValueFromContainer(arr->val.binary.data, i);
+		double		d;
+
+		if (w->type != jbvNumeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" must hold numbers", f->key)));
+		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(w->val.numeric)));
+		if (d != floor(d) || d < f->lo || d > f->hi)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("layer width %g is out of range %d to %d", d, f->lo, f->hi)));
+		RS_CFG_AT(net, f)[i] = (int) d;
+	}
+}
+
+char *
+RecsysKindNames(RsInput input)
+{
+	StringInfoData s;
+	const RsKindOps *k;
+	int			n = 0,
+				seen = 0;
+
+	for (int i = 0; (k = rs_kind_at(i)) != NULL; i++)
+		n += (int) input < 0 || k->input == input;
+	initStringInfo(&s);
+	for (int i = 0; (k = rs_kind_at(i)) != NULL; i++)
+		if ((int) input < 0 || k->input == input)
+			appendStringInfo(&s, "%s%s", seen++ == 0 ? "" : seen == n ? " or " : ", ", rs_kind_name(k->kind));
+	return s.data;
+}
+
+const RsKindOps *
+RecsysNetKind(int kind, const char *what)
+{
+	const RsKindOps *ops = rs_kind_ops(kind);
+
+	if (ops == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of kind \"%s\" are not a neural network", what, rs_kind_name(kind)),
+				 errhint("Use %s.", RecsysKindNames(RS_INPUT_ANY))));
+	return ops;
+}
+
 void
 RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config)
 {
+	const RsKindOps *ops = RecsysNetKind(kind, "models");
+
 	memset(net, 0, sizeof(*net));
 	net->kind = kind;
 	if (!JB_ROOT_IS_OBJECT(config))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config must be a JSON object")));
-	if (kind == RS_KIND_MLP)
+	for (const RsCfgField *f = ops->config; f->key; f++)
 	{
-		JsonbValue *layers = RecsysConfigGet(config, "layers");
-		int			n;
-
-		if (layers == NULL || layers->type != jbvBinary || !JsonContainerIsArray(layers->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("an mlp config needs \"layers\": an array of widths, input first"),
-					 errhint("For example {\"layers\": [128, 64, 32, 1]}.")));
-		n = JsonContainerSize(layers->val.binary.data);
-		if (n < 2 || n > RS_MLP_MAX_LAYERS + 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an mlp has 2 to %d widths in \"layers\", got %d", RS_MLP_MAX_LAYERS + 1, n)));
-		net->mlp.nlayers = n - 1;
-		for (int i = 0; i < n; i++)
-		{
-			JsonbValue *w = getIthJsonbValueFromContainer(layers->val.binary.data, i);
-			double		d;
-
-			if (w->type != jbvNumeric)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("\"layers\" must hold numbers")));
-			d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(w->val.numeric)));
-			if (d != floor(d) || d < 1 || d > RECSYS_MAX_WIDTH)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("layer width %g is out of range 1 to %d", d, RECSYS_MAX_WIDTH)));
-			net->mlp.dims[i] = (int) d;
-		}
-		net->mlp.hidden = ConfigAct(config, "activation", RS_ACT_RELU);
-		net->mlp.output = ConfigAct(config, "output", RS_ACT_SIGMOID);
-		net->nparams = rs_mlp_nparams(net->mlp.dims, net->mlp.nlayers);
+		if (f->type == RS_CFG_WIDTHS)
+			ConfigWidths(config, f, net);
+		else if (f->type == RS_CFG_ACT)
+			*RS_CFG_AT(net, f) = ConfigAct(config, f->key, f->dflt);
+		else
+			*RS_CFG_AT(net, f) = RecsysConfigInt(config, f->key, f->dflt, f->lo, f->hi);
 	}
-	else if (kind == RS_KIND_RNN || kind == RS_KIND_GRU)
-	{
-		net->seq.cell = kind == RS_KIND_GRU ? RS_CELL_GRU : RS_CELL_RNN;
-		net->seq.vocab = RecsysConfigInt(config, "vocab", -1, 1, RECSYS_MAX_VOCAB);
-		net->seq.embed = RecsysConfigInt(config, "embed", 64, 1, RECSYS_MAX_WIDTH);
-		net->seq.hidden = RecsysConfigInt(config, "hidden", 128, 1, RECSYS_MAX_WIDTH);
-		/* the seed's Elman RNN squashes with the logistic sigmoid */
-		net->seq.act = kind == RS_KIND_RNN ? ConfigAct(config, "activation", RS_ACT_SIGMOID) : RS_ACT_TANH;
-		net->nparams = rs_seq_layout(&net->seq);
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model kind \"%s\" is not a neural network", rs_kind_name(kind)),
-				 errhint("Use mlp, rnn or gru.")));
+	net->nparams = ops->layout(net);
 	if ((uint64) net->nparams * sizeof(rs_real) > RS_MAX_TOTAL_SIZE / 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -248,25 +277,31 @@ RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config)
 char *
 RecsysNetConfigText(const RecsysNet *net)
 {
+	const RsKindOps *ops = RecsysNetKind(net->kind, "models");
 	StringInfoData s;
 
 	initStringInfo(&s);
-	if (net->kind == RS_KIND_MLP)
+	appendStringInfoChar(&s, '{');
+	for (const RsCfgField *f = ops->config; f->key; f++)
 	{
-		appendStringInfoString(&s, "{\"layers\": [");
-		for (int i = 0; i <= net->mlp.nlayers; i++)
-			appendStringInfo(&s, "%s%d", i ? ", " : "", net->mlp.dims[i]);
-		appendStringInfo(&s, "], \"activation\": \"%s\", \"output\": \"%s\"}",
-						 rs_act_name(net->mlp.hidden), rs_act_name(net->mlp.output));
+		const int  *v = (const int *) ((const char *) net + f->offset);
+
+		appendStringInfo(&s, "%s\"%s\": ", f == ops->config ? "" : ", ", f->key);
+		if (f->type == RS_CFG_WIDTHS)
+		{
+			int			nlayers = *(const int *) ((const char *) net + f->offset2);
+
+			appendStringInfoChar(&s, '[');
+			for (int i = 0; i <= nlayers; i++)
+				appendStringInfo(&s, "%s%d", i ? ", " : "", v[i]);
+			appendStringInfoChar(&s, ']');
+		}
+		else if (f->type == RS_CFG_ACT)
+			appendStringInfo(&s, "\"%s\"", rs_act_name((RsAct) *v));
+		else
+			appendStringInfo(&s, "%d", *v);
 	}
-	else
-	{
-		appendStringInfo(&s, "{\"vocab\": %d, \"embed\": %d, \"hidden\": %d",
-						 net->seq.vocab, net->seq.embed, net->seq.hidden);
-		if (net->kind == RS_KIND_RNN)
-			appendStringInfo(&s, ", \"activation\": \"%s\"", rs_act_name(net->seq.act));
-		appendStringInfoChar(&s, '}');
-	}
+	appendStringInfoChar(&s, '}');
 	return s.data;
 }
 
@@ -274,19 +309,16 @@ void
 RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads)
 {
 	net->params = params;
-	if (net->kind == RS_KIND_MLP)
-		rs_mlp_bind(&net->mlp, params, grads);
-	else
-		rs_seq_bind(&net->seq, params, grads);
+	rs_kind_ops(net->kind)->bind(net, params, grads);
 }
 
 void
 RecsysNetFreeWork(RecsysNet *net)
 {
-	if (net->kind == RS_KIND_MLP)
-		rs_mlp_free(&net->mlp);
-	else if (net->kind == RS_KIND_RNN || net->kind == RS_KIND_GRU)
-		rs_seq_free(&net->seq);
+	const RsKindOps *ops = rs_kind_ops(net->kind);
+
+	if (ops)
+		ops->free(net);
 }
 
 void
@@ -299,43 +331,8 @@ RecsysNetAllocate(RecsysNet *net)
 static int
 NetTensors(const RecsysNet *net, RsTensorDesc *d)
 {
-	int			n = 0;
-
-	memset(d, 0, sizeof(RsTensorDesc) * (RS_MLP_MAX_LAYERS * 2));
-	if (net->kind == RS_KIND_MLP)
-	{
-		for (int l = 0; l < net->mlp.nlayers; l++)
-		{
-			snprintf(d[n].name, RS_NAME_LEN, "l%d.w", l);
-			d[n].ndim = 2;
-			d[n].dims[0] = net->mlp.dims[l];
-			d[n].dims[1] = net->mlp.dims[l + 1];
-			n++;
-			snprintf(d[n].name, RS_NAME_LEN, "l%d.b", l);
-			d[n].ndim = 1;
-			d[n].dims[0] = net->mlp.dims[l + 1];
-			n++;
-		}
-	}
-	else
-	{
-		static const char *const names[RS_SEQ_NTENSORS] = {"emb", "w_x", "w_h", "b_x", "b_h", "out", "out_b"};
-		int64		gh = (int64) net->seq.gates * net->seq.hidden;
-		int64		dims[RS_SEQ_NTENSORS][2] = {
-			{net->seq.vocab, net->seq.embed}, {net->seq.embed, gh}, {net->seq.hidden, gh},
-			{gh, 0}, {gh, 0}, {net->seq.vocab, net->seq.hidden}, {net->seq.vocab, 0}};
-
-		for (n = 0; n < RS_SEQ_NTENSORS; n++)
-		{
-			strlcpy(d[n].name, names[n], RS_NAME_LEN);
-			d[n].ndim = dims[n][1] ? 2 : 1;
-			d[n].dims[0] = dims[n][0];
-			d[n].dims[1] = dims[n][1];
-		}
-	}
-	for (int i = 0; i < n; i++)
-		d[i].numel = d[i].dims[0] * (d[i].ndim == 2 ? d[i].dims[1] : 1);
-	return n;
+	memset(d, 0, sizeof(RsTensorDesc) * RS_KIND_MAX_TENSORS);
+	return rs_kind_ops(net->kind)->tensors(net, d);
 }
 
 void
@@ -345,7 +342,7 @@ RecsysNetLoad(RecsysNet *net, bytea *weights)
 	Jsonb	   *config;
 
 	RecsysWeightsParse(weights, &view);
-	if (view.kind != RS_KIND_MLP && view.kind != RS_KIND_RNN && view.kind != RS_KIND_GRU)
+	if (rs_kind_ops(view.kind) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("weights of kind \"%s\" are not a neural network", rs_kind_name(view.kind)),
@@ -359,11 +356,11 @@ RecsysNetLoad(RecsysNet *net, bytea *weights)
 void
 RecsysNetLoadView(RecsysNet *net, const RsFormatView *view, int kind, Jsonb *config, const char *prefix)
 {
-	RsTensorDesc want[RS_MLP_MAX_LAYERS * 2];
+	RsTensorDesc want[RS_KIND_MAX_TENSORS];
 	int			n;
 	int64		off = 0;
 
-	RsTensorDesc have[RS_MLP_MAX_LAYERS * 2];
+	RsTensorDesc have[RS_KIND_MAX_TENSORS];
 
 	RecsysNetConfigure(net, kind, config);
 	n = NetTensors(net, want);
@@ -400,8 +397,8 @@ RecsysNetLoadView(RecsysNet *net, const RsFormatView *view, int kind, Jsonb *con
 bytea *
 RecsysNetSave(const RecsysNet *net, const char *extra_config)
 {
-	RsTensorDesc d[RS_MLP_MAX_LAYERS * 2];
-	const float *data[RS_MLP_MAX_LAYERS * 2];
+	RsTensorDesc d[RS_KIND_MAX_TENSORS];
+	const float *data[RS_KIND_MAX_TENSORS];
 	int			n = NetTensors(net, d);
 	int64		off = 0;
 	char	   *config = RecsysNetConfigText(net);
@@ -434,25 +431,20 @@ model_init(PG_FUNCTION_ARGS)
 	Jsonb	   *config = PG_GETARG_JSONB_P(1);
 	int64		seed = PG_GETARG_INT64(2);
 	int			kind = rs_kind_from_name(kindname);
+	const RsKindOps *ops = kind > 0 ? rs_kind_ops(kind) : NULL;
 	RecsysNet	net;
 	RsRng		rng;
-	static const char *const mlp_keys[] = {"layers", "activation", "output", NULL};
-	static const char *const rnn_keys[] = {"vocab", "embed", "hidden", "activation", NULL};
-	static const char *const gru_keys[] = {"vocab", "embed", "hidden", NULL};
 
-	if (kind != RS_KIND_MLP && kind != RS_KIND_RNN && kind != RS_KIND_GRU)
+	if (ops == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model_init makes mlp, rnn or gru models, not \"%s\"", kindname)));
+				 errmsg("model_init makes %s models, not \"%s\"", RecsysKindNames(RS_INPUT_ANY), kindname)));
 	RecsysCoreHooks();
 	if (JB_ROOT_IS_OBJECT(config))
-		RecsysConfigOnlyKeys(config, kind == RS_KIND_MLP ? mlp_keys : kind == RS_KIND_RNN ? rnn_keys : gru_keys);
+		ConfigOnlyFields(config, ops->config);
 	RecsysNetConfigure(&net, kind, config);
 	RecsysNetAllocate(&net);
 	rs_rng_seed(&rng, (uint64) seed);
-	if (kind == RS_KIND_MLP)
-		rs_mlp_init(&net.mlp, &rng);
-	else
-		rs_seq_init(&net.seq, &rng);
+	ops->init(&net, &rng);
 	PG_RETURN_BYTEA_P(RecsysNetSave(&net, NULL));
 }

@@ -1,5 +1,5 @@
 /*
- * nn_model.h — a core model (MLP, Elman RNN or GRU) held in backend memory, built
+ * nn_model.h — a core network (any kind of core/rs_kind.h) held in backend memory, built
  * from v1 weights or from a config and seed, and written back as v1 weights.
  */
 #ifndef RECSYS_NN_MODEL_H
@@ -12,26 +12,23 @@
 #include "utils/jsonb.h"
 
 #include "core/rs_format.h"
-#include "core/rs_mlp.h"
-#include "core/rs_seq.h"
+#include "core/rs_kind.h"
 
 /* limits checked on every config, from SQL or from weights */
-#define RECSYS_MAX_VOCAB 10000000
-#define RECSYS_MAX_WIDTH 8192
+#define RECSYS_MAX_VOCAB RS_MAX_VOCAB
+#define RECSYS_MAX_WIDTH RS_MAX_WIDTH
 
-typedef struct RecsysNet
-{
-	int			kind;			/* RS_KIND_MLP, RS_KIND_RNN or RS_KIND_GRU */
-	RsMlp		mlp;
-	RsSeq		seq;
-	int64		nparams;
-	rs_real    *params;			/* one flat array, tensor order of the format */
-} RecsysNet;
+/* a core network of any registered kind (core/rs_kind.h), its parameters in backend memory */
+typedef RsNet RecsysNet;
 
 /* recsys.model_init, called by other C functions too (the bundle scorer's init) */
 extern Datum model_init(PG_FUNCTION_ARGS);
 /* shape from a config object (validated; errors name the key) */
 extern void RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config);
+/* the names of the registered kinds of an input family (RS_INPUT_ANY: all), "mlp" or "rnn or gru" */
+extern char *RecsysKindNames(RsInput input);
+/* the operations of a network kind, or an error naming what needed one */
+extern const RsKindOps *RecsysNetKind(int kind, const char *what);
 /* the canonical config JSON of a configured net */
 extern char *RecsysNetConfigText(const RecsysNet *net);
 /* allocate params (zeroed) in CurrentMemoryContext and bind them */
@@ -60,7 +57,6 @@ extern int64 RecsysJsonInt(JsonbValue *v, const char *key, int64 lo, int64 hi);
 extern JsonbValue *RecsysConfigGet(Jsonb *config, const char *key);
 extern int	RecsysConfigInt(Jsonb *config, const char *key, int dflt, int lo, int hi);
 extern double RecsysConfigFloat(Jsonb *config, const char *key, double dflt, double lo, double hi);
-extern void RecsysConfigOnlyKeys(Jsonb *config, const char *const *keys);
 
 /* makes the core allocate with palloc0 and check for interrupts */
 extern void RecsysCoreHooks(void);

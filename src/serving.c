@@ -101,7 +101,7 @@ RankedCmp(const void *a, const void *b)
 static void
 SessionRerank(ServingCache *c, const int32 *session, int nsession, Ranked *r, int n)
 {
-	RsSeq	   *seq = &c->bm.encoder.seq;
+	RsSeq	   *seq = &c->bm.encoder.u.seq;
 	rs_real    *h;
 	int32	   *ids = palloc(sizeof(int32) * nsession);
 	int			len = 0;

@@ -40,14 +40,11 @@ typedef struct TrainState
 	int32		pending;		/* rows buffered, not yet stepped */
 	int32		max_len;		/* sequence steps kept (the most recent) */
 	int32		negatives;		/* sampled negatives per step */
-	int32		mlp_nlayers;
-	int32		mlp_dims[RS_MLP_MAX_LAYERS + 1];
-	int32		mlp_hidden,
-				mlp_output;
-	int32		seq_vocab,
-				seq_embed,
-				seq_hidden,
-				seq_act;
+	int32		input;			/* RsInput of the kind */
+	int32		in_width,		/* rows: features in, outputs */
+				out_width;
+	int32		n_items;		/* items: the vocabulary */
+	int32		shape[RS_KIND_CFG_INTS];	/* the kind's config fields (rs_kind_pack) */
 	int64		nparams;
 	int64		samples;		/* rows stepped */
 	int64		updates;		/* optimiser steps */
@@ -183,86 +180,48 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 static void
 NetFromState(const TrainState *s, RecsysNet *net)
 {
-	memset(net, 0, sizeof(*net));
-	net->kind = s->kind;
-	net->nparams = s->nparams;
-	if (s->kind == RS_KIND_MLP)
-	{
-		net->mlp.nlayers = s->mlp_nlayers;
-		memcpy(net->mlp.dims, s->mlp_dims, sizeof(s->mlp_dims));
-		net->mlp.hidden = s->mlp_hidden;
-		net->mlp.output = s->mlp_output;
-	}
-	else
-	{
-		net->seq.cell = s->kind == RS_KIND_GRU ? RS_CELL_GRU : RS_CELL_RNN;
-		net->seq.vocab = s->seq_vocab;
-		net->seq.embed = s->seq_embed;
-		net->seq.hidden = s->seq_hidden;
-		net->seq.act = s->seq_act;
-		rs_seq_layout(&net->seq);
-	}
+	rs_kind_unpack(rs_kind_ops(s->kind), s->shape, net);
 }
 
 static int64
 BufferBytes(const TrainState *s)
 {
-	if (s->kind == RS_KIND_MLP)
-		return (int64) s->batch * (s->mlp_dims[0] + s->mlp_dims[s->mlp_nlayers]) * sizeof(float);
+	if (s->input == RS_INPUT_ROWS)
+		return (int64) s->batch * (s->in_width + s->out_width) * sizeof(float);
 	return (int64) s->batch * (s->max_len + 2) * sizeof(int32);
 }
 
 /* 256 M floats (1 GB): what one training step may hold in activations and their gradients */
 #define TRAIN_MAX_ACTIVATIONS (INT64CONST(256) * 1024 * 1024)
 
-static int64
-ActivationFloats(const TrainState *s, const RecsysNet *net)
-{
-	int64		per_row = 0;
-
-	if (s->kind == RS_KIND_MLP)
-		for (int l = 0; l <= s->mlp_nlayers; l++)
-			per_row += 2 * (int64) s->mlp_dims[l];
-	else
-		per_row = (int64) s->max_len * (net->seq.embed + 2 * (int64) net->seq.gates * net->seq.hidden) +
-			(int64) (s->negatives + 1) * net->seq.hidden;
-	return per_row * s->batch;
-}
-
 /* A fresh state in CurrentMemoryContext (the executor copies it into the aggregate's context). */
 static TrainState *
 StateCreate(bytea *weights, Jsonb *options, bool seq)
 {
 	RecsysNet	net;
+	const RsKindOps *ops;
 	TrainState	hdr;
 	TrainState *s;
-	int64		total;
+	int64		total,
+				activations;
 
 	RecsysCoreHooks();
 	RecsysNetLoad(&net, weights);
-	if (seq != (net.kind != RS_KIND_MLP))
+	ops = rs_kind_ops(net.kind);
+	if (seq != (ops->input == RS_INPUT_ITEMS))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs %s weights, got %s", seq ? "rnn_train" : "mlp_train",
-						seq ? "rnn or gru" : "mlp", rs_kind_name(net.kind))));
+						RecsysKindNames(seq ? RS_INPUT_ITEMS : RS_INPUT_ROWS), rs_kind_name(net.kind))));
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = TRAIN_MAGIC;
 	hdr.kind = net.kind;
 	hdr.nparams = net.nparams;
-	if (!seq)
-	{
-		hdr.mlp_nlayers = net.mlp.nlayers;
-		memcpy(hdr.mlp_dims, net.mlp.dims, sizeof(hdr.mlp_dims));
-		hdr.mlp_hidden = net.mlp.hidden;
-		hdr.mlp_output = net.mlp.output;
-	}
-	else
-	{
-		hdr.seq_vocab = net.seq.vocab;
-		hdr.seq_embed = net.seq.embed;
-		hdr.seq_hidden = net.seq.hidden;
-		hdr.seq_act = net.seq.act;
-	}
+	hdr.input = ops->input;
+	hdr.in_width = ops->in_width(&net);
+	hdr.out_width = ops->out_width(&net);
+	hdr.n_items = ops->n_items(&net);
+	rs_kind_pack(ops, &net, hdr.shape);
 	ParseOptions(&hdr, options, seq);
 	hdr.off_params = TRAIN_ALIGN(sizeof(TrainState));
 	hdr.off_m = TRAIN_ALIGN(hdr.off_params + net.nparams * (int64) sizeof(rs_real));
@@ -270,11 +229,12 @@ StateCreate(bytea *weights, Jsonb *options, bool seq)
 	hdr.off_buf = TRAIN_ALIGN(hdr.off_v + net.nparams * (int64) sizeof(rs_real));
 	total = hdr.off_buf + BufferBytes(&hdr);
 	/* the core's activations and their gradients for one mini-batch, bounded like the state */
-	if (ActivationFloats(&hdr, &net) > TRAIN_MAX_ACTIVATIONS)
+	activations = ops->activations(&net, hdr.batch, hdr.max_len, hdr.negatives);
+	if (activations > TRAIN_MAX_ACTIVATIONS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a mini-batch of %d through this model needs about %lld MB of activations, the limit is %d MB",
-						hdr.batch, (long long) (ActivationFloats(&hdr, &net) * (int64) sizeof(rs_real) / (1024 * 1024)),
+						hdr.batch, (long long) (activations * (int64) sizeof(rs_real) / (1024 * 1024)),
 						(int) (TRAIN_MAX_ACTIVATIONS * sizeof(rs_real) / (1024 * 1024))),
 				 errhint("Use a smaller batch (option batch) or max_len.")));
 	if (total >= (int64) MaxAllocSize)
@@ -299,30 +259,20 @@ StateCheck(bytea *b)
 {
 	TrainState *s = (TrainState *) b;
 	bool		ok = !VARATT_IS_EXTENDED(b) && VARSIZE(b) >= sizeof(TrainState) && s->magic == TRAIN_MAGIC &&
-		(s->kind == RS_KIND_MLP || s->kind == RS_KIND_RNN || s->kind == RS_KIND_GRU) &&
+		rs_kind_ops(s->kind) != NULL &&
 		s->batch >= 1 && s->batch <= 65536 && s->pending >= 0 && s->pending < s->batch + (s->batch == 1) &&
 		s->max_len >= 1 && s->max_len <= 10000 && s->negatives >= 0 && s->negatives <= 100000 &&
 		s->opt.kind >= RS_OPT_SGD && s->opt.kind <= RS_OPT_ADAM && (s->loss == RS_LOSS_BCE || s->loss == RS_LOSS_MSE);
 
-	if (ok && s->kind == RS_KIND_MLP)
+	/* the shape from its declared fields, and every size derived from it again */
+	if (ok)
 	{
-		ok = s->mlp_nlayers >= 1 && s->mlp_nlayers <= RS_MLP_MAX_LAYERS &&
-			s->mlp_hidden >= 0 && s->mlp_hidden <= RS_ACT_TANH && s->mlp_output >= 0 && s->mlp_output <= RS_ACT_TANH;
-		for (int i = 0; ok && i <= s->mlp_nlayers; i++)
-			ok = s->mlp_dims[i] >= 1 && s->mlp_dims[i] <= RECSYS_MAX_WIDTH;
-		ok = ok && s->nparams == rs_mlp_nparams(s->mlp_dims, s->mlp_nlayers);
-	}
-	else if (ok)
-	{
-		RsSeq		shape = {.cell = s->kind == RS_KIND_GRU ? RS_CELL_GRU : RS_CELL_RNN};
+		const RsKindOps *ops = rs_kind_ops(s->kind);
+		RecsysNet	net;
 
-		ok = s->seq_vocab >= 1 && s->seq_vocab <= RECSYS_MAX_VOCAB && s->seq_embed >= 1 &&
-			s->seq_embed <= RECSYS_MAX_WIDTH && s->seq_hidden >= 1 && s->seq_hidden <= RECSYS_MAX_WIDTH &&
-			s->seq_act >= 0 && s->seq_act <= RS_ACT_TANH;
-		shape.vocab = s->seq_vocab;
-		shape.embed = s->seq_embed;
-		shape.hidden = s->seq_hidden;
-		ok = ok && s->nparams == rs_seq_layout(&shape);
+		ok = rs_kind_unpack(ops, s->shape, &net) == s->nparams && s->input == (int32) ops->input &&
+			s->in_width == ops->in_width(&net) && s->out_width == ops->out_width(&net) &&
+			s->n_items == ops->n_items(&net);
 	}
 	ok = ok && s->off_params == TRAIN_ALIGN(sizeof(TrainState)) &&
 		s->off_m == TRAIN_ALIGN(s->off_params + s->nparams * (int64) sizeof(rs_real)) &&
@@ -376,28 +326,33 @@ StateStep(FunctionCallInfo fcinfo, TrainState *s)
 		return;
 	c = GetCache(fcinfo, s);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	if (s->kind == RS_KIND_MLP)
 	{
-		int			in = s->mlp_dims[0];
-		float	   *x = (float *) STATE_BUF(s);
-		float	   *y = x + (int64) s->batch * in;
+		RsBatch		batch = {.n = n};
+		int32	   *negs = NULL;
 
-		loss = rs_mlp_train_batch(&c->net.mlp, &s->opt, STATE_PARAMS(s), c->grads, STATE_M(s), STATE_V(s),
-								  x, y, n, s->loss);
-	}
-	else
-	{
-		int32	   *items = (int32 *) STATE_BUF(s);
-		int32	   *len = items + (int64) s->batch * s->max_len;
-		int32	   *targets = len + s->batch;
-		int32	   *negs = palloc(sizeof(int32) * (s->negatives + 1));
-
-		for (int j = 0; j < s->negatives; j++)
-			negs[j] = (int32) rs_rng_below(&s->rng, (uint32) s->seq_vocab);
-		/* rows were buffered with stride max_len; the core reads B x T, T = max_len */
-		loss = rs_seq_train_batch(&c->net.seq, &s->opt, STATE_PARAMS(s), c->grads, STATE_M(s), STATE_V(s),
-								  items, len, n, s->max_len, targets, negs, s->negatives);
-		pfree(negs);
+		c->net.params = STATE_PARAMS(s);
+		if (s->input == RS_INPUT_ROWS)
+		{
+			batch.x = (float *) STATE_BUF(s);
+			batch.y = batch.x + (int64) s->batch * s->in_width;
+			batch.loss = s->loss;
+		}
+		else
+		{
+			/* rows were buffered with stride max_len; the core reads B x T, T = max_len */
+			batch.items = (int32 *) STATE_BUF(s);
+			batch.len = batch.items + (int64) s->batch * s->max_len;
+			batch.targets = batch.len + s->batch;
+			batch.steps = s->max_len;
+			batch.k = s->negatives;
+			negs = palloc(sizeof(int32) * (s->negatives + 1));
+			for (int j = 0; j < s->negatives; j++)
+				negs[j] = (int32) rs_rng_below(&s->rng, (uint32) s->n_items);
+			batch.negs = negs;
+		}
+		loss = rs_kind_ops(s->kind)->train_step(&c->net, &s->opt, c->grads, STATE_M(s), STATE_V(s), &batch);
+		if (negs)
+			pfree(negs);
 	}
 	MemoryContextSwitchTo(old);
 	if (!isfinite(loss))
@@ -453,17 +408,16 @@ mlp_train_step(PG_FUNCTION_ARGS)
 	float	   *buf;
 
 	s = StateForRow(fcinfo, false);
-	if (s->mlp_dims[s->mlp_nlayers] != 1)
+	if (s->out_width != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mlp_train takes one target per row, but the model has %d outputs",
-						s->mlp_dims[s->mlp_nlayers])));
+				 errmsg("mlp_train takes one target per row, but the model has %d outputs", s->out_width)));
 	/* rows with a NULL feature vector or target are skipped, as a strict aggregate would */
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BYTEA_P(s);
 	x = PG_GETARG_ARRAYTYPE_P(2);
 	y = PG_GETARG_FLOAT4(3);
-	in = s->mlp_dims[0];
+	in = s->in_width;
 	if (ARR_NDIM(x) != 1 || ARR_DIMS(x)[0] != in)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -514,12 +468,12 @@ rnn_train_step(PG_FUNCTION_ARGS)
 	s = StateForRow(fcinfo, true);
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BYTEA_P(s);
-	ids = RecsysCheckItems(PG_GETARG_ARRAYTYPE_P(2), s->seq_vocab, &n, "item");
+	ids = RecsysCheckItems(PG_GETARG_ARRAYTYPE_P(2), s->n_items, &n, "item");
 	target = PG_GETARG_INT32(3);
-	if (target < 0 || target >= s->seq_vocab)
+	if (target < 0 || target >= s->n_items)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target %d is outside the model's vocabulary 0..%d", target, s->seq_vocab - 1)));
+				 errmsg("target %d is outside the model's vocabulary 0..%d", target, s->n_items - 1)));
 	items = (int32 *) STATE_BUF(s);
 	len = items + (int64) s->batch * s->max_len;
 	targets = len + s->batch;
@@ -554,9 +508,8 @@ train_combine(PG_FUNCTION_ARGS)
 
 	/* same model and same buffer geometry, so the two states have the same layout */
 	if (a->kind != b->kind || a->nparams != b->nparams || a->batch != b->batch || a->max_len != b->max_len ||
-		a->negatives != b->negatives || a->loss != b->loss || a->mlp_nlayers != b->mlp_nlayers ||
-		memcmp(a->mlp_dims, b->mlp_dims, sizeof(a->mlp_dims)) != 0 || a->seq_vocab != b->seq_vocab ||
-		a->seq_hidden != b->seq_hidden || a->seq_embed != b->seq_embed || VARSIZE(a) != VARSIZE(b))
+		a->negatives != b->negatives || a->loss != b->loss || memcmp(a->shape, b->shape, sizeof(a->shape)) != 0 ||
+		VARSIZE(a) != VARSIZE(b))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("cannot combine training states of different models or options")));

@@ -4,8 +4,10 @@
  */
 #include "rs_mlp.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "rs_kind.h"
 #include "rs_loss.h"
 
 int64_t
@@ -167,3 +169,115 @@ rs_mlp_train_batch(RsMlp *m, RsOptim *opt, rs_real *params, rs_real *grads,
 	rs_optim_dense(opt, params, grads, opt_m, opt_v, n, scale);
 	return value;
 }
+
+/* ---------- the mlp kind (rs_kind.h) ---------- */
+
+static const RsCfgField mlp_config[] = {
+	{"layers", RS_CFG_WIDTHS, -1, 1, RS_MAX_WIDTH, offsetof(RsNet, u.mlp.dims), offsetof(RsNet, u.mlp.nlayers)},
+	{"activation", RS_CFG_ACT, RS_ACT_RELU, 0, 0, offsetof(RsNet, u.mlp.hidden), 0},
+	{"output", RS_CFG_ACT, RS_ACT_SIGMOID, 0, 0, offsetof(RsNet, u.mlp.output), 0},
+	{NULL}
+};
+
+static int64_t
+mlp_layout(RsNet *net)
+{
+	return rs_mlp_nparams(net->u.mlp.dims, net->u.mlp.nlayers);
+}
+
+static int
+mlp_tensors(const RsNet *net, RsTensorDesc *d)
+{
+	const RsMlp *m = &net->u.mlp;
+	int			n = 0;
+
+	for (int l = 0; l < m->nlayers; l++)
+	{
+		snprintf(d[n].name, RS_NAME_LEN, "l%d.w", l);
+		d[n].ndim = 2;
+		d[n].dims[0] = m->dims[l];
+		d[n].dims[1] = m->dims[l + 1];
+		n++;
+		snprintf(d[n].name, RS_NAME_LEN, "l%d.b", l);
+		d[n].ndim = 1;
+		d[n].dims[0] = m->dims[l + 1];
+		n++;
+	}
+	rs_kind_numel(d, n);
+	return n;
+}
+
+static void
+mlp_bind(RsNet *net, rs_real *params, rs_real *grads)
+{
+	rs_mlp_bind(&net->u.mlp, params, grads);
+}
+
+static void
+mlp_init(RsNet *net, RsRng *rng)
+{
+	rs_mlp_init(&net->u.mlp, rng);
+}
+
+static void
+mlp_free(RsNet *net)
+{
+	rs_mlp_free(&net->u.mlp);
+}
+
+static int
+mlp_in_width(const RsNet *net)
+{
+	return net->u.mlp.dims[0];
+}
+
+static int
+mlp_out_width(const RsNet *net)
+{
+	return net->u.mlp.dims[net->u.mlp.nlayers];
+}
+
+static int
+mlp_n_items(const RsNet *net)
+{
+	(void) net;
+	return 0;
+}
+
+/* every layer's output and its gradient, per row */
+static int64_t
+mlp_activations(const RsNet *net, int batch, int steps, int k)
+{
+	int64_t		per_row = 0;
+
+	(void) steps;
+	(void) k;
+	for (int l = 0; l <= net->u.mlp.nlayers; l++)
+		per_row += 2 * (int64_t) net->u.mlp.dims[l];
+	return per_row * batch;
+}
+
+static rs_real *
+mlp_forward_op(RsNet *net, const RsBatch *b)
+{
+	return rs_mlp_forward(&net->u.mlp, b->x, b->n);
+}
+
+static RsAct
+mlp_output(const RsNet *net)
+{
+	return net->u.mlp.output;
+}
+
+static double
+mlp_train_step(RsNet *net, RsOptim *opt, rs_real *grads, rs_real *opt_m, rs_real *opt_v, const RsBatch *b)
+{
+	return rs_mlp_train_batch(&net->u.mlp, opt, net->params, grads, opt_m, opt_v, b->x, b->y, b->n, b->loss);
+}
+
+const RsKindOps rs_mlp_ops = {
+	.kind = RS_KIND_MLP, .input = RS_INPUT_ROWS, .config = mlp_config,
+	.layout = mlp_layout, .tensors = mlp_tensors, .bind = mlp_bind, .init = mlp_init, .free = mlp_free,
+	.in_width = mlp_in_width, .out_width = mlp_out_width, .n_items = mlp_n_items,
+	.activations = mlp_activations, .forward = mlp_forward_op, .output = mlp_output, .train_step = mlp_train_step
+};

@@ -8,8 +8,10 @@
 #include "rs_seq.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "rs_kind.h"
 #include "rs_loss.h"
 
 int64_t
@@ -477,3 +479,135 @@ rs_seq_train_batch(RsSeq *m, RsOptim *opt, rs_real *params, rs_real *grads,
 	}
 	return loss;
 }
+
+/* ---------- the rnn and gru kinds (rs_kind.h) ---------- */
+
+/* the seed's Elman RNN squashes with the logistic sigmoid; the GRU's candidate is always tanh */
+static const RsCfgField rnn_config[] = {
+	{"vocab", RS_CFG_INT, -1, 1, RS_MAX_VOCAB, offsetof(RsNet, u.seq.vocab), 0},
+	{"embed", RS_CFG_INT, 64, 1, RS_MAX_WIDTH, offsetof(RsNet, u.seq.embed), 0},
+	{"hidden", RS_CFG_INT, 128, 1, RS_MAX_WIDTH, offsetof(RsNet, u.seq.hidden), 0},
+	{"activation", RS_CFG_ACT, RS_ACT_SIGMOID, 0, 0, offsetof(RsNet, u.seq.act), 0},
+	{NULL}
+};
+static const RsCfgField gru_config[] = {
+	{"vocab", RS_CFG_INT, -1, 1, RS_MAX_VOCAB, offsetof(RsNet, u.seq.vocab), 0},
+	{"embed", RS_CFG_INT, 64, 1, RS_MAX_WIDTH, offsetof(RsNet, u.seq.embed), 0},
+	{"hidden", RS_CFG_INT, 128, 1, RS_MAX_WIDTH, offsetof(RsNet, u.seq.hidden), 0},
+	{NULL}
+};
+
+static int64_t
+rnn_layout(RsNet *net)
+{
+	net->u.seq.cell = RS_CELL_RNN;
+	return rs_seq_layout(&net->u.seq);
+}
+
+static int64_t
+gru_layout(RsNet *net)
+{
+	net->u.seq.cell = RS_CELL_GRU;
+	net->u.seq.act = RS_ACT_TANH;
+	return rs_seq_layout(&net->u.seq);
+}
+
+static int
+seq_tensors(const RsNet *net, RsTensorDesc *d)
+{
+	static const char *const names[RS_SEQ_NTENSORS] = {"emb", "w_x", "w_h", "b_x", "b_h", "out", "out_b"};
+	const RsSeq *m = &net->u.seq;
+	int64_t		gh = (int64_t) m->gates * m->hidden;
+	int64_t		dims[RS_SEQ_NTENSORS][2] = {
+		{m->vocab, m->embed}, {m->embed, gh}, {m->hidden, gh}, {gh, 0}, {gh, 0}, {m->vocab, m->hidden}, {m->vocab, 0}};
+
+	for (int n = 0; n < RS_SEQ_NTENSORS; n++)
+	{
+		snprintf(d[n].name, RS_NAME_LEN, "%s", names[n]);
+		d[n].ndim = dims[n][1] ? 2 : 1;
+		d[n].dims[0] = dims[n][0];
+		d[n].dims[1] = dims[n][1];
+	}
+	rs_kind_numel(d, RS_SEQ_NTENSORS);
+	return RS_SEQ_NTENSORS;
+}
+
+static void
+seq_bind(RsNet *net, rs_real *params, rs_real *grads)
+{
+	rs_seq_bind(&net->u.seq, params, grads);
+}
+
+static void
+seq_init(RsNet *net, RsRng *rng)
+{
+	rs_seq_init(&net->u.seq, rng);
+}
+
+static void
+seq_free(RsNet *net)
+{
+	rs_seq_free(&net->u.seq);
+}
+
+static int
+seq_in_width(const RsNet *net)
+{
+	(void) net;
+	return 0;
+}
+
+static int
+seq_out_width(const RsNet *net)
+{
+	return net->u.seq.hidden;
+}
+
+static int
+seq_n_items(const RsNet *net)
+{
+	return net->u.seq.vocab;
+}
+
+/* every step's input, gates and states, and the scores of the target and negatives */
+static int64_t
+seq_activations(const RsNet *net, int batch, int steps, int k)
+{
+	const RsSeq *m = &net->u.seq;
+
+	return ((int64_t) steps * (m->embed + 2 * (int64_t) m->gates * m->hidden) + (int64_t) (k + 1) * m->hidden) *
+		batch;
+}
+
+static rs_real *
+seq_forward(RsNet *net, const RsBatch *b)
+{
+	return rs_seq_encode(&net->u.seq, b->items, b->len, b->n, b->steps);
+}
+
+static RsAct
+seq_output(const RsNet *net)
+{
+	(void) net;
+	return RS_ACT_LINEAR;
+}
+
+static double
+seq_train_step(RsNet *net, RsOptim *opt, rs_real *grads, rs_real *opt_m, rs_real *opt_v, const RsBatch *b)
+{
+	return rs_seq_train_batch(&net->u.seq, opt, net->params, grads, opt_m, opt_v, b->items, b->len, b->n, b->steps,
+							  b->targets, b->negs, b->k);
+}
+
+const RsKindOps rs_rnn_ops = {
+	.kind = RS_KIND_RNN, .input = RS_INPUT_ITEMS, .config = rnn_config,
+	.layout = rnn_layout, .tensors = seq_tensors, .bind = seq_bind, .init = seq_init, .free = seq_free,
+	.in_width = seq_in_width, .out_width = seq_out_width, .n_items = seq_n_items,
+	.activations = seq_activations, .forward = seq_forward, .output = seq_output, .train_step = seq_train_step
+};
+const RsKindOps rs_gru_ops = {
+	.kind = RS_KIND_GRU, .input = RS_INPUT_ITEMS, .config = gru_config,
+	.layout = gru_layout, .tensors = seq_tensors, .bind = seq_bind, .init = seq_init, .free = seq_free,
+	.in_width = seq_in_width, .out_width = seq_out_width, .n_items = seq_n_items,
+	.activations = seq_activations, .forward = seq_forward, .output = seq_output, .train_step = seq_train_step
+};

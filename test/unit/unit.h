@@ -32,5 +32,6 @@ typedef struct UnitCase
 extern const UnitCase unit_format_cases[];
 extern const UnitCase unit_nn_cases[];
 extern const UnitCase unit_bundle_cases[];
+extern const UnitCase unit_kind_cases[];
 
 #endif
