@@ -23,94 +23,11 @@
 #include "bundle_model.h"
 #include "prepared.h"
 #include "core/rs_ease.h"
+#include "core/rs_fit.h"
 #include "model_io.h"
 #include "options.h"
 
-#define GRAM_BLOCK 256
-
-/* ---------- the held-out split ---------- */
-
-int
-RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n)
-{
-	int			best = -1;
-	uint64		best_h = 0;
-
-	if (n < 2)
-		return -1;
-	for (int j = 0; j < n; j++)
-	{
-		uint64		h = hash_uint32_extended((uint32) bundles[j],
-											 hash_combine64(seed, hash_uint32_extended((uint32) user, seed)));
-
-		if (best < 0 || h < best_h)
-		{
-			best = j;
-			best_h = h;
-		}
-	}
-	return best;
-}
-
-bool
-RecsysHoldoutValid(uint64 seed, int32 user)
-{
-	return hash_uint32_extended((uint32) user, seed + 1) % 5 == 0;
-}
-
-/* item -> bundles index with weights 1/sqrt|b|, idf and mass per item */
-typedef struct ItemView
-{
-	int32	   *ib_ptr,
-			   *ib_idx;
-	float	   *ib_w,
-			   *idf,
-			   *mass;
-} ItemView;
-
-static void
-ItemViewBuild(const RecsysPrepared *d, ItemView *v)
-{
-	const RecsysCsr *bi = &d->bundle_items;
-	int32		nnz = bi->ptr[d->nb];
-	int32	   *fill;
-
-	v->ib_ptr = palloc0(sizeof(int32) * ((Size) d->ni + 1));
-	v->ib_idx = palloc(sizeof(int32) * Max(nnz, 1));
-	v->ib_w = palloc(sizeof(float) * Max(nnz, 1));
-	v->idf = palloc0(sizeof(float) * Max(d->ni, 1));
-	v->mass = palloc0(sizeof(float) * Max(d->ni, 1));
-	for (int32 p = 0; p < nnz; p++)
-		v->ib_ptr[bi->idx[p] + 1]++;
-	for (int32 i = 0; i < d->ni; i++)
-		v->ib_ptr[i + 1] += v->ib_ptr[i];
-	fill = palloc(sizeof(int32) * ((Size) d->ni + 1));
-	memcpy(fill, v->ib_ptr, sizeof(int32) * ((Size) d->ni + 1));
-	for (int32 b = 0; b < d->nb; b++)
-	{
-		int32		size = bi->ptr[b + 1] - bi->ptr[b];
-
-		for (int32 p = bi->ptr[b]; p < bi->ptr[b + 1]; p++)
-		{
-			int32		q = fill[bi->idx[p]]++;
-
-			v->ib_idx[q] = b;
-			v->ib_w[q] = 1.0f / sqrtf((float) size);
-		}
-	}
-	pfree(fill);
-	for (int32 i = 0; i < d->ni; i++)
-	{
-		int32		df = v->ib_ptr[i + 1] - v->ib_ptr[i];
-		double		c = 0;
-
-		/* rarer items say more about a bundle; never negative */
-		v->idf[i] = df > 0 ? (float) Max(log((double) d->nb / (df + 1.0)), 0.0) : 0;
-		for (int32 p = v->ib_ptr[i]; p < v->ib_ptr[i + 1]; p++)
-			c += v->ib_w[p];
-		v->mass[i] = (float) (v->idf[i] * c);
-	}
-}
+/* the numerics (held-out split, item view, Gram, sparse solve) are the core's: core/rs_fit.h */
 
 /* ---------- recsys.bundle_fit(options jsonb) RETURNS bytea ---------- */
 
@@ -148,57 +65,15 @@ FitParamsRead(Jsonb *opts, FitParams *p)
 	p->seed = p->holdout ? (uint64) RecsysOptionGetInt(opts, "bundle_fit", "holdout_seed") : 0;
 }
 
-/*
- * The fit's sufficient statistics over the customers in d: the upper triangle of
- * the Gram matrix of X + beta * IVr (nb x nb, row-major, zeroed by the caller),
- * a block of customers at a time through ssyrk, and each bundle's taker count.
- * Both are sums over customers, which is what lets shards fit in parallel.
- */
+/* the fit's sufficient statistics over the customers of d (core/rs_fit.h) */
 static void
-FitGram(const RecsysPrepared *d, const ItemView *v, const FitParams *p, float *g, float *count, int64 *pairs, int64 *heldout)
+FitGram(const RecsysPrepared *d, const RsItemView *v, const FitParams *p, float *g, float *count, int64 *pairs,
+		int64 *heldout)
 {
-	int32		nb = d->nb;
-	float	   *block = palloc_extended(sizeof(float) * (Size) GRAM_BLOCK * nb, MCXT_ALLOC_HUGE);
+	RsRows		ub = {d->user_bundles.ptr, d->user_bundles.idx},
+				ui = {d->user_items.ptr, d->user_items.idx};
 
-	for (int32 u0 = 0; u0 < d->nu; u0 += GRAM_BLOCK)
-	{
-		int			rows = Min(GRAM_BLOCK, d->nu - u0);
-
-		memset(block, 0, sizeof(float) * (Size) rows * nb);
-		for (int r = 0; r < rows; r++)
-		{
-			int32		u = u0 + r;
-			float	   *x = block + (Size) r * nb;
-			const int32 *taken = d->user_bundles.idx + d->user_bundles.ptr[u];
-			int			ntaken = d->user_bundles.ptr[u + 1] - d->user_bundles.ptr[u];
-			int			skip = p->holdout ? RecsysHoldoutPick(p->seed, u, taken, ntaken) : -1;
-			double		z = 0;
-
-			for (int t = 0; t < ntaken; t++)
-				if (t != skip)
-				{
-					x[taken[t]] += 1;
-					count[taken[t]] += 1;
-					(*pairs)++;
-				}
-			*heldout += skip >= 0;
-			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
-				z += v->mass[d->user_items.idx[q]];
-			if (z <= 0 || p->beta == 0)
-				continue;
-			for (int32 q = d->user_items.ptr[u]; q < d->user_items.ptr[u + 1]; q++)
-			{
-				int32		i = d->user_items.idx[q];
-				float		w = (float) (p->beta * v->idf[i] / z);
-
-				for (int32 e = v->ib_ptr[i]; e < v->ib_ptr[i + 1]; e++)
-					x[v->ib_idx[e]] += w * v->ib_w[e];
-			}
-		}
-		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, nb, rows, 1.0f, block, nb, 1.0f, g, nb);
-		CHECK_FOR_INTERRUPTS();
-	}
-	pfree(block);
+	rs_fit_gram(d->nu, d->nb, ub, ui, v, p->beta, p->holdout, p->seed, g, count, pairs, heldout);
 }
 
 /*
@@ -207,52 +82,30 @@ FitGram(const RecsysPrepared *d, const ItemView *v, const FitParams *p, float *g
  * entries per item, log popularity, and the weights value with its config.
  */
 static bytea *
-FitFinish(float *g, int32 nb, int32 ni, int64 nu, const ItemView *v, float *count, const FitParams *p,
+FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *count, const FitParams *p,
 		  int64 pairs, int64 heldout, const char *catalogue)
 {
 	int			keep_b = Min(p->keep_b, nb),
 				keep_m = Min(p->keep_m, nb),
 				rc;
-	float	   *row,
-			   *bval,
+	float	   *bval,
 			   *mval;
-	int32	   *work,
-			   *bidx,
+	int32	   *bidx,
 			   *midx;
 	RsTensorDesc desc[10];
 	const float *data[10];
 	char		config[512];
 
-	rc = rs_ease_solve(g, nb, p->lambda);
+	bidx = palloc_extended(sizeof(int32) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	bval = palloc_extended(sizeof(float) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
+	midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE);
+	mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE);
+	rc = rs_fit_sparse(g, nb, ni, v, p->lambda, keep_b, keep_m, bidx, bval, midx, mval, count);
 	if (rc != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("the regularised Gram matrix is not positive definite (LAPACK info %d)", rc),
 				 errhint("Use a larger lambda.")));
-
-	/* sparse B: the strongest keep_b entries of each row */
-	work = palloc(sizeof(int32) * nb);
-	bidx = palloc_extended(sizeof(int32) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
-	bval = palloc_extended(sizeof(float) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
-	for (int32 b = 0; b < nb; b++)
-		rs_top_abs(g + (Size) b * nb, nb, keep_b, bidx + (Size) b * keep_b, bval + (Size) b * keep_b, work);
-	CHECK_FOR_INTERRUPTS();
-
-	/* M = BIn' B per item (dense B), then its strongest keep_m entries */
-	row = palloc(sizeof(float) * nb);
-	midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int32 i = 0; i < ni; i++)
-	{
-		memset(row, 0, sizeof(float) * nb);
-		for (int32 q = v->ib_ptr[i]; q < v->ib_ptr[i + 1]; q++)
-			cblas_saxpy(nb, v->ib_w[q], g + (Size) v->ib_idx[q] * nb, 1, row, 1);
-		rs_top_abs(row, nb, keep_m, midx + (Size) i * keep_m, mval + (Size) i * keep_m, work);
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	for (int32 b = 0; b < nb; b++)
-		count[b] = logf(1.0f + count[b]);
 
 	/* tensors */
 	{
@@ -299,7 +152,7 @@ typedef struct FitStats
 {
 	FitParams	p;
 	RecsysPrepared		d;
-	ItemView	v;
+	RsItemView	v;
 	float	   *g,
 			   *count;
 	int64		pairs,
@@ -317,7 +170,11 @@ FitStatsCompute(Jsonb *opts, FitStats *st)
 	SPI_connect();
 	RecsysPreparedLoad(&st->d, outer);
 	SPI_finish();
-	ItemViewBuild(&st->d, &st->v);
+	{
+		RsRows		bi = {st->d.bundle_items.ptr, st->d.bundle_items.idx};
+
+		rs_item_view_build(st->d.nb, st->d.ni, bi, &st->v);
+	}
 	st->g = palloc_extended(sizeof(float) * (Size) st->d.nb * st->d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	st->count = palloc0(sizeof(float) * st->d.nb);
 	FitGram(&st->d, &st->v, &st->p, st->g, st->count, &st->pairs, &st->heldout);
@@ -477,7 +334,7 @@ fit_merge(PG_FUNCTION_ARGS)
 	float	   *count = NULL,
 			   *g;
 	RsFormatView first;
-	ItemView	v;
+	RsItemView	v;
 
 	FitParamsRead(opts, &p);
 	if (ARR_NDIM(arr) > 1)

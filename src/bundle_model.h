@@ -12,15 +12,12 @@
 #include "utils/jsonb.h"
 
 #include "core/rs_bundle.h"
+#include "core/rs_fit.h"
 #include "core/rs_format.h"
 #include "nn_model.h"
 
 #include "prepared.h"
 
-/* the held-out bundle of a customer's list under seed, or -1 (fewer than 2) */
-extern int	RecsysHoldoutPick(uint64 seed, int32 user, const int32 *bundles, int n);
-/* whether a customer with a held-out bundle validates (1 in 5) rather than trains the scorer */
-extern bool RecsysHoldoutValid(uint64 seed, int32 user);
 
 typedef struct RecsysBundle
 {

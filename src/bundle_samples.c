@@ -72,7 +72,7 @@ bundle_samples(PG_FUNCTION_ARGS)
 	{
 		const int32 *all = d.user_bundles.idx + d.user_bundles.ptr[u];
 		int			nall = d.user_bundles.ptr[u + 1] - d.user_bundles.ptr[u];
-		int			pick = RecsysHoldoutPick(seed, u, all, nall);
+		int			pick = rs_holdout_pick(seed, u, all, nall);
 		int			ntaken = 0,
 					got,
 					pos = -1;
@@ -80,7 +80,7 @@ bundle_samples(PG_FUNCTION_ARGS)
 
 		if (pick < 0)
 			continue;
-		valid = RecsysHoldoutValid(seed, u);
+		valid = rs_holdout_valid(seed, u);
 		for (int t = 0; t < nall; t++)
 			if (t != pick)
 				taken[ntaken++] = all[t];

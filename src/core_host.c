@@ -1,8 +1,8 @@
 /*
  * core_host.c — the core's host hooks from PostgreSQL: pg_prng (xoroshiro128**) for
- * random numbers and pg_crc32c (hardware accelerated where the CPU has it) for
- * checksums, so a seed means the same stream in the server, the unit tests, the fuzzers
- * and the benchmark. Needs only c.h: the unit tests link libpgcommon for it.
+ * random numbers, pg_crc32c (hardware accelerated where the CPU has it) for
+ * checksums and hash_uint32_extended for seeded hashes, so a seed means the same stream
+ * in the server, the unit tests, the fuzzers and the benchmark. Needs only c.h: the unit tests link libpgcommon for it.
  */
 #include "c.h"
 
@@ -49,6 +49,15 @@ HostCrc32c(const void *data, size_t len)
 	return (uint32_t) crc;
 }
 
+/* hash_uint32_extended without the Datum: common/hashfn.h needs postgres.h, this file keeps to c.h */
+extern uint64 hash_bytes_uint32_extended(uint32 k, uint64 seed);
+
+static uint64_t
+HostHashU32(uint32_t value, uint64_t seed)
+{
+	return hash_bytes_uint32_extended(value, seed);
+}
+
 void
 rs_core_use_postgres(void)
 {
@@ -57,4 +66,5 @@ rs_core_use_postgres(void)
 	rs_host.rng_uniform = HostRngUniform;
 	rs_host.rng_below = HostRngBelow;
 	rs_host.crc32c = HostCrc32c;
+	rs_host.hash_u32 = HostHashU32;
 }

@@ -160,7 +160,22 @@ missing_crc32c(const void *data, size_t len)
 	return 0;
 }
 
-RsHost		rs_host = {missing_seed, missing_u64, missing_uniform, missing_below, missing_crc32c};
+static uint64_t
+missing_hash_u32(uint32_t value, uint64_t seed)
+{
+	(void) value;
+	(void) seed;
+	host_missing("hash_u32");
+	return 0;
+}
+
+RsHost		rs_host = {missing_seed, missing_u64, missing_uniform, missing_below, missing_crc32c, missing_hash_u32};
+
+uint64_t
+rs_hash_u32(uint32_t value, uint64_t seed)
+{
+	return rs_host.hash_u32(value, seed);
+}
 
 void
 rs_rng_seed(RsRng *rng, uint64_t seed)

@@ -48,8 +48,8 @@ typedef struct RsRng
 } RsRng;
 
 /*
- * What the host supplies besides memory: random numbers and checksums. PostgreSQL's
- * pg_prng (xoroshiro128**) and pg_crc32c in the server, the unit tests, the fuzzers and
+ * What the host supplies besides memory: random numbers, checksums and a seeded hash. PostgreSQL's
+ * pg_prng (xoroshiro128**), pg_crc32c and hash_uint32_extended in the server, the unit tests, the fuzzers and
  * the benchmark alike (src/core_host.c, rs_core_use_postgres), so a seed means the same
  * stream everywhere. The core holds only these hooks: it compiles and links without a
  * PostgreSQL header (make check-core). Unset hooks abort with a message.
@@ -61,6 +61,7 @@ typedef struct RsHost
 	double		(*rng_uniform) (RsRng *rng);	/* [0, 1) */
 	uint32_t	(*rng_below) (RsRng *rng, uint32_t n);	/* [0, n), n >= 1 */
 	uint32_t	(*crc32c) (const void *data, size_t len);
+	uint64_t	(*hash_u32) (uint32_t value, uint64_t seed);	/* seeded 64-bit hash (hash_uint32_extended) */
 } RsHost;
 extern RsHost rs_host;
 
@@ -69,6 +70,14 @@ extern uint64_t rs_rng_u64(RsRng *rng);
 extern double rs_rng_uniform(RsRng *rng);	/* [0, 1) */
 extern double rs_rng_normal(RsRng *rng);	/* N(0, 1), Box-Muller */
 extern uint32_t rs_rng_below(RsRng *rng, uint32_t n);	/* [0, n), n >= 1 */
+extern uint64_t rs_hash_u32(uint32_t value, uint64_t seed);
+/* mixes two 64-bit hashes (PostgreSQL's hash_combine64) */
+static inline uint64_t
+rs_hash_combine64(uint64_t a, uint64_t b)
+{
+	a ^= b + UINT64_C(0x49a0f4dd15e5a8e3) + (a << 54) + (a >> 7);
+	return a;
+}
 
 /* row-major C = alpha * op(A) op(B) + beta * C */
 extern void rs_gemm(int trans_a, int trans_b, int m, int n, int k, rs_real alpha,

@@ -1,13 +1,17 @@
 /*
  * test_bundle.c — the bundle ranker's serving arithmetic: top-n selection against a
  * full sort (ties, skips, zeros, huge and tiny scores), and scores and features of a
- * hand-built model against hand-computed values.
+ * hand-built model against hand-computed values; the fit's numerics (core/rs_fit.h): the
+ * held-out split, the item view by hand, the blocked Gram against a brute-force one, and
+ * the sparse solve against the dense EASE solution.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rs_bundle.h"
+#include "core/rs_ease.h"
+#include "core/rs_fit.h"
 #include "unit.h"
 
 static const float *sort_scores;
@@ -149,8 +153,187 @@ test_score_features(int *failed)
 	}
 }
 
+static void
+test_holdout(int *failed)
+{
+	int32_t		one[1] = {4},
+				many[5] = {9, 3, 7, 1, 5};
+	int			valid = 0,
+				moved = 0;
+
+	CHECK(rs_holdout_pick(42, 1, one, 1) == -1);
+	CHECK(rs_holdout_pick(42, 1, many, 0) == -1);
+	for (int32_t u = 0; u < 10000; u++)
+	{
+		int			p = rs_holdout_pick(42, u, many, 5);
+
+		CHECK(p >= 0 && p < 5);
+		CHECK(p == rs_holdout_pick(42, u, many, 5));
+		moved += p != rs_holdout_pick(43, u, many, 5);
+		valid += rs_holdout_valid(42, u);
+	}
+	/* one customer in five validates; another seed holds out other bundles */
+	CHECK_MSG(valid > 1800 && valid < 2200, "validating customers: %d of 10000", valid);
+	CHECK_MSG(moved > 6000, "a new seed moved %d of 10000 held-out picks", moved);
+}
+
+/* bundles {0, 1}, {1, 2, 3}, {3}; item 4 in none */
+static const int32_t bi_ptr[] = {0, 2, 5, 6},
+			bi_idx[] = {0, 1, 1, 2, 3, 3};
+
+static void
+test_item_view(int *failed)
+{
+	RsItemView	v;
+	RsRows		bi = {bi_ptr, bi_idx};
+	const int	df[5] = {1, 2, 1, 2, 0};
+
+	rs_item_view_build(3, 5, bi, &v);
+	CHECK(v.ib_ptr[0] == 0 && v.ib_ptr[1] == 1 && v.ib_ptr[2] == 3 && v.ib_ptr[3] == 4 && v.ib_ptr[4] == 6 &&
+		  v.ib_ptr[5] == 6);
+	/* item 1 is in bundles 0 (size 2) and 1 (size 3) */
+	CHECK(v.ib_idx[1] == 0 && v.ib_idx[2] == 1);
+	CHECK(fabsf(v.ib_w[1] - 1 / sqrtf(2)) < 1e-6 && fabsf(v.ib_w[2] - 1 / sqrtf(3)) < 1e-6);
+	for (int i = 0; i < 5; i++)
+	{
+		double		idf = df[i] ? fmax(log(3.0 / (df[i] + 1.0)), 0) : 0,
+					c = 0;
+
+		for (int p = v.ib_ptr[i]; p < v.ib_ptr[i + 1]; p++)
+			c += v.ib_w[p];
+		CHECK_MSG(fabs(v.idf[i] - idf) < 1e-6, "idf of item %d: %g, want %g", i, v.idf[i], idf);
+		CHECK(fabs(v.mass[i] - idf * c) < 1e-6);
+	}
+	rs_release(v.ib_ptr), rs_release(v.ib_idx), rs_release(v.ib_w), rs_release(v.idf), rs_release(v.mass);
+}
+
+/* random customers over the catalogue above (nb 3, ni 5), 600 of them: more than one block of the Gram */
+#define FIT_NU 600
+
+static void
+test_fit_gram_sparse(int *failed)
+{
+	int32_t		ub_ptr[FIT_NU + 1],
+				ub_idx[FIT_NU * 3],
+				ui_ptr[FIT_NU + 1],
+				ui_idx[FIT_NU * 5];
+	RsRows		bi = {bi_ptr, bi_idx},
+				ub = {ub_ptr, ub_idx},
+				ui = {ui_ptr, ui_idx};
+	RsItemView	v;
+	double		want[9] = {0},
+				beta = 0.5;
+	float		g[9] = {0},
+				count[3] = {0},
+				dense[9],
+				bval[9],
+				mval[15];
+	int32_t		bidx[9],
+				midx[15];
+	int64_t		pairs = 0,
+				heldout = 0,
+				want_pairs = 0,
+				want_heldout = 0;
+	double		worst = 0;
+
+	srand(11);
+	ub_ptr[0] = ui_ptr[0] = 0;
+	for (int u = 0; u < FIT_NU; u++)
+	{
+		int			nb = 0,
+					ni = 0;
+
+		for (int b = 0; b < 3; b++)
+			if (rand() % 2)
+				ub_idx[ub_ptr[u] + nb++] = b;
+		for (int i = 0; i < 5; i++)
+			if (rand() % 3 == 0)
+				ui_idx[ui_ptr[u] + ni++] = i;
+		ub_ptr[u + 1] = ub_ptr[u] + nb;
+		ui_ptr[u + 1] = ui_ptr[u] + ni;
+	}
+	rs_item_view_build(3, 5, bi, &v);
+	rs_fit_gram(FIT_NU, 3, ub, ui, &v, beta, 1, 42, g, count, &pairs, &heldout);
+
+	/* brute force: each customer's row x = taken (one held out) + beta * idf-weighted item view / z */
+	for (int u = 0; u < FIT_NU; u++)
+	{
+		double		x[3] = {0},
+					z = 0;
+		int			n = ub_ptr[u + 1] - ub_ptr[u],
+					skip = rs_holdout_pick(42, u, ub_idx + ub_ptr[u], n);
+
+		for (int t = 0; t < n; t++)
+			if (t != skip)
+				x[ub_idx[ub_ptr[u] + t]] += 1, want_pairs++;
+		want_heldout += skip >= 0;
+		for (int q = ui_ptr[u]; q < ui_ptr[u + 1]; q++)
+			z += v.mass[ui_idx[q]];
+		for (int q = ui_ptr[u]; z > 0 && q < ui_ptr[u + 1]; q++)
+			for (int e = v.ib_ptr[ui_idx[q]]; e < v.ib_ptr[ui_idx[q] + 1]; e++)
+				x[v.ib_idx[e]] += beta * v.idf[ui_idx[q]] / z * v.ib_w[e];
+		for (int a = 0; a < 3; a++)
+			for (int b = a; b < 3; b++)
+				want[a * 3 + b] += x[a] * x[b];
+	}
+	CHECK(pairs == want_pairs && heldout == want_heldout && heldout > 100);
+	for (int a = 0; a < 3; a++)
+		for (int b = a; b < 3; b++)
+			worst = fmax(worst, fabs(g[a * 3 + b] - want[a * 3 + b]) / fmax(1, fabs(want[a * 3 + b])));
+	CHECK_MSG(worst < 1e-5, "Gram worst relative error %g", worst);
+
+	/* the sparse solve keeping everything is the dense EASE solution, and M = BIn' B */
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < a; b++)
+			g[a * 3 + b] = g[b * 3 + a];
+	memcpy(dense, g, sizeof(g));
+	CHECK(rs_ease_solve(dense, 3, 10.0) == 0);
+	{
+		float		c0[3];
+
+		memcpy(c0, count, sizeof(c0));
+		CHECK(rs_fit_sparse(g, 3, 5, &v, 10.0, 3, 3, bidx, bval, midx, mval, count) == 0);
+		for (int b = 0; b < 3; b++)
+			CHECK(fabsf(count[b] - logf(1 + c0[b])) < 1e-6);
+	}
+	worst = 0;
+	for (int r = 0; r < 3; r++)
+	{
+		float		row[3] = {0};
+
+		for (int k = 0; k < 3; k++)
+			row[bidx[r * 3 + k]] = bval[r * 3 + k];
+		for (int c = 0; c < 3; c++)
+			worst = fmax(worst, fabs(row[c] - dense[r * 3 + c]));
+	}
+	for (int i = 0; i < 5; i++)
+	{
+		float		row[3] = {0},
+					m[3] = {0};
+
+		for (int k = 0; k < 3; k++)
+			row[midx[i * 3 + k]] += mval[i * 3 + k];
+		for (int p = v.ib_ptr[i]; p < v.ib_ptr[i + 1]; p++)
+			for (int c = 0; c < 3; c++)
+				m[c] += v.ib_w[p] * dense[v.ib_idx[p] * 3 + c];
+		for (int c = 0; c < 3; c++)
+			worst = fmax(worst, fabs(row[c] - m[c]));
+	}
+	CHECK_MSG(worst < 1e-5, "sparse B and M worst error %g against the dense solve", worst);
+	/* a Gram that is not positive definite is refused, not solved */
+	{
+		float		bad[4] = {1, 2, 2, 1};
+
+		CHECK(rs_fit_sparse(bad, 2, 0, &v, 1e-9, 2, 2, bidx, bval, midx, mval, count) != 0);
+	}
+	rs_release(v.ib_ptr), rs_release(v.ib_idx), rs_release(v.ib_w), rs_release(v.idf), rs_release(v.mass);
+}
+
 const UnitCase unit_bundle_cases[] = {
 	{"bundle: top-n selection equals a full sort (ties, skips, signs, magnitudes)", test_top_n},
 	{"bundle: scores and features of a hand-built model", test_score_features},
+	{"fit: the held-out split is seeded, deterministic and one in five validates", test_holdout},
+	{"fit: the item view's weights, idf and mass by hand", test_item_view},
+	{"fit: the blocked Gram equals brute force; the sparse solve equals the dense EASE solution", test_fit_gram_sparse},
 	{NULL, NULL}
 };
