@@ -23,17 +23,6 @@ rs_kind_at(int i)
 }
 
 void
-rs_kind_numel(RsTensorDesc *d, int n)
-{
-	for (int i = 0; i < n; i++)
-	{
-		d[i].numel = 1;
-		for (int j = 0; j < d[i].ndim; j++)
-			d[i].numel *= d[i].dims[j];
-	}
-}
-
-void
 rs_kind_pack(const RsKindOps *ops, const RsNet *net, int32_t *cfg)
 {
 	int			n = 0;

@@ -132,8 +132,17 @@ extern const RsKindOps *rs_kind_at(int i);
 extern void rs_kind_pack(const RsKindOps *ops, const RsNet *net, int32_t *cfg);
 extern int64_t rs_kind_unpack(const RsKindOps *ops, const int32_t *cfg, RsNet *net);
 
-/* fills d[0..n) numel from their dims (a helper for tensors()) */
-extern void rs_kind_numel(RsTensorDesc *d, int n);
+/* fills d[0..n) numel from their dims (a helper for tensors(); inline, so a kind's file links alone) */
+static inline void
+rs_kind_numel(RsTensorDesc *d, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		d[i].numel = 1;
+		for (int j = 0; j < d[i].ndim; j++)
+			d[i].numel *= d[i].dims[j];
+	}
+}
 
 extern const RsKindOps rs_mlp_ops;
 extern const RsKindOps rs_rnn_ops;
