@@ -197,6 +197,15 @@ AS $$
     SELECT recsys.bundle_attach(recsys_proxy.fit(o, false), scorer, encoder, (o ->> 'candidates')::int)
       FROM (SELECT count(*) FROM recsys_proxy.done(recsys_proxy.job(version_id))) d
 $$;
+CREATE FUNCTION recsys_proxy.train_kind() RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.train_kind() $$;
+CREATE FUNCTION recsys_proxy.train_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.train_scorer_init(hidden, seed) $$;
+CREATE FUNCTION recsys_proxy.train_scorer_of(weights bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.train_scorer_of(weights) $$;
 CREATE FUNCTION recsys_proxy.train_activate(version_id bigint) RETURNS void
     LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$ SELECT count(*) FROM recsys_proxy.publish(version_id) $$;
@@ -210,7 +219,7 @@ DECLARE
 BEGIN
     -- an interrupted round is not resumed (a shard may have failed to store its samples): it is marked failed
     -- and the next round replaces what it left on the shards
-    CALL recsys.train_driver('recsys_proxy.train', model, coalesce(options, '{}') || '{"resume": false}', 'recsys_proxy', false, v);
+    CALL recsys.train_driver('recsys_proxy.train', model, coalesce(options, '{}') || '{"resume": false}', 'recsys_proxy.train', false, v);
 END
 $$;
 COMMENT ON PROCEDURE recsys_proxy.train(text, jsonb) IS 'data-parallel recsys.train over the shards (recsys.train_driver with recsys_proxy''s steps): merged fit, scorer and GRU epochs merged by the combine function, early stopping, commit here, then publication to every shard';

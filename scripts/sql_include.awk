@@ -4,7 +4,7 @@
 # from its one source file and never a copy of it. Every other line passes unchanged. A missing block is an error.
 /^--#include / {
     file = $2
-    obj = substr($0, index($0, $3))
+    obj = substr($0, length($1) + length($2) + 3)
     inblock = 0; found = 0
     while ((getline line < file) > 0) {
         if (!inblock && line == "--@begin " obj) { inblock = 1; found = 1; continue }

@@ -57,13 +57,14 @@ SELECT bool_and((SELECT price FROM shop.products p WHERE p.product_id = c.item_i
 SELECT pg_temp.try($$SELECT * FROM complete_bundle('{}'::text[], 3)$$);
 SELECT pg_temp.try($$SELECT * FROM complete_bundle(ARRAY['1001'], 3, '{"colour": 1}')$$);
 
--- recommend_items: exact k, nothing already bought, filters before the cut; unknown customer: trending, labelled
+-- recommend_items: exact k, nothing already bought when asked, filters before the cut; unknown customer: popular,
+-- labelled (a superuser, as recsys_app, gets what the model ranks by default, repeat purchases included)
 SELECT count(*) AS k_rows,
        bool_and(NOT EXISTS (SELECT 1 FROM shop.order_lines o WHERE o.customer_id = 42 AND o.product_id = r.item_id)) AS none_bought
-  FROM recommend_items(42, 10) r;
+  FROM recommend_items(42, 10, '{"exclude_bought": true}') r;
 SELECT count(*) AS k_rows, bool_and((SELECT stock > 0 FROM shop.products p WHERE p.product_id = r.item_id)) AS in_stock
   FROM recommend_items(42, 10, '{"in_stock": true}') r;
-SELECT count(*) AS k_rows, bool_and(reason LIKE 'trending (new customer):%') AS trending FROM recommend_items(-1, 4);
+SELECT count(*) AS k_rows, bool_and(reason LIKE 'popular (new customer):%') AS popular FROM recommend_items(-1, 4);
 
 -- a product added today: no sales, yet content features give it neighbours and a place in its category
 INSERT INTO shop.products (product_id, name, category, dept, brand, line, price, stock, created_at)

@@ -42,9 +42,10 @@ static const RecsysOptionSpec specs[] = {
 	{"recommend_bundles", "model", "string", NULL, NULL, "\"default\"", "the model to serve"},
 	{"recommend_bundles", "version", "integer", "1", EXACT, NULL, "serve this version rather than the active one (or an experiment's)"},
 	/* recommend_items and complete_bundle (SQL; each knows a subset) */
-	{"items", "exclude_bought", "boolean", NULL, NULL, "true", "leave out items the customer bought (false: recsys_app or recsys_admin)"},
+	{"items", "exclude_bought", "boolean", NULL, NULL, NULL, "leave out items the customer bought (default: true for readers; for recsys_app and recsys_admin false, the model decides)"},
 	{"items", "in_stock", "boolean", NULL, NULL, "false", "only items in stock"},
 	{"items", "max_price", "number", "0", "1e15", NULL, "only items costing at most this"},
+	{"items", "model", "string", NULL, NULL, "\"items\"", "the item model to serve (recommend_items)"},
 	/* recsys.train (SQL); lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh) */
 	{"train", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the held-out split, the scorer and the GRU"},
 	{"train", "lambda", "number", "0.000001", "1000000000", "500", "ridge of the bundle fit"},
@@ -63,6 +64,7 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "resume", "boolean", NULL, NULL, "true", "resume an interrupted training of the model"},
 	{"train", "incremental", "boolean", NULL, NULL, "false", "warm-start from the active version; GRU on new customers only"},
 	{"train", "features", "boolean", NULL, NULL, "true", "refresh features and mined bundles first"},
+	{"train", "items", "boolean", NULL, NULL, "false", "train the item model too (a shop without bundles, or CALL recsys.train('items'), trains it alone)"},
 	/* recsys.refresh_features, recsys.mine_bundles, recsys.split_pairs (SQL) */
 	{"refresh_features", "window_days", "integer", "1", "36500", "30", "the recent window of trends and profiles"},
 	{"refresh_features", "min_pair_count", "integer", "1", "2147483647", "2", "baskets an item pair needs"},

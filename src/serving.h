@@ -119,6 +119,7 @@ typedef struct ServeOptions
 extern int64 serving_calls;
 extern ServingCache *ServingCacheGet(const char *model, int64 asked);
 extern void ServingAcceptInvalidations(void);
+extern uint64 ServingGeneration(void);
 extern void ServingExperimentsLoad(void);
 extern ExpVariant *ServingExperimentVariant(const char *model, const char *user);
 extern int	ServingPinSearchPath(void);

@@ -378,6 +378,14 @@ ServingAcceptInvalidations(void)
 	AcceptInvalidationMessages();
 }
 
+/* the generation caches compare with theirs: it moves on every invalidation (the item cache keeps to it too) */
+uint64
+ServingGeneration(void)
+{
+	ServingAcceptInvalidations();
+	return serving_generation;
+}
+
 /* the cache for a model version (0: the active one), (re)built when invalidated or missing */
 /*
  * The snapshot cache loads read with: the latest one (see ServingCacheGet), except

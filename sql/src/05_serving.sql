@@ -206,7 +206,9 @@ BEGIN
                   DETAIL = 'It returns a customer''s own purchases, so comparing answers would reveal the customer''s history.',
                   HINT = 'Serve with the defaults, or grant recsys_app to the application that serves the logged-in customer.';
     END IF;
-    RETURN '{"exclude_bought": true, "in_stock": false}'::jsonb || options;
+    -- by default a reader gets no item the customer bought (it would reveal their history); the roles that may
+    -- see it get what the model ranks, repeat purchases included
+    RETURN pg_catalog.jsonb_build_object('exclude_bought', NOT recsys.may_see_history(), 'in_stock', false) || options;
 END
 $$;
 COMMENT ON FUNCTION recsys.check_item_options(integer, jsonb, text[]) IS 'validates k (1..10000) and item serving options (exclude_bought, in_stock, max_price) against the keys a function knows; returns them with defaults';
@@ -274,49 +276,15 @@ END
 $$;
 COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; unknown item: ERROR';
 
-CREATE FUNCTION recommend_items(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+--@begin recommend_items(text, integer, jsonb)
+CREATE OR REPLACE FUNCTION recommend_items(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    opts jsonb := recsys.check_item_options(k, options, '{exclude_bought,in_stock,max_price}');
-    u integer;
-BEGIN
-    SELECT m.idx INTO u FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = recommend_items.user_id;
-    RETURN QUERY
-    WITH mine AS (
-        SELECT ui.item_idx FROM recsys.user_items ui WHERE ui.user_idx = u
-    ), together AS (
-        SELECT p.item_b AS idx, 1 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
-               format('bought together with %s in %s (lift %s)',
-                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence * ln(1 + p.lift) DESC))[1]),
-                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
-                      round(max(p.lift)::numeric, 1)) AS why
-          FROM mine JOIN recsys.item_pair_stats p ON p.item_a = mine.item_idx
-         GROUP BY p.item_b
-    ), content AS (
-        -- what the customer's categories offer, new and trending first: content features for the cold items
-        SELECT f.item_idx AS idx, 2 AS tier,
-               (coalesce((uf.category_affinity ->> f.category)::float8, 0) * (1 + f.trend) + 0.01 * ln(1 + f.buyers))::real AS s,
-               CASE WHEN u IS NULL THEN format('trending (new customer): %s buyers, %s recently', f.buyers, f.recent_buyers)
-                    WHEN f.buyers = 0 THEN format('new in %s, which you buy', f.category)
-                    WHEN uf.category_affinity ? f.category THEN format('popular in %s, which you buy', f.category)
-                    ELSE format('popular: %s buyers', f.buyers) END AS why
-          FROM recsys.item_features f LEFT JOIN recsys.user_features uf ON uf.user_idx = u
-         WHERE f.item_idx NOT IN (SELECT t.idx FROM together t)
-    ), ranked AS (
-        SELECT * FROM together UNION ALL SELECT * FROM content
-    )
-    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
-      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
-     WHERE NOT ((opts ->> 'exclude_bought')::boolean AND r.idx IN (SELECT mine.item_idx FROM mine))
-       AND recsys.item_passes(r.idx, opts)
-     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
-END
-$$;
-COMMENT ON FUNCTION recommend_items(text, integer, jsonb) IS 'top-k items for a customer: bought together with what they bought (association rules), then content (category affinity times trend, so new items in their categories appear); an unknown customer gets trending items, labelled; options exclude_bought (true), in_stock, max_price, applied before the cut';
+AS $$ SELECT * FROM recsys.item_rank(user_id, k, recsys.check_item_options(k, options, '{exclude_bought,in_stock,max_price,model}')) $$;
+COMMENT ON FUNCTION recommend_items(text, integer, jsonb) IS 'top-k items for a customer from the item model (recsys.item_rank, in C): what they buy often and lately, and what the shop''s customers buy, blended by the scorer recsys.train learned (before training, a default blend); an unknown customer gets popular items, labelled; options exclude_bought (default true for readers, false for recsys_app and recsys_admin), in_stock, max_price (applied before the cut), model (default items)';
+--@end
 
 --@begin complete_bundle(text[], integer, jsonb)
 CREATE OR REPLACE FUNCTION complete_bundle(items text[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
@@ -388,7 +356,7 @@ COMMENT ON FUNCTION similar_items(bigint, integer) IS 'similar_items for integer
 --@begin recommend_items(bigint, integer, jsonb)
 CREATE OR REPLACE FUNCTION recommend_items(user_id bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 AS $$ SELECT r.rank, recsys.ext_bigint(r.item_id), r.score, r.reason FROM @extschema@.recommend_items(user_id::text, k, options) r $$;
 COMMENT ON FUNCTION recommend_items(bigint, integer, jsonb) IS 'recommend_items for integer user and item ids';

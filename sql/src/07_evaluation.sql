@@ -238,7 +238,7 @@ BEGIN
             PERFORM recsys.serving_invalidate();
             -- the one training loop, inside this fold's subtransaction: no commit, no activation, no resume
             v := NULL;
-            CALL recsys.train_driver('recsys.cross_validate', model, o, 'recsys', true, v);
+            CALL recsys.train_driver('recsys.cross_validate', model, o, 'recsys.train', true, v);
             ALTER TABLE rs_cv_truth DROP COLUMN user_idx, DROP COLUMN bundle_idx;
             results := results || coalesce((SELECT jsonb_agg(jsonb_build_object('fold', f, 'method', e.method, 'k', e.k,
                                                                                'metric', e.metric, 'value', e.value, 'users', e.users))

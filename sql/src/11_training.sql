@@ -159,11 +159,25 @@ CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options j
 AS $$
 DECLARE
     v bigint;
+    w bigint;
+    -- the item model beside a bundle model: items beside the default one, else MODEL_items
+    item_model text := CASE WHEN model = 'default' THEN 'items' ELSE model || '_items' END;
 BEGIN
-    CALL recsys.train_driver('recsys.train', model, options, 'recsys', false, v);
+    IF model = 'items' OR model LIKE '%\_items' THEN
+        item_model := model;     -- an item model by name: it alone
+    ELSIF EXISTS (SELECT 1 FROM recsys.bundle_items) THEN
+        CALL recsys.train_driver('recsys.train', model, options, 'recsys.train', false, v);
+        IF coalesce(options ->> 'items', 'false') = 'false' THEN
+            RETURN;
+        END IF;
+    ELSE
+        RAISE NOTICE 'recsys.train: no bundles are prepared: the item model % is trained', item_model
+            USING HINT = 'Register curated bundles with recsys.register_bundles for the bundle model.';
+    END IF;
+    CALL recsys.train_driver('recsys.train', item_model, options, 'recsys.items', false, w);
 END
 $$;
-COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains a bundle model end to end (recsys.train_driver with this node''s steps): fit with one held-out bundle per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, final fit on all data; activates the new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL when bundles are prepared, and the item model (items beside the default model, else MODEL_items) too with option items, or alone when no bundles are prepared or MODEL is items or ends in _items; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
 CREATE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
@@ -266,9 +280,13 @@ CREATE FUNCTION recsys.bundle_scorer_init(hidden integer, seed bigint) RETURNS b
 COMMENT ON FUNCTION recsys.bundle_scorer_init(integer, bigint) IS 'new weights of the bundle scorer (an MLP from the scorer''s features through hidden units to one linear score), seeded';
 --@end
 
--- One training driver. recsys.train, recsys.cross_validate and the coordinator's recsys_proxy.train run the same
--- loop (samples, scorer epochs with early stopping on validation NDCG@20, GRU epochs, the final fit, the
--- activation rule); what differs is where each step runs, so the steps are functions of one schema, named alike:
+-- One training driver. recsys.train (the bundle model and the item model), recsys.cross_validate and the
+-- coordinator's recsys_proxy.train run the same loop (samples, scorer epochs with early stopping on validation
+-- NDCG@20, GRU epochs, the final fit, the activation rule); what differs is the model and where each step runs,
+-- so the steps are functions named S_step for a prefix S (recsys.train, recsys.items, recsys_proxy.train):
+--   S_kind()                                           -> text          the model kind it trains
+--   S_scorer_init(hidden, seed)                        -> bytea         a fresh scorer
+--   S_scorer_of(weights)                               -> bytea         a version's scorer (incremental training)
 --   S.train_prepare(o)                                 -> timestamptz   features refreshed if asked; the data's end
 --   S.train_samples_for(version_id, o, feedback_since) -> bigint        the held-out fit's samples, stored
 --   S.train_status(version_id)                         -> (samples bigint, items integer)
@@ -277,7 +295,8 @@ COMMENT ON FUNCTION recsys.bundle_scorer_init(integer, bigint) IS 'new weights o
 --   S.train_encoder_epoch(version_id, encoder, epoch, o, since) -> bytea   since: only customers active after it
 --   S.train_final(version_id, o, scorer, encoder)      -> bytea         servable weights; the samples dropped
 --   S.train_activate(version_id)                       -> void
--- recsys has the single-node steps; scaleout/coordinator.sql defines recsys_proxy's, which run on every shard.
+-- recsys.train has the bundle model's steps on this node, recsys.items the item model's (sql/src/12_items.sql);
+-- scaleout/coordinator.sql defines recsys_proxy.train's, which run on every shard.
 --@begin recsys.train_prepare(jsonb)
 CREATE FUNCTION recsys.train_prepare(o jsonb) RETURNS timestamptz
     LANGUAGE plpgsql VOLATILE STRICT
@@ -343,6 +362,21 @@ AS $$ SELECT recsys.activate_version(version_id) $$;
 COMMENT ON FUNCTION recsys.train_activate(bigint) IS 'a training step: activates the trained version (the coordinator''s publishes it to every shard first)';
 --@end
 
+--@begin recsys.train_kind()
+CREATE FUNCTION recsys.train_kind() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'bundle' $$;
+COMMENT ON FUNCTION recsys.train_kind() IS 'a training step: the kind of the model it trains';
+CREATE FUNCTION recsys.train_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.bundle_scorer_init(hidden, seed) $$;
+COMMENT ON FUNCTION recsys.train_scorer_init(integer, bigint) IS 'a training step: a fresh bundle scorer';
+CREATE FUNCTION recsys.train_scorer_of(weights bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.bundle_part(weights, 'scorer') $$;
+COMMENT ON FUNCTION recsys.train_scorer_of(bytea) IS 'a training step: the scorer part of a version''s weights (incremental training starts from it)';
+--@end
+
 -- the transaction boundary of a training: commit, then pin the path again (a local setting ends with the
 -- transaction; a procedure that commits may not carry a SET clause)
 --@begin recsys.train_commit(boolean)
@@ -368,7 +402,9 @@ AS $$
 DECLARE
     -- initialisers run before the path is pinned: function calls only, qualified, no operators
     o jsonb;
-    s text;
+    sch text;
+    pre text;
+    kind text;
     v bigint;
     active bigint;
     active_ndcg float8;
@@ -396,24 +432,28 @@ BEGIN
         RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF steps IS NULL OR pg_catalog.to_regnamespace(steps) IS NULL THEN
-        RAISE EXCEPTION 'no schema % of training steps', pg_catalog.quote_literal(coalesce(steps, 'NULL'))
-            USING ERRCODE = 'invalid_schema_name';
+    -- steps: schema.prefix of the step functions, e.g. recsys.train (recsys.train_samples_for, ...)
+    IF steps IS NULL OR steps !~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'
+       OR pg_catalog.to_regnamespace(pg_catalog.split_part(steps, '.', 1)) IS NULL THEN
+        RAISE EXCEPTION 'no training steps %', pg_catalog.quote_literal(coalesce(steps, 'NULL'))
+            USING ERRCODE = 'invalid_schema_name', HINT = 'Pass schema.prefix of the step functions, as recsys.train.';
     END IF;
-    s := pg_catalog.quote_ident(steps);
+    sch := pg_catalog.split_part(steps, '.', 1);
+    pre := pg_catalog.split_part(steps, '.', 2);
+    EXECUTE pg_catalog.format('SELECT %I.%I()', sch, pre || '_kind') INTO kind;
     IF NOT trial THEN
         -- one training per model at a time, across sessions (held over the per-epoch commits)
         PERFORM recsys.training_claim(caller || ':' || model);
     END IF;
     CALL recsys.train_commit(trial);
     IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train_driver.model) THEN
-        PERFORM recsys.create_model(model, 'bundle', o, 'bundle ranker trained by ' || caller);
-    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_driver.model) <> 'bundle' THEN
-        RAISE EXCEPTION 'model % is not a bundle model', pg_catalog.quote_literal(model)
-            USING ERRCODE = 'wrong_object_type', HINT = caller || ' trains bundle models; pick another name.';
+        PERFORM recsys.create_model(model, kind, o, pg_catalog.format('%s model trained by %s (%s)', kind, caller, steps));
+    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_driver.model) <> kind THEN
+        RAISE EXCEPTION 'model % is not a % model', pg_catalog.quote_literal(model), kind
+            USING ERRCODE = 'wrong_object_type', HINT = pg_catalog.format('%s trains %s models here; pick another name.', caller, kind);
     END IF;
     active := recsys.active_version(model);
-    EXECUTE pg_catalog.format('SELECT %s.train_prepare($1)', s) INTO new_data_to USING o;
+    EXECUTE pg_catalog.format('SELECT %I.%I($1)', sch, pre || '_prepare') INTO new_data_to USING o;
     CALL recsys.train_commit(trial);
 
     -- resume an interrupted training of this model, unless told not to
@@ -425,7 +465,7 @@ BEGIN
         v := NULL;
     END IF;
     IF v IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
     END IF;
     IF v IS NOT NULL AND have_samples > 0 THEN
         SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
@@ -450,12 +490,12 @@ BEGIN
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer, and from the
         -- feedback on what was shown since the active version went live
         t0 := pg_catalog.clock_timestamp();
-        EXECUTE pg_catalog.format('SELECT %s.train_samples_for($1, $2, $3)', s) INTO nsamples
+        EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3)', sch, pre || '_samples_for') INTO nsamples
           USING v, o, CASE WHEN NOT trial    -- a trial learns from the held-out pairs alone
                            THEN coalesce((SELECT mv.activated_at FROM recsys.model_versions mv WHERE mv.version_id = active),
                                          '-infinity') END;
-        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, NULL)', s) INTO val USING v;
-        EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, NULL)', sch, pre || '_validate') INTO val USING v;
+        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
         VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
                     'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'feedback_samples', have_samples - nsamples,
@@ -463,13 +503,15 @@ BEGIN
                 nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
         CALL recsys.train_commit(trial);
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
-            scorer := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'scorer');
+            EXECUTE pg_catalog.format('SELECT %I.%I($1)', sch, pre || '_scorer_of') INTO scorer
+              USING (SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active);
         END IF;
     END IF;
     -- a fresh scorer, and also for a resumed version that kept no checkpoint: a crash can lose the last commits
     -- (synchronous_commit off), and the version's samples may outlive every epoch row
     IF scorer IS NULL THEN
-        scorer := recsys.bundle_scorer_init((o ->> 'hidden')::int, (o ->> 'seed')::bigint);
+        EXECUTE pg_catalog.format('SELECT %I.%I($1, $2)', sch, pre || '_scorer_init') INTO scorer
+          USING (o ->> 'hidden')::int, (o ->> 'seed')::bigint;
         start_epoch := 1;
     END IF;
     best := coalesce(best, scorer);
@@ -477,8 +519,8 @@ BEGIN
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
         t0 := pg_catalog.clock_timestamp();
-        EXECUTE pg_catalog.format('SELECT %s.train_scorer_epoch($1, $2, $3, $4)', s) INTO scorer USING v, scorer, epoch, o;
-        EXECUTE pg_catalog.format('SELECT * FROM %s.train_validate($1, $2)', s) INTO val USING v, scorer;
+        EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4)', sch, pre || '_scorer_epoch') INTO scorer USING v, scorer, epoch, o;
+        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, $2)', sch, pre || '_validate') INTO val USING v, scorer;
         nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
         VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
@@ -497,7 +539,7 @@ BEGIN
     END LOOP;
 
     -- the GRU encoder for customers who bring a session but no history
-    EXECUTE pg_catalog.format('SELECT * FROM %s.train_status($1)', s) INTO have_samples, items USING v;
+    EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
     IF (o ->> 'gru_epochs')::int > 0 AND items > 0 THEN
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
             encoder := recsys.bundle_part((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = active), 'encoder');
@@ -512,7 +554,7 @@ BEGIN
         FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
             t0 := pg_catalog.clock_timestamp();
             -- incremental: only customers with events since the active version's data
-            EXECUTE pg_catalog.format('SELECT %s.train_encoder_epoch($1, $2, $3, $4, $5)', s) INTO encoder
+            EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4, $5)', sch, pre || '_encoder_epoch') INTO encoder
               USING v, encoder, epoch, o,
                     CASE WHEN (o ->> 'incremental')::boolean AND active IS NOT NULL
                          THEN (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active) END;
@@ -527,7 +569,7 @@ BEGIN
     END IF;
 
     -- the served model: the fit on all data, the best scorer, the encoder
-    EXECUTE pg_catalog.format('SELECT %s.train_final($1, $2, $3, $4)', s) INTO new_weights USING v, o, best, encoder;
+    EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4)', sch, pre || '_final') INTO new_weights USING v, o, best, encoder;
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate', data_to = new_data_to,
            metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
@@ -549,7 +591,7 @@ BEGIN
     SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
     activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
     IF activated THEN
-        EXECUTE pg_catalog.format('SELECT %s.train_activate($1)', s) USING v;
+        EXECUTE pg_catalog.format('SELECT %I.%I($1)', sch, pre || '_activate') USING v;
         UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train_driver.model;
     ELSE
         UPDATE recsys.model_versions mv

@@ -44,6 +44,7 @@
 --#include sql/src/11_training.sql recsys.train_commit(boolean)
 
 --#include sql/src/11_training.sql recsys.train_driver(text, text, jsonb, text, boolean, bigint)
+--#include sql/src/11_training.sql recsys.train_kind()
 
 --#include sql/src/11_training.sql recsys.train(text, jsonb)
 
@@ -55,31 +56,31 @@
 -- side is scaleout/coordinator.sql; these are the pieces every node has.
 ------------------------------------------------------------------------------
 
---#include sql/src/12_scaleout.sql recsys.fit_partial(jsonb)
+--#include sql/src/13_scaleout.sql recsys.fit_partial(jsonb)
 
---#include sql/src/12_scaleout.sql recsys.fit_merge(bytea[], jsonb)
+--#include sql/src/13_scaleout.sql recsys.fit_merge(bytea[], jsonb)
 
 -- the training aggregate's raw state, as a shard returns it (no final function)
---#include sql/src/12_scaleout.sql recsys.mlp_train_partial(bytea, real[], real, jsonb)
+--#include sql/src/13_scaleout.sql recsys.mlp_train_partial(bytea, real[], real, jsonb)
 
---#include sql/src/12_scaleout.sql recsys.rnn_train_partial(bytea, integer[], integer, jsonb)
+--#include sql/src/13_scaleout.sql recsys.rnn_train_partial(bytea, integer[], integer, jsonb)
 
 -- the coordinator's half: COMBINEFUNC over the shards' states, then the final function
---#include sql/src/12_scaleout.sql recsys.train_merge(bytea)
+--#include sql/src/13_scaleout.sql recsys.train_merge(bytea)
 
---#include sql/src/12_scaleout.sql recsys.shard_samples
+--#include sql/src/13_scaleout.sql recsys.shard_samples
 
---#include sql/src/12_scaleout.sql recsys.shard_samples_for(text, bytea, bigint, integer)
+--#include sql/src/13_scaleout.sql recsys.shard_samples_for(text, bytea, bigint, integer)
 
---#include sql/src/12_scaleout.sql recsys.shard_scorer_epoch(text, bytea, integer, double precision)
+--#include sql/src/13_scaleout.sql recsys.shard_scorer_epoch(text, bytea, integer, double precision)
 
---#include sql/src/12_scaleout.sql recsys.shard_encoder_epoch(bytea, integer, bigint)
+--#include sql/src/13_scaleout.sql recsys.shard_encoder_epoch(bytea, integer, bigint)
 
---#include sql/src/12_scaleout.sql recsys.shard_validate(text, bytea)
+--#include sql/src/13_scaleout.sql recsys.shard_validate(text, bytea)
 
---#include sql/src/12_scaleout.sql recsys.shard_done(text)
+--#include sql/src/13_scaleout.sql recsys.shard_done(text)
 
---#include sql/src/12_scaleout.sql recsys.publish_version(text, bigint, bytea, text, boolean, jsonb)
+--#include sql/src/13_scaleout.sql recsys.publish_version(text, bigint, bytea, text, boolean, jsonb)
 
 -- a batch's answer is bounded like a single call's: at most 1,000,000 rows (users x k), so a caller cannot fill
 -- memory or the temporary files with one statement
@@ -212,7 +213,7 @@ ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path
 -- No user code on recsys tables: nobody may add a trigger, rule or policy to them (a trigger on a table that a
 -- superuser's recsys.prepare() writes would run as that superuser). The extension's own triggers call its own
 -- functions and pass.
---#include sql/src/13_security.sql recsys.guard_tables()
+--#include sql/src/14_security.sql recsys.guard_tables()
 CREATE EVENT TRIGGER recsys_guard_tables ON ddl_command_end
     WHEN TAG IN ('CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
     EXECUTE FUNCTION recsys.guard_tables();
@@ -222,5 +223,9 @@ CREATE EVENT TRIGGER recsys_guard_tables ON ddl_command_end
 ALTER FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) SECURITY DEFINER;
 ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEFINER;
 
+-- the item model, learned from the shop's baskets and served from C by recommend_items
+--#include sql/src/12_items.sql item model
+--#include sql/src/05_serving.sql recommend_items(text, integer, jsonb)
+
 -- Privileges, for every object this script and the ones before it created
---#include sql/src/13_security.sql privileges
+--#include sql/src/14_security.sql privileges

@@ -62,10 +62,14 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND NOT (p.oid IN ('recsys.user_sequences(integer)'::regprocedure, 'recsys.item_profiles(integer)'::regprocedure,
                       'recsys.user_profiles(integer)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
-   -- the bundle fit and its samples read prepared data through SPI and take seconds: VOLATILE, in the leader
+   -- the bundle fit and its samples, and the item samples, read prepared data through SPI and take seconds:
+   -- VOLATILE, in the leader
    AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure,
-                      'recsys.fit_partial(jsonb)'::regprocedure)
+                      'recsys.fit_partial(jsonb)'::regprocedure, 'recsys.item_samples(bigint)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
+   -- the item model's ranking reads the id map through SPI and its backend cache: STABLE, in the leader
+   AND NOT (p.oid = 'recsys.item_rank(text, integer, jsonb)'::regprocedure
+            AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- a customer's features under a fit read their history through SPI: STABLE, in the leader
    AND NOT (p.oid = 'recsys.bundle_features(bytea, integer, integer[])'::regprocedure
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)

@@ -33,5 +33,6 @@ extern const UnitCase unit_format_cases[];
 extern const UnitCase unit_nn_cases[];
 extern const UnitCase unit_bundle_cases[];
 extern const UnitCase unit_kind_cases[];
+extern const UnitCase unit_items_cases[];
 
 #endif

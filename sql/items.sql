@@ -1,0 +1,60 @@
+-- The item model on a shop without bundles: CALL recsys.train() trains it, recommend_items serves it from C
+-- (exact k, filters before the cut, repeat purchases for the roles that may see a history, reasons).
+\i test/regress_setup.psql
+DROP SCHEMA IF EXISTS shop CASCADE;
+SELECT (recsys.demo_shop(register => false)) ->> 'customers' AS customers;
+-- order lines and products only: no curated bundles
+SELECT recsys.register_events('shop.order_lines', 'customer_id', 'product_id', 'ordered_at', 'order_id', 'quantity') ->> 'kind' AS events;
+SELECT recsys.register_items('shop.products', 'product_id', 'name', 'category', 'price', 'stock') ->> 'kind' AS items;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+
+-- before training: the default blend serves, exactly k rows, repeat purchases first for a returning customer
+SELECT count(*) AS k_rows, count(DISTINCT item_id) AS distinct_items, bool_and(score IS NOT NULL) AS scored
+  FROM recommend_items(42, 10);
+SELECT reason ~ '^you bought .* in [0-9]+ of your [0-9]+ orders' AS repeat_reason FROM recommend_items(42, 1);
+-- exact k past the candidates: the whole catalogue, once each
+SELECT count(*) AS k_rows, count(DISTINCT item_id) AS distinct_items FROM recommend_items(42, 1000);
+SELECT count(*) = (SELECT count(*) FROM shop.products) AS whole_catalogue FROM recommend_items(42, 1000);
+-- filters before the cut
+SELECT count(*) AS k_rows,
+       bool_and(NOT EXISTS (SELECT 1 FROM shop.order_lines o WHERE o.customer_id = 42 AND o.product_id = r.item_id)) AS none_bought,
+       bool_and((SELECT stock > 0 FROM shop.products p WHERE p.product_id = r.item_id)) AS in_stock
+  FROM recommend_items(42, 10, '{"exclude_bought": true, "in_stock": true}') r;
+SELECT count(*) AS k_rows, bool_and((SELECT price <= 20 FROM shop.products p WHERE p.product_id = r.item_id)) AS under_20
+  FROM recommend_items(42, 10, '{"max_price": 20}') r;
+-- a new customer: popular items, labelled
+SELECT count(*) AS k_rows, bool_and(reason LIKE 'popular (new customer):%') AS popular FROM recommend_items(-1, 5);
+SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 10, '{"model": 7}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 0)$$);
+
+-- a reader gets no item the customer bought by default (it would reveal their history) and may not ask for them
+CREATE ROLE recsys_items_reader;
+GRANT recsys_reader TO recsys_items_reader;
+GRANT USAGE ON SCHEMA shop TO recsys_items_reader;
+GRANT SELECT ON shop.order_lines TO recsys_items_reader;
+SET ROLE recsys_items_reader;
+SELECT count(*) AS k_rows,
+       bool_and(NOT EXISTS (SELECT 1 FROM shop.order_lines o WHERE o.customer_id = 42 AND o.product_id = r.item_id)) AS none_bought
+  FROM recommend_items(42, 10) r;
+SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 10, '{"exclude_bought": false}')$$);
+RESET ROLE;
+
+-- CALL recsys.train() on a shop without bundles trains the item model, with the driver's per-epoch rows
+CALL recsys.train('default', '{"max_epochs": 3, "patience": 3}');
+SELECT m.name, m.kind, v.status, v.weights IS NOT NULL AS has_weights
+  FROM recsys.models m JOIN recsys.model_versions v ON v.model = m.name ORDER BY v.version_id;
+SELECT string_agg(r.epoch || ':' || (r.metrics ->> 'stage'), ' ' ORDER BY r.epoch) AS runs,
+       bool_and(r.metrics ->> 'steps' = 'recsys.items') AS item_steps
+  FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id) WHERE v.model = 'items';
+SELECT count(*) AS samples_left FROM recsys.train_samples;
+-- the trained scorer serves: exactly k, the same reasons, scores of the scorer
+SELECT count(*) AS k_rows, count(DISTINCT item_id) AS distinct_items FROM recommend_items(42, 10);
+SELECT (recsys.model_info(v.weights) #>> '{config,layers,0}')::int AS features
+  FROM recsys.model_versions v WHERE v.model = 'items';
+-- the item model by name trains it alone: version 2 replaces version 1 (force)
+CALL recsys.train('items', '{"max_epochs": 1, "force": true}');
+SELECT string_agg(v.version_id || ':' || v.status, ' ' ORDER BY v.version_id) AS item_versions
+  FROM recsys.model_versions v WHERE v.model = 'items';
+REVOKE ALL ON shop.order_lines FROM recsys_items_reader;
+REVOKE ALL ON SCHEMA shop FROM recsys_items_reader;
+DROP ROLE recsys_items_reader;

@@ -1,0 +1,110 @@
+-- recsys SQL source: items -- the item model: what a customer buys next, learned from the shop's baskets (the Makefile assembles sql/src/*.sql into the install script)
+
+------------------------------------------------------------------------------
+-- The item model: each customer's history of baskets says how often and how recently they bought each item;
+-- the shop's says how many buy it and how many buy it again (src/core/rs_items.c). A learned scorer (an mlp over
+-- those features) blends them; it trains through the one training driver with the steps recsys.items_*, on each
+-- customer's last basket held out. recommend_items serves it from C (src/items.c).
+------------------------------------------------------------------------------
+--@begin item model
+CREATE FUNCTION recsys.item_samples(holdout_seed bigint)
+RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
+    AS 'MODULE_PATHNAME', 'item_samples'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.item_samples(bigint) IS 'the item scorer''s samples: for every customer with two or more baskets, the features of their items and the popular ones from the baskets before their last, labelled by the last (bundle_idx holds the item index; valid: one customer in five, by seed)';
+
+CREATE FUNCTION recsys.item_rank(user_id text, k integer, options jsonb)
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    AS 'MODULE_PATHNAME', 'item_rank'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.item_rank(text, integer, jsonb) IS 'the item model''s top k for a customer from a per-backend cache (the active version of options model, default items, or the default blend before training), filters before the cut; recommend_items checks the options and calls it';
+
+CREATE FUNCTION recsys.item_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'item_scorer_init'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.item_scorer_init(integer, bigint) IS 'new weights of the item scorer (an mlp from the item features through hidden units to one linear score), seeded';
+
+-- the training driver's steps for the item model (see recsys.train_driver)
+CREATE FUNCTION recsys.items_kind() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'mlp' $$;
+COMMENT ON FUNCTION recsys.items_kind() IS 'an item model step: the kind of the model it trains (its scorer is an mlp)';
+
+CREATE FUNCTION recsys.items_prepare(o jsonb) RETURNS timestamptz
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT max(e.ts) FROM recsys.events_clean e $$;
+COMMENT ON FUNCTION recsys.items_prepare(jsonb) IS 'an item model step: the time of the newest prepared event';
+
+CREATE FUNCTION recsys.items_samples_for(version_id bigint, o jsonb, feedback_since timestamptz) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = items_samples_for.version_id;
+    INSERT INTO recsys.train_samples
+    SELECT items_samples_for.version_id, i.* FROM recsys.item_samples((o ->> 'seed')::bigint) i;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.items_samples_for(bigint, jsonb, timestamptz) IS 'an item model step: the samples of recsys.item_samples, stored for the version; returns their count';
+
+CREATE FUNCTION recsys.items_status(version_id bigint, OUT samples bigint, OUT items integer)
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = items_status.version_id), 0 $$;
+COMMENT ON FUNCTION recsys.items_status(bigint) IS 'an item model step: the samples stored for a version in training, and no session encoder (items 0)';
+
+CREATE FUNCTION recsys.items_validate(version_id bigint, scorer bytea)
+RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    -- NULL scorer: the default blend, what serves before training (core/rs_items.c)
+    WITH scored AS (
+        SELECT s.user_idx, s.y, s.bundle_idx,
+               CASE WHEN items_validate.scorer IS NULL THEN s.x[1] + 0.3 * s.x[4] + 0.2 * s.x[2]
+                    ELSE (recsys.mlp_forward(items_validate.scorer, s.x))[1] END AS p
+          FROM recsys.train_samples s WHERE s.version_id = items_validate.version_id AND s.valid
+    ), ranked AS (
+        SELECT sc.user_idx, sc.y, row_number() OVER (PARTITION BY sc.user_idx ORDER BY sc.p DESC, sc.bundle_idx) AS rk
+          FROM scored sc
+    )
+    SELECT coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
+           coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 / log(2, r.rk + 1.0) ELSE 0.0 END), 0)::float8,
+           count(DISTINCT r.user_idx)
+      FROM ranked r WHERE r.y = 1
+$$;
+COMMENT ON FUNCTION recsys.items_validate(bigint, bytea) IS 'an item model step: Recall@20 and a hit-discounted NDCG@20 over the items of the validating customers'' held-out baskets that their candidates hold, of a scorer or, when NULL, of the default blend';
+
+CREATE FUNCTION recsys.items_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.item_scorer_init(hidden, seed) $$;
+COMMENT ON FUNCTION recsys.items_scorer_init(integer, bigint) IS 'an item model step: a fresh scorer';
+
+CREATE FUNCTION recsys.items_scorer_of(weights bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT weights $$;
+COMMENT ON FUNCTION recsys.items_scorer_of(bytea) IS 'an item model step: the scorer of a version''s weights (the weights are the scorer)';
+
+CREATE FUNCTION recsys.items_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.train_scorer_epoch(version_id, scorer, epoch, o) $$;
+COMMENT ON FUNCTION recsys.items_scorer_epoch(bigint, bytea, integer, jsonb) IS 'an item model step: one epoch of the scorer over the version''s samples (as the bundle scorer''s)';
+
+CREATE FUNCTION recsys.items_final(version_id bigint, o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM recsys.train_samples s WHERE s.version_id = items_final.version_id;
+    RETURN scorer;
+END
+$$;
+COMMENT ON FUNCTION recsys.items_final(bigint, jsonb, bytea, bytea) IS 'an item model step: the servable weights (the best scorer); drops the version''s samples';
+
+CREATE FUNCTION recsys.items_activate(version_id bigint) RETURNS void
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.activate_version(version_id) $$;
+COMMENT ON FUNCTION recsys.items_activate(bigint) IS 'an item model step: activates the trained version';
+--@end

@@ -1,0 +1,123 @@
+/*
+ * rs_items.c — the item model's numerics (see rs_items.h).
+ */
+#include "rs_items.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "rs_bundle.h"
+
+void
+rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, const int32_t *bno,
+			   RsItemStats *st)
+{
+	int32_t    *seen = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
+	int32_t    *first = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
+	int32_t    *again = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
+	int32_t		customers = 0;
+	int			want = ni < RS_ITEM_POPULAR ? ni : RS_ITEM_POPULAR;
+
+	st->ni = ni;
+	st->share = rs_alloc(sizeof(float) * (size_t) (ni > 1 ? ni : 1));
+	st->again = rs_alloc(sizeof(float) * (size_t) (ni > 1 ? ni : 1));
+	st->buyers = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
+	st->popular = rs_alloc(sizeof(int32_t) * (size_t) (want > 1 ? want : 1));
+	for (int32_t i = 0; i < ni; i++)
+		seen[i] = -1, first[i] = 0, again[i] = 0, st->buyers[i] = 0;
+	for (int32_t u = 0; u < nu; u++)
+	{
+		customers += ptr[u + 1] > ptr[u];
+		for (int32_t p = ptr[u]; p < ptr[u + 1]; p++)
+		{
+			int32_t		i = items[p];
+
+			if (seen[i] != u)
+			{
+				seen[i] = u;
+				first[i] = bno[p];
+				st->buyers[i]++;
+			}
+			else if (first[i] != bno[p] && first[i] != -1)
+			{
+				again[i]++;
+				first[i] = -1;	/* counted once per customer */
+			}
+		}
+	}
+	for (int32_t i = 0; i < ni; i++)
+	{
+		st->share[i] = customers ? (float) st->buyers[i] / customers : 0;
+		st->again[i] = st->buyers[i] ? (float) again[i] / st->buyers[i] : 0;
+	}
+	{
+		float	   *score = rs_alloc(sizeof(float) * (size_t) (ni > 1 ? ni : 1));
+
+		for (int32_t i = 0; i < ni; i++)
+			score[i] = (float) st->buyers[i];
+		st->npopular = rs_top_n(score, ni, NULL, want, st->popular);
+		while (st->npopular > 0 && st->buyers[st->popular[st->npopular - 1]] == 0)
+			st->npopular--;		/* nobody buys it: not popular */
+		rs_release(score);
+	}
+	rs_release(seen);
+	rs_release(first);
+	rs_release(again);
+}
+
+void
+rs_items_history(const int32_t *items, const int32_t *bno, int n, int upto, int32_t *slot, RsItemHistory *h)
+{
+	h->n = 0;
+	h->nbaskets = 0;
+	for (int p = 0; p < n; p++)
+		if (upto <= 0 || bno[p] <= upto)
+			h->nbaskets = bno[p] > h->nbaskets ? bno[p] : h->nbaskets;
+	for (int p = 0; p < n; p++)
+	{
+		int32_t		i = items[p];
+		int			s;
+
+		if (upto > 0 && bno[p] > upto)
+			continue;
+		s = slot[i];
+		if (s < 0)
+		{
+			s = slot[i] = h->n++;
+			h->item[s] = i;
+			h->count[s] = 0;
+			h->last[s] = 0;
+			h->decayed[s] = 0;
+		}
+		h->count[s]++;
+		h->last[s] = bno[p] > h->last[s] ? bno[p] : h->last[s];
+		h->decayed[s] += powf(0.8f, (float) (h->nbaskets - bno[p]));
+	}
+	for (int s = 0; s < h->n; s++)
+		slot[h->item[s]] = -1;
+}
+
+void
+rs_items_features(const RsItemHistory *h, int pos, int32_t item, const RsItemStats *st, float *x)
+{
+	float		nb = (float) (h->nbaskets > 0 ? h->nbaskets : 1);
+
+	memset(x, 0, sizeof(float) * RS_ITEM_NFEAT);
+	if (pos >= 0)
+	{
+		x[0] = h->count[pos] / nb;							/* how often: share of their baskets */
+		x[1] = 1.0f / (1 + h->nbaskets - h->last[pos]);		/* how recently: 1 in the last basket */
+		x[2] = logf(1.0f + h->count[pos]) / 3;
+		x[5] = 1;
+		x[7] = h->decayed[pos] / 3;
+	}
+	x[3] = st->share[item] * 10;		/* how many customers buy it */
+	x[4] = st->again[item];				/* how many of its buyers buy it again */
+	x[6] = logf(1.0f + h->nbaskets) / 3;
+}
+
+float
+rs_items_default_score(const float *x)
+{
+	return x[0] + 0.3f * x[3] + 0.2f * x[1];
+}

@@ -1,0 +1,66 @@
+/*
+ * rs_items.h — the item model's numerics (plain C): what a customer's basket history says
+ * about each item (how often and how recently they bought it), the shop's view of each
+ * item (how many buy it, how many buy it again), the candidates of a next basket and the
+ * features a learned scorer blends. src/items.c reads the prepared data, trains the blend
+ * through the training driver and serves recommend_items; test/unit/test_items.c checks
+ * these by hand.
+ */
+#ifndef RS_ITEMS_H
+#define RS_ITEMS_H
+
+#include <stdint.h>
+
+#include "rs_core.h"
+
+/* the scorer's input per (customer, item); see rs_items_features */
+#define RS_ITEM_NFEAT 8
+/* popular items every customer's candidates include */
+#define RS_ITEM_POPULAR 50
+
+/* the shop's view of each item, from every customer's history */
+typedef struct RsItemStats
+{
+	int32_t		ni;
+	float	   *share;			/* buyers / customers with a history */
+	float	   *again;			/* buyers in two or more baskets / buyers */
+	int32_t    *buyers;
+	int32_t    *popular;		/* the most bought items, best first */
+	int			npopular;
+} RsItemStats;
+
+/*
+ * A customer's history up to a basket, one entry per distinct item: in how many baskets
+ * (count), in which last (last, 1-based), a decayed count (0.8 per basket back).
+ */
+typedef struct RsItemHistory
+{
+	int			n;
+	int			nbaskets;
+	int32_t    *item;
+	int32_t    *count;
+	int32_t    *last;
+	float	   *decayed;
+} RsItemHistory;
+
+/*
+ * The stats over nu customers: items[ptr[u] .. ptr[u + 1]) are customer u's (item, basket
+ * number) pairs, distinct, baskets numbered from 1 in time order (bno parallel to items).
+ */
+extern void rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, const int32_t *bno,
+						   RsItemStats *st);
+
+/*
+ * A customer's history of n (item, basket) pairs up to basket upto (inclusive; all when
+ * upto <= 0), into h (arrays of room n). slot: ni ints, all -1, left all -1.
+ */
+extern void rs_items_history(const int32_t *items, const int32_t *bno, int n, int upto, int32_t *slot,
+							 RsItemHistory *h);
+
+/* the features of item (entry pos of h, or -1 when not in it) for the customer of h */
+extern void rs_items_features(const RsItemHistory *h, int pos, int32_t item, const RsItemStats *st, float *x);
+
+/* the blend served before any training: personal rate, popularity and recency (tuned on real baskets) */
+extern float rs_items_default_score(const float *x);
+
+#endif

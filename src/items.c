@@ -1,0 +1,506 @@
+/*
+ * items.c — the item model: recsys.item_samples (what the learned blend trains and
+ * validates on: each customer's last basket held out) and recsys.item_rank (what
+ * recommend_items serves), over a per-backend cache of the prepared baskets, the shop's
+ * view of each item, the item filters and labels, and the active version of the item
+ * model (an mlp over core/rs_items.h's features), dropped with the serving caches.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/snapmgr.h"
+
+#include "core/rs_bundle.h"
+#include "core/rs_fit.h"
+#include "core/rs_items.h"
+#include "model_io.h"
+#include "nn_model.h"
+#include "prepared.h"
+#include "serving.h"
+
+/* (item, basket number) pairs of every customer, baskets numbered from 1 in time order */
+#define ITEM_BASKETS_QUERY \
+	"WITH e AS (SELECT user_idx, item_idx, ts, " \
+	"                  coalesce(basket_idx, -extract(epoch FROM date_trunc('day', ts))::bigint) AS bk " \
+	"             FROM recsys.events_clean), " \
+	"     b AS (SELECT user_idx, bk, dense_rank() OVER (PARTITION BY user_idx ORDER BY min(ts) NULLS FIRST, bk) AS bno " \
+	"             FROM e GROUP BY user_idx, bk) " \
+	"SELECT e.user_idx::bigint, e.item_idx, b.bno::bigint FROM e JOIN b USING (user_idx, bk) " \
+	" GROUP BY e.user_idx, e.item_idx, b.bno ORDER BY e.user_idx, b.bno, e.item_idx"
+
+typedef struct ItemCache
+{
+	MemoryContext cxt;
+	uint64		generation;
+	char		model[NAMEDATALEN];
+	int64		version_id;		/* 0: no trained version, the default blend */
+	int32		ni,
+				nu;
+	RecsysCsr	baskets;		/* user -> items, parallel bno */
+	int32	   *bno;
+	RsItemStats stats;
+	char	  **ext;			/* item ids */
+	char	  **label;			/* names, NULL: "item <id>" */
+	char	  **category;		/* NULL: none */
+	int32	   *by_buyers;		/* every item, most bought first (the fill after the candidates) */
+	float	   *price;			/* NaN: none */
+	bool	   *in_stock;
+	bool		has_scorer;
+	RecsysNet	scorer;
+	/* scratch */
+	int32	   *slot;
+	RsItemHistory hist;
+	int32	   *cand;
+	float	   *x,
+			   *score;
+	uint8	   *seen;
+} ItemCache;
+
+static ItemCache *item_cache = NULL;
+
+static void
+LoadBaskets(ItemCache *c)
+{
+	int64	   *extra[1];
+
+	RecsysCsrLoadWith(ITEM_BASKETS_QUERY, c->nu, c->ni, &c->baskets, 1, extra, c->cxt);
+	c->bno = MemoryContextAllocExtended(c->cxt, sizeof(int32) * Max(c->baskets.ptr[c->nu], 1), MCXT_ALLOC_HUGE);
+	for (int32 p = 0; p < c->baskets.ptr[c->nu]; p++)
+		c->bno[p] = (int32) Min(extra[0][p], PG_INT32_MAX);
+	pfree(extra[0]);
+}
+
+static void
+LoadAttrs(ItemCache *c)
+{
+	Portal		portal = SPI_cursor_open_with_args(NULL,
+												   "SELECT m.idx, m.ext_id, a.name, a.price, a.in_stock, a.category FROM recsys.id_map m "
+												   "LEFT JOIN recsys.item_attrs a ON a.item_idx = m.idx WHERE m.space = 'item'",
+												   0, NULL, NULL, NULL, true, 0);
+
+	c->ext = MemoryContextAllocZero(c->cxt, sizeof(char *) * Max(c->ni, 1));
+	c->label = MemoryContextAllocZero(c->cxt, sizeof(char *) * Max(c->ni, 1));
+	c->category = MemoryContextAllocZero(c->cxt, sizeof(char *) * Max(c->ni, 1));
+	c->price = MemoryContextAlloc(c->cxt, sizeof(float) * Max(c->ni, 1));
+	c->in_stock = MemoryContextAlloc(c->cxt, sizeof(bool) * Max(c->ni, 1));
+	for (int32 i = 0; i < c->ni; i++)
+		c->price[i] = NAN, c->in_stock[i] = true;
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[r];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int32		i = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+			Datum		v;
+
+			if (i < 0 || i >= c->ni)
+				continue;
+			c->ext[i] = MemoryContextStrdup(c->cxt, SPI_getvalue(t, d, 2));
+			if (SPI_getvalue(t, d, 3))
+				c->label[i] = MemoryContextStrdup(c->cxt, SPI_getvalue(t, d, 3));
+			v = SPI_getbinval(t, d, 4, &isnull);
+			if (!isnull)
+				c->price[i] = (float) DatumGetFloat8(v);
+			v = SPI_getbinval(t, d, 5, &isnull);
+			if (!isnull)
+				c->in_stock[i] = DatumGetBool(v);
+			if (SPI_getvalue(t, d, 6))
+				c->category[i] = MemoryContextStrdup(c->cxt, SPI_getvalue(t, d, 6));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/* the active (or asked-for) version's scorer of the item model, when it has one */
+static void
+LoadScorer(ItemCache *c, const char *model)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(model)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT v.version_id, v.weights FROM recsys.model_versions v "
+							  "WHERE v.model = $1 AND v.status = 'active' AND v.weights IS NOT NULL",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recsys.model_versions");
+	if (SPI_processed == 0)
+		return;
+	c->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		Datum		w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(c->cxt);
+		const RsKindOps *ops;
+
+		RecsysNetLoad(&c->scorer, (bytea *) PG_DETOAST_DATUM_COPY(w));
+		ops = rs_kind_ops(c->scorer.kind);
+		if (ops->input != RS_INPUT_ROWS || ops->in_width(&c->scorer) != RS_ITEM_NFEAT || ops->out_width(&c->scorer) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the active version of item model \"%s\" is not a scorer of %d features", model, RS_ITEM_NFEAT),
+					 errhint("Retrain it with CALL recsys.train().")));
+		c->has_scorer = true;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static ItemCache *
+ItemCacheGet(const char *model)
+{
+	uint64		generation = ServingGeneration();
+	ItemCache  *c;
+	MemoryContext cxt;
+
+	if (item_cache && item_cache->generation == generation && strcmp(item_cache->model, model) == 0)
+		return item_cache;
+	if (item_cache)
+	{
+		MemoryContextDelete(item_cache->cxt);
+		item_cache = NULL;
+	}
+	cxt = AllocSetContextCreate(TopMemoryContext, "recsys item cache", ALLOCSET_DEFAULT_SIZES);
+	c = MemoryContextAllocZero(cxt, sizeof(ItemCache));
+	c->cxt = cxt;
+	c->generation = generation;
+	strlcpy(c->model, model, NAMEDATALEN);
+	PG_TRY();
+	{
+		int			pinned = ServingPinSearchPath();
+		MemoryContext old;
+		int32		widest = 0;
+
+		SPI_connect();
+		PushActiveSnapshot(GetLatestSnapshot());
+		c->ni = RecsysSpaceCount("item");
+		c->nu = RecsysSpaceCount("user");
+		LoadBaskets(c);
+		LoadAttrs(c);
+		LoadScorer(c, model);
+		PopActiveSnapshot();
+		SPI_finish();
+		ServingUnpinSearchPath(pinned);
+		old = MemoryContextSwitchTo(c->cxt);
+		RecsysCoreHooks();
+		rs_items_stats(c->nu, c->ni, c->baskets.ptr, c->baskets.idx, c->bno, &c->stats);
+		for (int32 u = 0; u < c->nu; u++)
+			widest = Max(widest, c->baskets.ptr[u + 1] - c->baskets.ptr[u]);
+		c->slot = palloc(sizeof(int32) * Max(c->ni, 1));
+		memset(c->slot, -1, sizeof(int32) * Max(c->ni, 1));
+		c->hist.item = palloc(sizeof(int32) * Max(widest, 1));
+		c->hist.count = palloc(sizeof(int32) * Max(widest, 1));
+		c->hist.last = palloc(sizeof(int32) * Max(widest, 1));
+		c->hist.decayed = palloc(sizeof(float) * Max(widest, 1));
+		c->cand = palloc(sizeof(int32) * (Max(widest, 1) + RS_ITEM_POPULAR));
+		c->x = palloc(sizeof(float) * RS_ITEM_NFEAT * (Max(widest, 1) + RS_ITEM_POPULAR));
+		c->score = palloc(sizeof(float) * (Max(widest, 1) + RS_ITEM_POPULAR));
+		c->seen = palloc0(Max(c->ni, 1));
+		{
+			float	   *b = palloc(sizeof(float) * Max(c->ni, 1));
+
+			for (int32 i = 0; i < c->ni; i++)
+				b[i] = (float) c->stats.buyers[i] + 1;	/* never-bought items too, last */
+			c->by_buyers = palloc(sizeof(int32) * Max(c->ni, 1));
+			rs_top_n(b, c->ni, NULL, c->ni, c->by_buyers);
+			pfree(b);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	item_cache = c;
+	return c;
+}
+
+/*
+ * The candidates of customer u up to basket upto (0: all): their items (history entry j
+ * at candidate j), then the popular items they lack; features into c->x. Returns how many.
+ */
+static int
+ItemCandidates(ItemCache *c, int32 u, int upto)
+{
+	int32		p0 = u >= 0 ? c->baskets.ptr[u] : 0,
+				n = u >= 0 ? c->baskets.ptr[u + 1] - p0 : 0;
+	int			m;
+
+	rs_items_history(c->baskets.idx + p0, c->bno + p0, n, upto, c->slot, &c->hist);
+	m = c->hist.n;
+	for (int j = 0; j < m; j++)
+	{
+		c->cand[j] = c->hist.item[j];
+		c->seen[c->hist.item[j]] = 1;
+	}
+	for (int j = 0; j < c->stats.npopular; j++)
+		if (!c->seen[c->stats.popular[j]])
+			c->cand[m++] = c->stats.popular[j];
+	for (int j = 0; j < c->hist.n; j++)
+		c->seen[c->hist.item[j]] = 0;
+	for (int j = 0; j < m; j++)
+		rs_items_features(&c->hist, j < c->hist.n ? j : -1, c->cand[j], &c->stats, c->x + (int64) j * RS_ITEM_NFEAT);
+	return m;
+}
+
+/* ---------- recsys.item_samples(holdout_seed bigint) ---------- */
+
+PG_FUNCTION_INFO_V1(item_samples);
+
+Datum
+item_samples(PG_FUNCTION_ARGS)
+{
+	uint64		seed = (uint64) PG_GETARG_INT64(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ItemCache  *c;
+	uint8	   *last;
+
+	InitMaterializedSRF(fcinfo, 0);
+	RecsysCoreHooks();
+	/* the data as prepared now, without a model's scorer (features only) */
+	c = ItemCacheGet("");
+	last = palloc0(Max(c->ni, 1));
+	for (int32 u = 0; u < c->nu; u++)
+	{
+		int32		p0 = c->baskets.ptr[u],
+					p1 = c->baskets.ptr[u + 1];
+		int			nb = p1 > p0 ? c->bno[p1 - 1] : 0,
+					m;
+		bool		valid = rs_holdout_valid(seed, u);
+
+		if (nb < 2)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		m = ItemCandidates(c, u, nb - 1);
+		for (int32 p = p0; p < p1; p++)
+			if (c->bno[p] == nb)
+				last[c->baskets.idx[p]] = 1;
+		for (int j = 0; j < m; j++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false};
+			Datum	   *xs = palloc(sizeof(Datum) * RS_ITEM_NFEAT);
+
+			for (int f = 0; f < RS_ITEM_NFEAT; f++)
+				xs[f] = Float4GetDatum(c->x[(int64) j * RS_ITEM_NFEAT + f]);
+			values[0] = Int32GetDatum(u);
+			values[1] = BoolGetDatum(valid);
+			values[2] = Int32GetDatum(c->cand[j]);
+			values[3] = PointerGetDatum(construct_array(xs, RS_ITEM_NFEAT, FLOAT4OID, sizeof(float4), true,
+														TYPALIGN_INT));
+			values[4] = Float4GetDatum(last[c->cand[j]] ? 1.0f : 0.0f);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			pfree(xs);
+		}
+		for (int32 p = p0; p < p1; p++)
+			last[c->baskets.idx[p]] = 0;
+	}
+	return (Datum) 0;
+}
+
+/* ---------- recsys.item_rank(user_id text, k integer, options jsonb) ---------- */
+
+typedef struct ItemRanked
+{
+	int32		cand;			/* index into the candidates */
+	float		score;
+} ItemRanked;
+
+static int
+ItemRankedCmp(const void *a, const void *b)
+{
+	const ItemRanked *x = a,
+			   *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->cand - y->cand;
+}
+
+static bool
+OptBool(Jsonb *o, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&o->root, key, strlen(key), NULL);
+
+	return v && v->type == jbvBool && v->val.boolean;
+}
+
+PG_FUNCTION_INFO_V1(item_rank);
+
+Datum
+item_rank(PG_FUNCTION_ARGS)
+{
+	text	   *user = PG_GETARG_TEXT_PP(0);
+	int32		k = PG_GETARG_INT32(1);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	JsonbValue *mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
+	JsonbValue *mv = getKeyJsonValueFromContainer(&opts->root, "model", 5, NULL);
+	bool		exclude_bought = OptBool(opts, "exclude_bought"),
+				in_stock = OptBool(opts, "in_stock");
+	double		max_price = mp && mp->type == jbvNumeric ?
+		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+	char	   *model = mv && mv->type == jbvString ? pnstrdup(mv->val.string.val, mv->val.string.len) : "items";
+	ItemCache  *c;
+	int32		u = -1;
+	int			m,
+				n = 0,
+				emitted = 0;
+	ItemRanked *r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	c = ItemCacheGet(model);
+	{
+		/* the customer's index: one indexed lookup */
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {PointerGetDatum(user)};
+		int			pinned = ServingPinSearchPath();
+
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT m.idx FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = $1",
+								  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+
+			u = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (u >= c->nu)
+				u = -1;			/* mapped since the cache was loaded: served as new, as serving does */
+		}
+		SPI_finish();
+		ServingUnpinSearchPath(pinned);
+	}
+	m = ItemCandidates(c, u, 0);
+	if (c->has_scorer && m > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(c->cxt);
+		RsBatch		b = {.n = m, .x = c->x};
+		const RsKindOps *ops = rs_kind_ops(c->scorer.kind);
+		rs_real    *logits = ops->forward(&c->scorer, &b);
+
+		MemoryContextSwitchTo(old);
+		memcpy(c->score, logits, sizeof(float) * m);
+	}
+	else
+		for (int j = 0; j < m; j++)
+			c->score[j] = rs_items_default_score(c->x + (int64) j * RS_ITEM_NFEAT);
+	r = palloc(sizeof(ItemRanked) * Max(m, 1));
+	for (int j = 0; j < m; j++)
+	{
+		int32		i = c->cand[j];
+
+		if (exclude_bought && j < c->hist.n)
+			continue;
+		if (in_stock && !c->in_stock[i])
+			continue;
+		if (!isnan(max_price) && !(c->price[i] <= max_price))
+			continue;
+		if (!isfinite(c->score[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the item model computed %g for item %s", (double) c->score[j], c->ext[i])));
+		r[n].cand = j;
+		r[n++].score = c->score[j];
+	}
+	qsort(r, n, sizeof(ItemRanked), ItemRankedCmp);
+	for (int j = 0; j < n && emitted < k; j++)
+	{
+		int			cj = r[j].cand;
+		int32		i = c->cand[cj];
+		Datum		values[4];
+		bool		nulls[4] = {false};
+		char	   *why;
+		char	   *name = c->label[i] ? c->label[i] : psprintf("item %s", c->ext[i] ? c->ext[i] : "?");
+
+		if (c->ext[i] == NULL)
+			continue;			/* an id erased since the cache was loaded */
+		if (cj < c->hist.n)
+		{
+			int			ago = c->hist.nbaskets - c->hist.last[cj];
+
+			why = psprintf("you bought %s in %d of your %d orders, %s", name, c->hist.count[cj], c->hist.nbaskets,
+						   ago == 0 ? "the last one too" : ago == 1 ? "last 1 order ago" : psprintf("last %d orders ago", ago));
+		}
+		else
+			why = psprintf("%s: bought by %d customers%s", u < 0 ? "popular (new customer)" : "popular",
+						   c->stats.buyers[i],
+						   c->stats.again[i] >= 0.3f ? psprintf(", %d%% of them again", (int) lroundf(100 * c->stats.again[i])) : "");
+		values[0] = Int32GetDatum(++emitted);
+		values[1] = CStringGetTextDatum(c->ext[i]);
+		values[2] = Float4GetDatum(r[j].score);
+		values[3] = CStringGetTextDatum(why);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/*
+	 * Exact k: past the candidates, items nobody bought yet in the customer's categories
+	 * (content for the cold start), then every other item, most bought first.
+	 */
+	if (emitted < k)
+	{
+		for (int j = 0; j < m; j++)
+			c->seen[c->cand[j]] = 1;
+		for (int pass = 0; pass < 2 && emitted < k; pass++)
+			for (int32 q = 0; q < c->ni && emitted < k; q++)
+			{
+				int32		i = c->by_buyers[q];
+				bool		mine = false;
+				Datum		values[4];
+				bool		nulls[4] = {false};
+
+				if (c->seen[i] || c->ext[i] == NULL || (in_stock && !c->in_stock[i]) ||
+					(!isnan(max_price) && !(c->price[i] <= max_price)))
+					continue;
+				for (int h = 0; h < c->hist.n && c->category[i] && !mine; h++)
+					mine = c->category[c->hist.item[h]] && strcmp(c->category[c->hist.item[h]], c->category[i]) == 0;
+				if (pass == 0 && !(mine && c->stats.buyers[i] == 0))
+					continue;
+				c->seen[i] = 1;
+				values[0] = Int32GetDatum(++emitted);
+				values[1] = CStringGetTextDatum(c->ext[i]);
+				values[2] = Float4GetDatum(0);
+				values[3] = CStringGetTextDatum(pass == 0 ? psprintf("new in %s, which you buy", c->category[i]) :
+												c->stats.buyers[i] ? psprintf("popular: bought by %d customers", c->stats.buyers[i]) :
+												psprintf("not bought yet%s%s", c->category[i] ? ": in " : "",
+														 c->category[i] ? c->category[i] : ""));
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		memset(c->seen, 0, Max(c->ni, 1));
+	}
+	return (Datum) 0;
+}
+
+/* ---------- recsys.item_scorer_init(hidden int, seed bigint) ---------- */
+
+/* the item scorer's shape lives here, next to its features: SQL never spells their count */
+PG_FUNCTION_INFO_V1(item_scorer_init);
+
+Datum
+item_scorer_init(PG_FUNCTION_ARGS)
+{
+	int32		hidden = PG_GETARG_INT32(0);
+	int64		seed = PG_GETARG_INT64(1);
+	char	   *config;
+
+	if (hidden < 1 || hidden > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hidden must be from 1 to 1024, got %d", hidden)));
+	config = psprintf("{\"layers\": [%d, %d, 1], \"output\": \"linear\"}", RS_ITEM_NFEAT, hidden);
+	return DirectFunctionCall3(model_init, CStringGetTextDatum("mlp"),
+							   DirectFunctionCall1(jsonb_in, CStringGetDatum(config)),
+							   Int64GetDatum(seed));
+}

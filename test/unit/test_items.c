@@ -1,0 +1,63 @@
+/*
+ * test_items.c — the item model's numerics (core/rs_items.h) by hand: the shop's view of
+ * each item, a customer's history cut at a basket, the features and the default blend.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/rs_items.h"
+#include "unit.h"
+
+static void
+test_items_by_hand(int *failed)
+{
+	/* customer 0: item 0 in baskets 1 and 2, item 1 in basket 2; customer 1: item 1 in basket 1; customer 2: none */
+	const int32_t ptr[] = {0, 3, 4, 4},
+				items[] = {0, 0, 1, 1},
+				bno[] = {1, 2, 2, 1};
+	RsItemStats st;
+	int32_t		slot[3] = {-1, -1, -1},
+				hi[3],
+				hc[3],
+				hl[3];
+	float		hd[3],
+				x[RS_ITEM_NFEAT];
+	RsItemHistory h = {.item = hi, .count = hc, .last = hl, .decayed = hd};
+
+	rs_items_stats(3, 3, ptr, items, bno, &st);
+	CHECK(st.buyers[0] == 1 && st.buyers[1] == 2 && st.buyers[2] == 0);
+	CHECK(fabsf(st.share[0] - 0.5f) < 1e-6 && fabsf(st.share[1] - 1.0f) < 1e-6 && st.share[2] == 0);
+	CHECK(fabsf(st.again[0] - 1.0f) < 1e-6 && st.again[1] == 0 && st.again[2] == 0);
+	CHECK(st.npopular == 2 && st.popular[0] == 1 && st.popular[1] == 0);
+
+	/* the whole history of customer 0 */
+	rs_items_history(items, bno, 3, 0, slot, &h);
+	CHECK(h.n == 2 && h.nbaskets == 2 && slot[0] == -1 && slot[1] == -1);
+	CHECK(h.item[0] == 0 && h.count[0] == 2 && h.last[0] == 2 && fabsf(h.decayed[0] - 1.8f) < 1e-6);
+	CHECK(h.item[1] == 1 && h.count[1] == 1 && h.last[1] == 2 && fabsf(h.decayed[1] - 1.0f) < 1e-6);
+	rs_items_features(&h, 0, 0, &st, x);
+	CHECK(fabsf(x[0] - 1.0f) < 1e-6 && fabsf(x[1] - 1.0f) < 1e-6 && fabsf(x[2] - logf(3) / 3) < 1e-6);
+	CHECK(fabsf(x[3] - 5.0f) < 1e-6 && fabsf(x[4] - 1.0f) < 1e-6 && x[5] == 1 && fabsf(x[6] - logf(3) / 3) < 1e-6);
+	CHECK(fabsf(rs_items_default_score(x) - (1.0f + 1.5f + 0.2f)) < 1e-5);
+
+	/* cut at basket 1 (the last one held out): item 1 is not known yet */
+	rs_items_history(items, bno, 3, 1, slot, &h);
+	CHECK(h.n == 1 && h.nbaskets == 1 && h.item[0] == 0 && h.count[0] == 1 && h.last[0] == 1);
+	rs_items_features(&h, -1, 1, &st, x);
+	CHECK(x[0] == 0 && x[1] == 0 && x[5] == 0 && fabsf(x[3] - 10.0f) < 1e-6);
+	/* an older purchase counts less recently */
+	{
+		const int32_t it2[] = {0, 1},
+					bn2[] = {1, 3};
+
+		rs_items_history(it2, bn2, 2, 0, slot, &h);
+		rs_items_features(&h, 0, 0, &st, x);
+		CHECK(h.nbaskets == 3 && fabsf(x[1] - 1.0f / 3) < 1e-6 && fabsf(x[0] - 1.0f / 3) < 1e-6);
+	}
+	rs_release(st.share), rs_release(st.again), rs_release(st.buyers), rs_release(st.popular);
+}
+
+const UnitCase unit_items_cases[] = {
+	{"items: the shop's view, a history cut at a basket, features and the default blend by hand", test_items_by_hand},
+	{NULL, NULL}
+};
