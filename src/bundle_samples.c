@@ -230,16 +230,5 @@ PG_FUNCTION_INFO_V1(bundle_scorer_init);
 Datum
 bundle_scorer_init(PG_FUNCTION_ARGS)
 {
-	int32		hidden = PG_GETARG_INT32(0);
-	int64		seed = PG_GETARG_INT64(1);
-	char	   *config;
-
-	if (hidden < 1 || hidden > 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hidden must be from 1 to 1024, got %d", hidden)));
-	config = psprintf("{\"layers\": [%d, %d, 1], \"output\": \"linear\"}", RS_BUNDLE_NFEAT, hidden);
-	return DirectFunctionCall3(model_init, CStringGetTextDatum("mlp"),
-							   DirectFunctionCall1(jsonb_in, CStringGetDatum(config)),
-							   Int64GetDatum(seed));
+	return RecsysScorerInit(RS_BUNDLE_NFEAT, PG_GETARG_INT32(0), PG_GETARG_INT64(1));
 }

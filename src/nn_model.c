@@ -448,3 +448,19 @@ model_init(PG_FUNCTION_ARGS)
 	ops->init(&net, &rng);
 	PG_RETURN_BYTEA_P(RecsysNetSave(&net, NULL));
 }
+
+/* a scorer's fresh weights: nfeat inputs, hidden units, one linear output (the bundle and item scorers) */
+Datum
+RecsysScorerInit(int nfeat, int32 hidden, int64 seed)
+{
+	char	   *config;
+
+	if (hidden < 1 || hidden > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hidden must be from 1 to 1024, got %d", hidden)));
+	config = psprintf("{\"layers\": [%d, %d, 1], \"output\": \"linear\"}", nfeat, hidden);
+	return DirectFunctionCall3(model_init, CStringGetTextDatum("mlp"),
+							   DirectFunctionCall1(jsonb_in, CStringGetDatum(config)),
+							   Int64GetDatum(seed));
+}

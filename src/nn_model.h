@@ -23,6 +23,8 @@ typedef RsNet RecsysNet;
 
 /* recsys.model_init, called by other C functions too (the bundle scorer's init) */
 extern Datum model_init(PG_FUNCTION_ARGS);
+/* a scorer's fresh weights: nfeat inputs, hidden units (1..1024), one linear output */
+extern Datum RecsysScorerInit(int nfeat, int32 hidden, int64 seed);
 /* shape from a config object (validated; errors name the key) */
 extern void RecsysNetConfigure(RecsysNet *net, int kind, Jsonb *config);
 /* the names of the registered kinds of an input family (RS_INPUT_ANY: all), "mlp" or "rnn or gru" */
