@@ -39,7 +39,8 @@ SELECT count(*) AS k_rows,
 SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 10, '{"exclude_bought": false}')$$);
 RESET ROLE;
 
--- CALL recsys.train() on a shop without bundles trains the item model, with the driver's per-epoch rows
+-- CALL recsys.train() on a shop without curated bundles: features (adopting the mined bundles), the item model
+-- with the driver's per-epoch rows, then the bundle model over the mined bundles
 CALL recsys.train('default', '{"max_epochs": 3, "patience": 3}');
 SELECT m.name, m.kind, v.status, v.weights IS NOT NULL AS has_weights
   FROM recsys.models m JOIN recsys.model_versions v ON v.model = m.name ORDER BY v.version_id;
@@ -47,6 +48,14 @@ SELECT string_agg(r.epoch || ':' || (r.metrics ->> 'stage'), ' ' ORDER BY r.epoc
        bool_and(r.metrics ->> 'steps' = 'recsys.items') AS item_steps
   FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id) WHERE v.model = 'items';
 SELECT count(*) AS samples_left FROM recsys.train_samples;
+-- mined bundles serve as bundles: exactly k, each a set bought together
+SELECT count(*) > 100 AS bundles_adopted, bool_and(n >= 2) AS sets FROM (SELECT count(*) AS n FROM recsys.bundle_items GROUP BY bundle_idx) b;
+SELECT count(*) AS k_rows, bool_and(cardinality(items) >= 2) AS sets FROM recommend_bundles(42, 5);
+-- their ids survive re-mining: the same item set keeps its id
+CREATE TEMP TABLE adopted AS SELECT m.ext_id FROM recsys.id_map m JOIN (SELECT DISTINCT bundle_idx FROM recsys.bundle_items) b ON b.bundle_idx = m.idx WHERE m.space = 'bundle';
+SELECT (recsys.refresh_features() ->> 'adopted_bundles')::int = (SELECT count(*) FROM adopted) AS same_count;
+SELECT count(*) = (SELECT count(*) FROM adopted) AS all_kept FROM adopted a JOIN recsys.id_map m ON m.space = 'bundle' AND m.ext_id = a.ext_id
+  JOIN (SELECT DISTINCT bundle_idx FROM recsys.bundle_items) b ON b.bundle_idx = m.idx;
 -- the trained scorer serves: exactly k, the same reasons, scores of the scorer
 SELECT count(*) AS k_rows, count(DISTINCT item_id) AS distinct_items FROM recommend_items(42, 10);
 SELECT (recsys.model_info(v.weights) #>> '{config,layers,0}')::int AS features

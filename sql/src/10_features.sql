@@ -199,6 +199,66 @@ $$;
 COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
 --@end
 
+-- A shop without curated bundles (most have only order lines) gets its mined bundles as bundles: the strongest
+-- ones become prepared bundles, with ids that survive re-mining (the same item set keeps its id: a hash of its
+-- item ids) and bundle events derived from the baskets that hold the whole set, so recommend_bundles and the
+-- bundle model work on order lines alone. The dense bundle fit bounds how many (max_bundles).
+--@begin recsys.adopt_mined_bundles(integer)
+CREATE FUNCTION recsys.adopt_mined_bundles(max_bundles integer DEFAULT 2000) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF max_bundles < 0 OR max_bundles > 12000 THEN
+        RAISE EXCEPTION 'max_bundles must be from 0 to 12000, got %', max_bundles USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM recsys.sources s WHERE s.kind = 'bundles') THEN
+        RETURN 0;       -- curated bundles are the shop's: mined ones stay candidates for complete_bundle
+    END IF;
+    CREATE TEMP TABLE rs_adopted ON COMMIT DROP AS
+    SELECT x.bundle_key, x.items,
+           pg_catalog.hashtextextended(pg_catalog.string_agg(m.ext_id, ',' ORDER BY m.ext_id), 0)::text AS ext_id
+      FROM (SELECT b.bundle_key, b.items FROM recsys.mined_bundles b
+             ORDER BY b.customers DESC, b.lift DESC, b.bundle_key LIMIT max_bundles) x
+     CROSS JOIN LATERAL pg_catalog.unnest(x.items) AS it(idx)
+      JOIN recsys.id_map m ON m.space = 'item' AND m.idx = it.idx
+     GROUP BY x.bundle_key, x.items;
+    PERFORM recsys.map_append('bundle', ARRAY(SELECT a.ext_id FROM rs_adopted a));
+    DELETE FROM recsys.bundle_items;
+    INSERT INTO recsys.bundle_items
+    SELECT DISTINCT b.idx, it.idx
+      FROM rs_adopted a JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id
+     CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- a customer took a mined bundle when one of their baskets holds every one of its items
+    DELETE FROM recsys.user_bundles;
+    INSERT INTO recsys.user_bundles
+    SELECT h.user_idx, h.bundle_idx, count(*), max(h.ts)
+      FROM (SELECT e.user_idx, e.basket_idx, bi.bundle_idx, max(e.ts) AS ts
+              FROM recsys.events_clean e
+              JOIN recsys.bundle_items bi ON bi.item_idx = e.item_idx
+             WHERE e.basket_idx IS NOT NULL
+             GROUP BY e.user_idx, e.basket_idx, bi.bundle_idx
+            HAVING count(DISTINCT e.item_idx) = (SELECT count(*) FROM recsys.bundle_items b2 WHERE b2.bundle_idx = bi.bundle_idx)) h
+     GROUP BY h.user_idx, h.bundle_idx;
+    DELETE FROM recsys.bundle_stats;
+    INSERT INTO recsys.bundle_stats
+    SELECT x.bundle_idx, x.n_items, x.n_users, x.item_popularity,
+           1e-3 * ln(1 + x.n_users::float8) + 1e-6 * ln(1 + x.item_popularity::float8)
+      FROM (SELECT bi.bundle_idx, count(*) AS n_items,
+                   coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0) AS n_users,
+                   avg(coalesce(st.n_users, 0)) AS item_popularity
+              FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
+             GROUP BY bi.bundle_idx) x;
+    PERFORM recsys.serving_invalidate();
+    RETURN (SELECT count(DISTINCT bi.bundle_idx) FROM recsys.bundle_items bi);
+END
+$$;
+COMMENT ON FUNCTION recsys.adopt_mined_bundles(integer) IS 'on a shop without registered bundles: the max_bundles strongest mined bundles (most customers, then lift) become the prepared bundles, each with a stable id (a hash of its item ids) and bundle events from the baskets holding all its items; returns how many (0 when the shop registers its own bundles); recsys.refresh_features calls it';
+--@end
+
 --@begin recsys.refresh_features(jsonb)
 CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
@@ -220,6 +280,8 @@ BEGIN
                                  'customers', (SELECT count(*) FROM recsys.user_features),
                                  'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
                                  'mined_bundles', recsys.mine_bundles(o -> 'mining'));
+    -- a shop without curated bundles serves its mined ones
+    result := result || jsonb_build_object('adopted_bundles', recsys.adopt_mined_bundles());
     RETURN result;
 END
 $$;

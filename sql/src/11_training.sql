@@ -164,20 +164,36 @@ DECLARE
     item_model text := CASE WHEN model = 'default' THEN 'items' ELSE model || '_items' END;
 BEGIN
     IF model = 'items' OR model LIKE '%\_items' THEN
-        item_model := model;     -- an item model by name: it alone
-    ELSIF EXISTS (SELECT 1 FROM recsys.bundle_items) THEN
-        CALL recsys.train_driver('recsys.train', model, options, 'recsys.train', false, v);
-        IF coalesce(options ->> 'items', 'false') = 'false' THEN
-            RETURN;
-        END IF;
-    ELSE
-        RAISE NOTICE 'recsys.train: no bundles are prepared: the item model % is trained', item_model
-            USING HINT = 'Register curated bundles with recsys.register_bundles for the bundle model.';
+        -- an item model by name: it alone
+        CALL recsys.train_driver('recsys.train', model, options, 'recsys.items', false, w);
+        RETURN;
     END IF;
-    CALL recsys.train_driver('recsys.train', item_model, options, 'recsys.items', false, w);
+    IF NOT EXISTS (SELECT 1 FROM recsys.sources s WHERE s.kind = 'bundles') THEN
+        -- a shop of order lines alone: the features first (they adopt the mined bundles), then the item model, then
+        -- the bundle model over the mined bundles when there are any
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF coalesce(options ->> 'features', 'true') <> 'false' THEN
+            PERFORM recsys.refresh_features();
+            CALL recsys.train_commit(false);
+        END IF;
+        CALL recsys.train_driver('recsys.train', item_model, coalesce(options, '{}') || '{"features": false}',
+                                 'recsys.items', false, w);
+        IF EXISTS (SELECT 1 FROM recsys.bundle_items) THEN
+            CALL recsys.train_driver('recsys.train', model, coalesce(options, '{}') || '{"features": false}',
+                                     'recsys.train', false, v);
+        ELSE
+            RAISE NOTICE 'recsys.train: no bundles are registered or mined: only the item model % is trained', item_model
+                USING HINT = 'Register curated bundles with recsys.register_bundles, or relax the mining options.';
+        END IF;
+        RETURN;
+    END IF;
+    CALL recsys.train_driver('recsys.train', model, options, 'recsys.train', false, v);
+    IF coalesce(options ->> 'items', 'false') <> 'false' THEN
+        CALL recsys.train_driver('recsys.train', item_model, options, 'recsys.items', false, w);
+    END IF;
 END
 $$;
-COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL when bundles are prepared, and the item model (items beside the default model, else MODEL_items) too with option items, or alone when no bundles are prepared or MODEL is items or ends in _items; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
 CREATE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint

@@ -125,6 +125,7 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 --#include sql/src/11_training.sql recsys.train_options(jsonb)
 
+--#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer)
 --#include sql/src/10_features.sql recsys.refresh_features(jsonb)
 
 -- mining and splitting check their options with the same rule, then run as before
