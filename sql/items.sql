@@ -26,6 +26,9 @@ SELECT count(*) AS k_rows, bool_and((SELECT price <= 20 FROM shop.products p WHE
 SELECT count(*) AS k_rows, bool_and(reason LIKE 'popular (new customer):%') AS popular FROM recommend_items(-1, 5);
 SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 10, '{"model": 7}')$$);
 SELECT pg_temp.try($$SELECT * FROM recommend_items(42, 0)$$);
+-- the ranking function called directly keeps the same rules
+SELECT pg_temp.try($$SELECT * FROM recsys.item_rank('42', 10, '[1, 2]')$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.item_rank('42', 100000, '{}')$$);
 
 -- a reader gets no item the customer bought by default (it would reveal their history) and may not ask for them
 CREATE ROLE recsys_items_reader;

@@ -348,13 +348,12 @@ item_rank(PG_FUNCTION_ARGS)
 	int32		k = PG_GETARG_INT32(1);
 	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	JsonbValue *mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
-	JsonbValue *mv = getKeyJsonValueFromContainer(&opts->root, "model", 5, NULL);
-	bool		exclude_bought = OptBool(opts, "exclude_bought"),
-				in_stock = OptBool(opts, "in_stock");
-	double		max_price = mp && mp->type == jbvNumeric ?
-		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
-	char	   *model = mv && mv->type == jbvString ? pnstrdup(mv->val.string.val, mv->val.string.len) : "items";
+	JsonbValue *mp,
+			   *mv;
+	bool		exclude_bought,
+				in_stock;
+	double		max_price;
+	char	   *model;
 	ItemCache  *c;
 	int32		u = -1;
 	int			m,
@@ -362,6 +361,19 @@ item_rank(PG_FUNCTION_ARGS)
 				emitted = 0;
 	ItemRanked *r;
 
+	/* recommend_items checked the options (recsys.check_item_options); a direct caller gets the same rule */
+	if (!JB_ROOT_IS_OBJECT(opts) || k < 1 || k > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item_rank needs k from 1 to 10000 and options as a JSON object"),
+				 errhint("Call recommend_items, which checks its options.")));
+	mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
+	mv = getKeyJsonValueFromContainer(&opts->root, "model", 5, NULL);
+	exclude_bought = OptBool(opts, "exclude_bought");
+	in_stock = OptBool(opts, "in_stock");
+	max_price = mp && mp->type == jbvNumeric ?
+		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+	model = mv && mv->type == jbvString ? pnstrdup(mv->val.string.val, Min(mv->val.string.len, NAMEDATALEN - 1)) : "items";
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(model);
 	{
