@@ -70,3 +70,15 @@ SELECT string_agg(v.version_id || ':' || v.status, ' ' ORDER BY v.version_id) AS
 REVOKE ALL ON shop.order_lines FROM recsys_items_reader;
 REVOKE ALL ON SCHEMA shop FROM recsys_items_reader;
 DROP ROLE recsys_items_reader;
+-- nothing to learn from: a clear error, and the version is marked failed (not left in training)
+CREATE TABLE one_event (customer_id integer, product_id integer);
+INSERT INTO one_event VALUES (1, 1001);
+SELECT recsys.register_events('one_event', 'customer_id', 'product_id') ->> 'kind' AS events;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+\set VERBOSITY terse
+CALL recsys.train('items');
+\set VERBOSITY default
+SELECT status, note FROM recsys.model_versions WHERE model = 'items' ORDER BY version_id DESC LIMIT 1;
+-- events without time or basket are one basket: the customer's item comes back as theirs
+SELECT rank, item_id, reason FROM recommend_items(1, 1);
+DROP TABLE one_event;

@@ -30,7 +30,7 @@
 /* (item, basket number) pairs of every customer, baskets numbered from 1 in time order */
 #define ITEM_BASKETS_QUERY \
 	"WITH e AS (SELECT user_idx, item_idx, ts, " \
-	"                  coalesce(basket_idx, -extract(epoch FROM date_trunc('day', ts))::bigint) AS bk " \
+	"                  coalesce(basket_idx, -extract(epoch FROM date_trunc('day', ts))::bigint, 0) AS bk " \
 	"             FROM recsys.events_clean), " \
 	"     b AS (SELECT user_idx, bk, dense_rank() OVER (PARTITION BY user_idx ORDER BY min(ts) NULLS FIRST, bk) AS bno " \
 	"             FROM e GROUP BY user_idx, bk) " \

@@ -498,8 +498,10 @@ BEGIN
         IF v IS NULL THEN
             v := recsys.add_version(model, NULL, 'training', '{}', active, NULL, new_data_to);
         ELSE
-            -- interrupted before its samples were kept (a crash can lose the last commits): the same version over
+            -- interrupted before its samples were kept (a crash can lose the last commits): the same version over,
+            -- from its first row
             RAISE NOTICE '%: restarting version % of % from its samples (none survived)', caller, v, model;
+            DELETE FROM recsys.training_runs r WHERE r.version_id = v;
         END IF;
         UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
         CALL recsys.train_commit(trial);
@@ -512,6 +514,17 @@ BEGIN
                                          '-infinity') END;
         EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, NULL)', sch, pre || '_validate') INTO val USING v;
         EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
+        IF coalesce(have_samples, 0) = 0 THEN
+            -- nothing to learn from (no customer with a held-out bundle or basket): the version fails, clearly
+            IF NOT trial THEN
+                UPDATE recsys.model_versions mv SET status = 'failed', note = 'no training samples' WHERE mv.version_id = v;
+                CALL recsys.train_commit(trial);
+                PERFORM recsys.training_release(caller || ':' || model);
+            END IF;
+            RAISE EXCEPTION '% found no training samples for model %', caller, pg_catalog.quote_literal(model)
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'The model learns from customers with two or more purchases (bundles, or baskets for the item model): prepare more data.';
+        END IF;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
         VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
                     'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'feedback_samples', have_samples - nsamples,
@@ -535,7 +548,9 @@ BEGIN
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
         t0 := pg_catalog.clock_timestamp();
-        EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4)', sch, pre || '_scorer_epoch') INTO scorer USING v, scorer, epoch, o;
+        -- an epoch over no training rows (every customer validates) leaves the scorer as it was
+        EXECUTE pg_catalog.format('SELECT coalesce(%I.%I($1, $2, $3, $4), $2)', sch, pre || '_scorer_epoch') INTO scorer
+          USING v, scorer, epoch, o;
         EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, $2)', sch, pre || '_validate') INTO val USING v, scorer;
         nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
