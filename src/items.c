@@ -195,7 +195,7 @@ ItemCacheGet(const char *model)
 		ServingUnpinSearchPath(pinned);
 		old = MemoryContextSwitchTo(c->cxt);
 		RecsysCoreHooks();
-		rs_items_stats(c->nu, c->ni, c->baskets.ptr, c->baskets.idx, c->bno, &c->stats);
+		rs_items_stats(c->nu, c->ni, c->baskets.ptr, c->baskets.idx, &c->stats);
 		for (int32 u = 0; u < c->nu; u++)
 			widest = Max(widest, c->baskets.ptr[u + 1] - c->baskets.ptr[u]);
 		c->slot = palloc(sizeof(int32) * Max(c->ni, 1));
@@ -268,12 +268,17 @@ item_samples(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemCache  *c;
 	uint8	   *last;
+	Datum	   *xs;
+	MemoryContext rowcxt;
 
 	InitMaterializedSRF(fcinfo, 0);
 	RecsysCoreHooks();
 	/* the data as prepared now, without a model's scorer (features only) */
 	c = ItemCacheGet("");
 	last = palloc0(Max(c->ni, 1));
+	xs = palloc(sizeof(Datum) * RS_ITEM_NFEAT);
+	/* each customer's arrays are copied into the tuplestore: they go with a context reset per customer */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "recsys item samples", ALLOCSET_DEFAULT_SIZES);
 	for (int32 u = 0; u < c->nu; u++)
 	{
 		int32		p0 = c->baskets.ptr[u],
@@ -281,6 +286,7 @@ item_samples(PG_FUNCTION_ARGS)
 		int			nb = p1 > p0 ? c->bno[p1 - 1] : 0,
 					m;
 		bool		valid = rs_holdout_valid(seed, u);
+		MemoryContext old;
 
 		if (nb < 2)
 			continue;
@@ -289,11 +295,11 @@ item_samples(PG_FUNCTION_ARGS)
 		for (int32 p = p0; p < p1; p++)
 			if (c->bno[p] == nb)
 				last[c->baskets.idx[p]] = 1;
+		old = MemoryContextSwitchTo(rowcxt);
 		for (int j = 0; j < m; j++)
 		{
 			Datum		values[5];
 			bool		nulls[5] = {false};
-			Datum	   *xs = palloc(sizeof(Datum) * RS_ITEM_NFEAT);
 
 			for (int f = 0; f < RS_ITEM_NFEAT; f++)
 				xs[f] = Float4GetDatum(c->x[(int64) j * RS_ITEM_NFEAT + f]);
@@ -304,11 +310,13 @@ item_samples(PG_FUNCTION_ARGS)
 														TYPALIGN_INT));
 			values[4] = Float4GetDatum(last[c->cand[j]] ? 1.0f : 0.0f);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			pfree(xs);
 		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 		for (int32 p = p0; p < p1; p++)
 			last[c->baskets.idx[p]] = 0;
 	}
+	MemoryContextDelete(rowcxt);
 	return (Datum) 0;
 }
 
@@ -377,14 +385,23 @@ item_rank(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(model);
 	{
-		/* the customer's index: one indexed lookup */
-		Oid			argtypes[1] = {TEXTOID};
+		/* the customer's index: one indexed lookup, planned once per backend */
+		static SPIPlanPtr user_plan = NULL;
 		Datum		args[1] = {PointerGetDatum(user)};
 		int			pinned = ServingPinSearchPath();
 
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT m.idx FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = $1",
-								  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		if (user_plan == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			SPIPlanPtr	plan = SPI_prepare("SELECT m.idx FROM recsys.id_map m WHERE m.space = 'user' AND m.ext_id = $1",
+										   1, argtypes);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "could not plan the customer lookup: %s", SPI_result_code_string(SPI_result));
+			user_plan = plan;
+		}
+		if (SPI_execute_plan(user_plan, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			bool		isnull;
 
@@ -473,6 +490,8 @@ item_rank(PG_FUNCTION_ARGS)
 				Datum		values[4];
 				bool		nulls[4] = {false};
 
+				if ((q & 65535) == 0)
+					CHECK_FOR_INTERRUPTS();
 				if (c->seen[i] || c->ext[i] == NULL || (in_stock && !c->in_stock[i]) ||
 					(!isnan(max_price) && !(c->price[i] <= max_price)))
 					continue;
@@ -504,4 +523,22 @@ Datum
 item_scorer_init(PG_FUNCTION_ARGS)
 {
 	return RecsysScorerInit(RS_ITEM_NFEAT, PG_GETARG_INT32(0), PG_GETARG_INT64(1));
+}
+
+/* ---------- recsys.item_default_score(x real[]) ---------- */
+
+/* the blend that serves before training, for SQL (the validation of an untrained model) from its one definition */
+PG_FUNCTION_INFO_V1(item_default_score);
+
+Datum
+item_default_score(PG_FUNCTION_ARGS)
+{
+	ArrayType  *x = PG_GETARG_ARRAYTYPE_P(0);
+
+	if (ARR_ELEMTYPE(x) != FLOAT4OID || ARR_NDIM(x) != 1 || ARR_DIMS(x)[0] != RS_ITEM_NFEAT ||
+		(ARR_HASNULL(x) && array_contains_nulls(x)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("x must be the %d item features without NULLs", RS_ITEM_NFEAT)));
+	PG_RETURN_FLOAT4(rs_items_default_score((const float *) ARR_DATA_PTR(x)));
 }

@@ -166,7 +166,27 @@ $$;
 COMMENT ON FUNCTION recsys.source_expr(recsys.sources, text, text) IS 'quoted SQL expression that reads a registered column with a cast, or a typed NULL when the role is not registered';
 --@end
 
-CREATE FUNCTION recsys.prepare() RETURNS TABLE (source text, rule text, rows bigint)
+-- the bundles' popularity, one rule for curated and mined bundles (recsys.adopt_mined_bundles)
+--@begin recsys.bundle_stats_refresh()
+CREATE FUNCTION recsys.bundle_stats_refresh() RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM recsys.bundle_stats;
+    INSERT INTO recsys.bundle_stats
+    SELECT x.bundle_idx, x.n_items, x.n_users, x.item_popularity,
+           1e-3 * ln(1 + x.n_users::float8) + 1e-6 * ln(1 + x.item_popularity::float8)
+      FROM (SELECT bi.bundle_idx, count(*) AS n_items,
+                   coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0) AS n_users,
+                   avg(coalesce(st.n_users, 0)) AS item_popularity
+              FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
+             GROUP BY bi.bundle_idx) x;
+$$;
+COMMENT ON FUNCTION recsys.bundle_stats_refresh() IS 'rebuilds recsys.bundle_stats from the prepared bundles and bundle events: size, distinct buyers, mean buyers of the items, and the popularity score that breaks ties and ranks cold start';
+--@end
+
+--@begin recsys.prepare()
+CREATE OR REPLACE FUNCTION recsys.prepare() RETURNS TABLE (source text, rule text, rows bigint)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -321,15 +341,7 @@ BEGIN
     INSERT INTO recsys.item_stats
     SELECT item_idx, count(*), sum(n) FROM recsys.user_items GROUP BY item_idx;
 
-    DELETE FROM recsys.bundle_stats;
-    INSERT INTO recsys.bundle_stats
-    SELECT x.bundle_idx, x.n_items, x.n_users, x.item_popularity,
-           1e-3 * ln(1 + x.n_users::float8) + 1e-6 * ln(1 + x.item_popularity::float8)
-      FROM (SELECT bi.bundle_idx, count(*) AS n_items,
-                   coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0) AS n_users,
-                   avg(coalesce(st.n_users, 0)) AS item_popularity
-              FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
-             GROUP BY bi.bundle_idx) x;
+    PERFORM recsys.bundle_stats_refresh();
 
     ANALYZE recsys.id_map, recsys.events_clean, recsys.user_items, recsys.bundle_items,
             recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats;
@@ -346,6 +358,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recsys.prepare() IS 'reads the registered sources in place, drops rows by rule (null_key, non_positive_weight, unknown_item, unknown_bundle, duplicate), appends new ids to the id maps and rebuilds the prepared tables; returns and logs rows read, dropped and kept per source and rule';
+--@end
 
 -- Cleaning rules shared by the staged sources, applied in order:
 -- null_key, non_positive_weight (events), unknown_<ref>, duplicate.

@@ -243,15 +243,7 @@ BEGIN
              GROUP BY e.user_idx, e.basket_idx, bi.bundle_idx
             HAVING count(DISTINCT e.item_idx) = (SELECT count(*) FROM recsys.bundle_items b2 WHERE b2.bundle_idx = bi.bundle_idx)) h
      GROUP BY h.user_idx, h.bundle_idx;
-    DELETE FROM recsys.bundle_stats;
-    INSERT INTO recsys.bundle_stats
-    SELECT x.bundle_idx, x.n_items, x.n_users, x.item_popularity,
-           1e-3 * ln(1 + x.n_users::float8) + 1e-6 * ln(1 + x.item_popularity::float8)
-      FROM (SELECT bi.bundle_idx, count(*) AS n_items,
-                   coalesce((SELECT count(*) FROM recsys.user_bundles ub WHERE ub.bundle_idx = bi.bundle_idx), 0) AS n_users,
-                   avg(coalesce(st.n_users, 0)) AS item_popularity
-              FROM recsys.bundle_items bi LEFT JOIN recsys.item_stats st USING (item_idx)
-             GROUP BY bi.bundle_idx) x;
+    PERFORM recsys.bundle_stats_refresh();
     PERFORM recsys.serving_invalidate();
     RETURN (SELECT count(DISTINCT bi.bundle_idx) FROM recsys.bundle_items bi);
 END

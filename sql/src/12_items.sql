@@ -26,6 +26,11 @@ CREATE FUNCTION recsys.item_scorer_init(hidden integer, seed bigint) RETURNS byt
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION recsys.item_scorer_init(integer, bigint) IS 'new weights of the item scorer (an mlp from the item features through hidden units to one linear score), seeded';
 
+CREATE FUNCTION recsys.item_default_score(x real[]) RETURNS real
+    AS 'MODULE_PATHNAME', 'item_default_score'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.item_default_score(real[]) IS 'the item model''s default blend of one candidate''s features (what serves before training): the rule of core/rs_items.c, for SQL';
+
 -- the training driver's steps for the item model (see recsys.train_driver)
 CREATE FUNCTION recsys.items_kind() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
@@ -64,7 +69,7 @@ AS $$
     -- NULL scorer: the default blend, what serves before training (core/rs_items.c)
     WITH scored AS (
         SELECT s.user_idx, s.y, s.bundle_idx,
-               CASE WHEN items_validate.scorer IS NULL THEN s.x[1] + 0.3 * s.x[4] + 0.2 * s.x[2]
+               CASE WHEN items_validate.scorer IS NULL THEN recsys.item_default_score(s.x)
                     ELSE (recsys.mlp_forward(items_validate.scorer, s.x))[1] END AS p
           FROM recsys.train_samples s WHERE s.version_id = items_validate.version_id AND s.valid
     ), ranked AS (

@@ -125,6 +125,9 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 --#include sql/src/11_training.sql recsys.train_options(jsonb)
 
+-- one rule for the bundles' popularity, curated or mined
+--#include sql/src/03_prepare.sql recsys.bundle_stats_refresh()
+--#include sql/src/03_prepare.sql recsys.prepare()
 --#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer)
 --#include sql/src/10_features.sql recsys.refresh_features(jsonb)
 

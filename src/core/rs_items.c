@@ -9,11 +9,10 @@
 #include "rs_bundle.h"
 
 void
-rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, const int32_t *bno,
-			   RsItemStats *st)
+rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, RsItemStats *st)
 {
 	int32_t    *seen = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
-	int32_t    *first = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
+	int32_t    *again_seen = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
 	int32_t    *again = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
 	int32_t		customers = 0;
 	int			want = ni < RS_ITEM_POPULAR ? ni : RS_ITEM_POPULAR;
@@ -24,7 +23,7 @@ rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items,
 	st->buyers = rs_alloc(sizeof(int32_t) * (size_t) (ni > 1 ? ni : 1));
 	st->popular = rs_alloc(sizeof(int32_t) * (size_t) (want > 1 ? want : 1));
 	for (int32_t i = 0; i < ni; i++)
-		seen[i] = -1, first[i] = 0, again[i] = 0, st->buyers[i] = 0;
+		seen[i] = -1, again_seen[i] = -1, again[i] = 0, st->buyers[i] = 0;
 	for (int32_t u = 0; u < nu; u++)
 	{
 		customers += ptr[u + 1] > ptr[u];
@@ -35,15 +34,17 @@ rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items,
 			if (seen[i] != u)
 			{
 				seen[i] = u;
-				first[i] = bno[p];
 				st->buyers[i]++;
 			}
-			else if (first[i] != bno[p] && first[i] != -1)
+			else if (again_seen[i] != u)
 			{
+				/* pairs are distinct: a second one is another basket; counted once per customer */
+				again_seen[i] = u;
 				again[i]++;
-				first[i] = -1;	/* counted once per customer */
 			}
 		}
+		if ((u & 4095) == 0)
+			rs_check_interrupts();
 	}
 	for (int32_t i = 0; i < ni; i++)
 	{
@@ -61,7 +62,7 @@ rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items,
 		rs_release(score);
 	}
 	rs_release(seen);
-	rs_release(first);
+	rs_release(again_seen);
 	rs_release(again);
 }
 

@@ -44,11 +44,10 @@ typedef struct RsItemHistory
 } RsItemHistory;
 
 /*
- * The stats over nu customers: items[ptr[u] .. ptr[u + 1]) are customer u's (item, basket
- * number) pairs, distinct, baskets numbered from 1 in time order (bno parallel to items).
+ * The stats over nu customers: items[ptr[u] .. ptr[u + 1]) are customer u's distinct (item, basket) pairs, so a
+ * customer's second pair of an item is a second basket.
  */
-extern void rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, const int32_t *bno,
-						   RsItemStats *st);
+extern void rs_items_stats(int32_t nu, int32_t ni, const int32_t *ptr, const int32_t *items, RsItemStats *st);
 
 /*
  * A customer's history of n (item, basket) pairs up to basket upto (inclusive; all when

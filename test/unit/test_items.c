@@ -24,7 +24,7 @@ test_items_by_hand(int *failed)
 				x[RS_ITEM_NFEAT];
 	RsItemHistory h = {.item = hi, .count = hc, .last = hl, .decayed = hd};
 
-	rs_items_stats(3, 3, ptr, items, bno, &st);
+	rs_items_stats(3, 3, ptr, items, &st);
 	CHECK(st.buyers[0] == 1 && st.buyers[1] == 2 && st.buyers[2] == 0);
 	CHECK(fabsf(st.share[0] - 0.5f) < 1e-6 && fabsf(st.share[1] - 1.0f) < 1e-6 && st.share[2] == 0);
 	CHECK(fabsf(st.again[0] - 1.0f) < 1e-6 && st.again[1] == 0 && st.again[2] == 0);
