@@ -45,3 +45,36 @@ SELECT pg_temp.try($$SELECT recsys.ease_fit('NaN')$$);
 SELECT pg_temp.try(format('SELECT recsys.ease_scores(%L::bytea, %L)', w, '{0, 4}')) FROM m;
 SELECT pg_temp.try(format('SELECT recsys.ease_scores(%L::bytea, %L)', recsys.model_init('mlp', '{"layers": [2, 1]}', 1), '{0}'));
 SELECT pg_temp.try(format('SELECT recsys.ease_scores(%L::bytea, %L)', w, '{{0}, {1}}')) FROM m;
+
+-- past dense_max the bundle fit is low-rank (EASE on the Gram matrix's strongest eigenpairs, never formed):
+-- at full rank it is the dense fit, entry for entry; below it, the same servable shape
+CREATE TEMP TABLE lr AS
+SELECT recsys.bundle_fit('{"lambda": 2}') AS dense,
+       recsys.bundle_fit('{"lambda": 2, "dense_max": 0, "rank": 4}') AS low,
+       recsys.bundle_fit('{"lambda": 2, "dense_max": 0, "rank": 2}') AS low2;
+SELECT recsys.model_info(low) -> 'config' -> 'fit' ->> 'method' AS method,
+       recsys.model_info(low) -> 'config' -> 'fit' ->> 'rank' AS rank,
+       recsys.model_info(low2) -> 'config' -> 'fit' ->> 'rank' AS rank2,
+       recsys.model_info(dense) -> 'config' -> 'fit' ->> 'method' AS dense_method
+  FROM lr;
+-- as sparse matrices: each kept (row, column) entry, zero entries and padding aside
+CREATE TEMP TABLE lr_entries AS
+SELECT f.fit, m.name, (i.o - 1) / array_length(recsys.model_tensor(f.w, m.name || '.idx'), 2) AS r, i.j::int AS c,
+       sum((recsys.model_tensor(f.w, m.name || '.val'))[(i.o - 1) / array_length(recsys.model_tensor(f.w, m.name || '.idx'), 2) + 1]
+                                                         [(i.o - 1) % array_length(recsys.model_tensor(f.w, m.name || '.idx'), 2) + 1]) AS x
+  FROM (SELECT 'dense' AS fit, dense AS w FROM lr UNION ALL SELECT 'low', low FROM lr) f,
+       unnest(ARRAY['b', 'm']) m(name),
+       unnest(recsys.model_tensor(f.w, m.name || '.idx')) WITH ORDINALITY i(j, o)
+ GROUP BY 1, 2, 3, 4;
+SELECT name, count(*) FILTER (WHERE abs(coalesce(d.x, 0)) > 1e-6) AS entries,
+       max(abs(coalesce(d.x, 0) - coalesce(l.x, 0))) < 1e-4 AS same_as_dense
+  FROM (SELECT * FROM lr_entries WHERE fit = 'dense') d
+  FULL JOIN (SELECT * FROM lr_entries WHERE fit = 'low') l USING (name, r, c)
+ GROUP BY name ORDER BY name;
+SELECT max(abs(a - b)) < 1e-6 AS same_popularity
+  FROM lr, unnest(recsys.model_tensor(dense, 'bundle.pop'), recsys.model_tensor(low, 'bundle.pop')) AS x(a, b);
+SELECT recsys.model_tensor(low2, 'b.val') IS NOT NULL AS rank2_fits,
+       array_dims(recsys.model_tensor(low2, 'b.val')) = array_dims(recsys.model_tensor(dense, 'b.val')) AS same_shape
+  FROM lr;
+SELECT pg_temp.try($$SELECT recsys.bundle_fit('{"dense_max": 0, "rank": 1}')$$);
+SELECT pg_temp.try($$SELECT recsys.bundle_fit('{"dense_max": 12001}')$$);

@@ -24,10 +24,14 @@
 #include "prepared.h"
 #include "core/rs_ease.h"
 #include "core/rs_fit.h"
+#include "core/rs_lowrank.h"
 #include "model_io.h"
 #include "options.h"
 
-/* the numerics (held-out split, item view, Gram, sparse solve) are the core's: core/rs_fit.h */
+/* the numerics (held-out split, item view, Gram, sparse solve) are the core's: core/rs_fit.h, core/rs_lowrank.h */
+
+/* power steps of the low-rank fit's subspace iteration: each is one pass over the customers */
+#define RECSYS_LOWRANK_ITERS 3
 
 /* ---------- recsys.bundle_fit(options jsonb) RETURNS bytea ---------- */
 
@@ -48,7 +52,9 @@ typedef struct FitParams
 	double		lambda,
 				beta;
 	int			keep_b,
-				keep_m;
+				keep_m,
+				dense_max,
+				rank;
 	bool		holdout;
 	uint64		seed;
 } FitParams;
@@ -61,6 +67,8 @@ FitParamsRead(Jsonb *opts, FitParams *p)
 	p->beta = RecsysOptionGetNumber(opts, "bundle_fit", "beta");
 	p->keep_b = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_b");
 	p->keep_m = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_m");
+	p->dense_max = (int) RecsysOptionGetInt(opts, "bundle_fit", "dense_max");
+	p->rank = (int) RecsysOptionGetInt(opts, "bundle_fit", "rank");
 	p->holdout = RecsysConfigGet(opts, "holdout_seed") != NULL;
 	p->seed = p->holdout ? (uint64) RecsysOptionGetInt(opts, "bundle_fit", "holdout_seed") : 0;
 }
@@ -76,36 +84,31 @@ FitGram(const RecsysPrepared *d, const RsItemView *v, const FitParams *p, float 
 	rs_fit_gram(d->nu, d->nb, ub, ui, v, p->beta, p->holdout, p->seed, g, count, pairs, heldout);
 }
 
-/*
- * From the statistics to the servable fit: the EASE solve on g (consumed), the
- * strongest keep_b entries of each row of B, M = BIn' B with its strongest keep_m
- * entries per item, log popularity, and the weights value with its config.
- */
-static bytea *
-FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *count, const FitParams *p,
-		  int64 pairs, int64 heldout, const char *catalogue)
+/* the strongest keep entries' room: nb x keep_b for B, max(ni, 1) x keep_m for M */
+typedef struct FitSparse
 {
-	int			keep_b = Min(p->keep_b, nb),
-				keep_m = Min(p->keep_m, nb),
-				rc;
-	float	   *bval,
-			   *mval;
+	int			keep_b,
+				keep_m;
 	int32	   *bidx,
 			   *midx;
+	float	   *bval,
+			   *mval;
+} FitSparse;
+
+/*
+ * The servable fit from its sparse parts: the strongest keep_b entries of each row of
+ * B, M = BIn' B with its strongest keep_m entries per item, log popularity, and the
+ * weights value with its config. The dense and the low-rank fit write the same tensors.
+ */
+static bytea *
+FitWeights(int32 nb, int32 ni, int64 nu, const RsItemView *v, const float *count, const FitParams *p,
+		   const FitSparse *s, int64 pairs, int64 heldout, const char *catalogue, const char *method)
+{
+	int			keep_b = s->keep_b,
+				keep_m = s->keep_m;
 	RsTensorDesc desc[10];
 	const float *data[10];
-	char		config[512];
-
-	bidx = palloc_extended(sizeof(int32) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
-	bval = palloc_extended(sizeof(float) * (Size) nb * keep_b, MCXT_ALLOC_HUGE);
-	midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE);
-	mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * keep_m, MCXT_ALLOC_HUGE);
-	rc = rs_fit_sparse(g, nb, ni, v, p->lambda, keep_b, keep_m, bidx, bval, midx, mval, count);
-	if (rc != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the regularised Gram matrix is not positive definite (LAPACK info %d)", rc),
-				 errhint("Use a larger lambda.")));
+	char		config[640];
 
 	/* tensors */
 	{
@@ -116,10 +119,10 @@ FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *co
 						d1;
 			const float *p;
 		}			t[] = {
-			{"b.idx", nb, keep_b, IndexesAsFloat(bidx, (int64) nb * keep_b)},
-			{"b.val", nb, keep_b, bval},
-			{"m.idx", Max(ni, 1), keep_m, IndexesAsFloat(midx, (int64) Max(ni, 1) * keep_m)},
-			{"m.val", Max(ni, 1), keep_m, mval},
+			{"b.idx", nb, keep_b, IndexesAsFloat(s->bidx, (int64) nb * keep_b)},
+			{"b.val", nb, keep_b, s->bval},
+			{"m.idx", Max(ni, 1), keep_m, IndexesAsFloat(s->midx, (int64) Max(ni, 1) * keep_m)},
+			{"m.val", Max(ni, 1), keep_m, s->mval},
 			{"item.idf", Max(ni, 1), 0, v->idf},
 			{"item.mass", Max(ni, 1), 0, v->mass},
 			{"bundle.pop", nb, 0, count},
@@ -141,10 +144,40 @@ FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *co
 	snprintf(config, sizeof(config),
 			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
 			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
-			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"}}",
+			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"%s}}",
 			 p->lambda, p->beta, keep_b, keep_m, nb, ni, nu, pairs, heldout,
-			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue);
+			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue,
+			 strcmp(method, "dense") == 0 ? "" : psprintf(", \"method\": \"%s\", \"rank\": %d", method, Min(p->rank, nb)));
 	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
+}
+
+static void
+FitSparseAlloc(int32 nb, int32 ni, const FitParams *p, FitSparse *s)
+{
+	s->keep_b = Min(p->keep_b, nb);
+	s->keep_m = Min(p->keep_m, nb);
+	s->bidx = palloc_extended(sizeof(int32) * (Size) nb * s->keep_b, MCXT_ALLOC_HUGE);
+	s->bval = palloc_extended(sizeof(float) * (Size) nb * s->keep_b, MCXT_ALLOC_HUGE);
+	s->midx = palloc_extended(sizeof(int32) * (Size) Max(ni, 1) * s->keep_m, MCXT_ALLOC_HUGE);
+	s->mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * s->keep_m, MCXT_ALLOC_HUGE);
+}
+
+/* the dense fit from its statistics: the EASE solve on g (consumed), then the sparse parts */
+static bytea *
+FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *count, const FitParams *p,
+		  int64 pairs, int64 heldout, const char *catalogue)
+{
+	FitSparse	s;
+	int			rc;
+
+	FitSparseAlloc(nb, ni, p, &s);
+	rc = rs_fit_sparse(g, nb, ni, v, p->lambda, s.keep_b, s.keep_m, s.bidx, s.bval, s.midx, s.mval, count);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the regularised Gram matrix is not positive definite (LAPACK info %d)", rc),
+				 errhint("Use a larger lambda.")));
+	return FitWeights(nb, ni, nu, v, count, p, &s, pairs, heldout, catalogue, "dense");
 }
 
 /* the statistics of a fit over this node's prepared data, and what finishing it needs */
@@ -159,8 +192,9 @@ typedef struct FitStats
 				heldout;
 } FitStats;
 
+/* the options, this node's prepared data and the catalogue's item view */
 static void
-FitStatsCompute(Jsonb *opts, FitStats *st)
+FitLoad(Jsonb *opts, FitStats *st)
 {
 	MemoryContext outer = CurrentMemoryContext;
 
@@ -175,9 +209,52 @@ FitStatsCompute(Jsonb *opts, FitStats *st)
 
 		rs_item_view_build(st->d.nb, st->d.ni, bi, &st->v);
 	}
-	st->g = palloc_extended(sizeof(float) * (Size) st->d.nb * st->d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	st->count = palloc0(sizeof(float) * st->d.nb);
+}
+
+/* the dense fit's statistics: the bundles x bundles Gram matrix, bounded in memory */
+static void
+FitStatsCompute(FitStats *st)
+{
+	if (st->d.nb > RECSYS_BUNDLE_MAX_DENSE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the dense bundle fit holds at most %d bundles, got %d", RECSYS_BUNDLE_MAX_DENSE, st->d.nb),
+				 errhint("Fit on one node with recsys.bundle_fit, which fits past dense_max bundles at low rank.")));
+	st->g = palloc_extended(sizeof(float) * (Size) st->d.nb * st->d.nb, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	FitGram(&st->d, &st->v, &st->p, st->g, st->count, &st->pairs, &st->heldout);
+}
+
+/*
+ * The low-rank fit (core/rs_lowrank.h): (bundles + items) x rank floats and passes over
+ * the customers instead of a bundles x bundles matrix and its inverse.
+ */
+static bytea *
+FitLowrank(FitStats *st)
+{
+	RsFitRows	rows;
+	FitSparse	s;
+	int			rc;
+
+	rows.nu = st->d.nu;
+	rows.nb = st->d.nb;
+	rows.ni = st->d.ni;
+	rows.user_bundles = (RsRows) {st->d.user_bundles.ptr, st->d.user_bundles.idx};
+	rows.user_items = (RsRows) {st->d.user_items.ptr, st->d.user_items.idx};
+	rows.v = &st->v;
+	rows.beta = st->p.beta;
+	rows.holdout = st->p.holdout;
+	rows.seed = st->p.seed;
+	FitSparseAlloc(st->d.nb, st->d.ni, &st->p, &s);
+	rc = rs_fit_lowrank(&rows, st->p.rank, RECSYS_LOWRANK_ITERS, st->p.seed, st->p.lambda, s.keep_b, s.keep_m,
+						s.bidx, s.bval, s.midx, s.mval, st->count, &st->pairs, &st->heldout);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the low-rank bundle fit failed (LAPACK info %d)", rc),
+				 errhint("Use another rank or a larger lambda.")));
+	return FitWeights(st->d.nb, st->d.ni, st->d.nu, &st->v, st->count, &st->p, &s, st->pairs, st->heldout,
+					  st->d.catalogue, "lowrank");
 }
 
 PG_FUNCTION_INFO_V1(bundle_fit);
@@ -187,7 +264,11 @@ bundle_fit(PG_FUNCTION_ARGS)
 {
 	FitStats	st;
 
-	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
+	FitLoad(PG_GETARG_JSONB_P(0), &st);
+	/* exact where the bundles' square fits the bound; past it, memory linear in the catalogue */
+	if (st.d.nb > st.p.dense_max)
+		PG_RETURN_BYTEA_P(FitLowrank(&st));
+	FitStatsCompute(&st);
 	PG_RETURN_BYTEA_P(FitFinish(st.g, st.d.nb, st.d.ni, st.d.nu, &st.v, st.count, &st.p, st.pairs, st.heldout,
 								st.d.catalogue));
 }
@@ -216,7 +297,8 @@ fit_partial(PG_FUNCTION_ARGS)
 	const float *data[PARTIAL_NT];
 	char		config[512];
 
-	FitStatsCompute(PG_GETARG_JSONB_P(0), &st);
+	FitLoad(PG_GETARG_JSONB_P(0), &st);
+	FitStatsCompute(&st);
 	/* ship the upper triangle only: half the bytes */
 	npacked = (int64) st.d.nb * (st.d.nb + 1) / 2;
 	/* in place: row i's packed start never passes its own diagonal */
@@ -362,7 +444,7 @@ fit_merge(PG_FUNCTION_ARGS)
 		if (used == 0)
 		{
 			first = view;
-			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_DENSE);
 			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
 			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
 			seed = PartialSeed(part);
@@ -374,7 +456,7 @@ fit_merge(PG_FUNCTION_ARGS)
 		else
 		{
 			/* every shard must have fitted the same catalogue with the same options */
-			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES) == nb &&
+			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_DENSE) == nb &&
 				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) == ni &&
 				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed &&
 				strcmp(PartialCatalogue(part), fingerprint) == 0;

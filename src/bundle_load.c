@@ -112,7 +112,7 @@ RecsysBundleLoad(bytea *weights, RecsysBundle *b)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bundle weights lack their \"fit\" config"),
 				 errhint("Use weights made by recsys.bundle_fit or recsys.train.")));
-	m->nb = RecsysConfigInt(fit, "bundles", -1, 1, RECSYS_BUNDLE_MAX_BUNDLES);
+	m->nb = RecsysConfigInt(fit, "bundles", -1, 1, RECSYS_BUNDLE_MAX_INDEX - 1);
 	m->ni = RecsysConfigInt(fit, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
 	m->mb = RecsysConfigInt(fit, "keep_b", -1, 1, m->nb);
 	m->mm = RecsysConfigInt(fit, "keep_m", -1, 1, m->nb);

@@ -52,6 +52,8 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "beta", "number", "0", "1000000", "8", "weight of the item view in the fit"},
 	{"train", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"train", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
+	{"train", "dense_max", "integer", "0", "12000", "12000", "bundles up to which the fit is exact (dense: memory bundles squared); past it, low-rank"},
+	{"train", "rank", "integer", "2", "2048", "256", "eigenpairs the low-rank fit keeps"},
 	{"train", "candidates", "integer", "1", "10000", "100", "candidates the learned scorer reranks per request"},
 	{"train", "hidden", "integer", "1", "1024", "32", "hidden units of the scorer"},
 	{"train", "lr", "number", "0.000000001", "100", "0.01", "learning rate of the scorer"},
@@ -82,6 +84,8 @@ static const RecsysOptionSpec specs[] = {
 	{"bundle_fit", "beta", "number", "0", "1000000", "8", "weight of the item view"},
 	{"bundle_fit", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"bundle_fit", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
+	{"bundle_fit", "dense_max", "integer", "0", "12000", "12000", "bundles up to which the fit is exact (dense: memory bundles squared); past it, low-rank"},
+	{"bundle_fit", "rank", "integer", "2", "2048", "256", "eigenpairs the low-rank fit keeps"},
 	{"bundle_fit", "holdout_seed", "integer", "0", EXACT, NULL, "hold one bundle per customer out, seeded"},
 	/* the training aggregates mlp_train and rnn_train (C) */
 	OPTIMIZER_SPECS("mlp_train"),

@@ -191,11 +191,6 @@ RecsysPreparedLoad(RecsysPrepared *d, MemoryContext mcxt)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("recsys has no prepared bundles"),
 				 errhint("Register bundles and bundle events, then run SELECT * FROM recsys.prepare().")));
-	if (d->nb > RECSYS_BUNDLE_MAX_BUNDLES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the bundle model is dense in the bundles while fitting: %d bundles exceed its limit of %d",
-						d->nb, RECSYS_BUNDLE_MAX_BUNDLES)));
 	RecsysCsrLoad("SELECT bundle_idx::bigint, item_idx FROM recsys.bundle_items ORDER BY 1, 2",
 				  d->nb, d->ni, &d->bundle_items, mcxt);
 	RecsysCsrLoad("SELECT user_idx::bigint, bundle_idx FROM recsys.user_bundles ORDER BY 1, 2",

@@ -12,8 +12,8 @@
 
 /* indexes travel as float32 tensors: exact below 2^24 */
 #define RECSYS_BUNDLE_MAX_INDEX (1 << 24)
-/* the dense fit holds a bundle x bundle matrix */
-#define RECSYS_BUNDLE_MAX_BUNDLES 12000
+/* the dense fit holds a bundle x bundle matrix (576 MB at the bound); past it the fit is low-rank */
+#define RECSYS_BUNDLE_MAX_DENSE 12000
 
 /* compressed rows: members of row r are idx[ptr[r] .. ptr[r + 1]) */
 typedef struct RecsysCsr

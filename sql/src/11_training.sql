@@ -7,7 +7,9 @@
 CREATE FUNCTION recsys.bundle_fit(options jsonb DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'bundle_fit'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
-COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); options lambda (500), beta (8), keep_b (256), keep_m (64), holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+--@begin recsys.bundle_fit(jsonb) comment
+COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1), kept sparse (keep_b entries per bundle, keep_m per item); exact (dense) up to dense_max bundles (12000, memory bundles squared), past it EASE on the rank strongest eigenpairs of the Gram matrix (rank 256; memory (bundles + items) x rank, time linear in events); options lambda (500), beta (8), keep_b (256), keep_m (64), dense_max, rank, holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+--@end
 ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100)
@@ -51,7 +53,7 @@ CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
 AS $$
     SELECT recsys.check_options(options, 'train')
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 --@end
 
 -- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
@@ -81,13 +83,15 @@ $$;
 COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
 
 -- the steps of a training, shared by recsys.train (which commits between them) and recsys.cross_validate
-CREATE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb, feedback_since timestamptz DEFAULT NULL) RETURNS bigint
+--@begin recsys.train_samples_for(bigint, jsonb, timestamp with time zone)
+CREATE OR REPLACE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb, feedback_since timestamptz DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fit bytea := recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'holdout_seed', o -> 'seed'));
+                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m', 'dense_max', o -> 'dense_max',
+                                   'rank', o -> 'rank', 'holdout_seed', o -> 'seed'));
     n bigint;
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = train_samples_for.version_id;
@@ -122,6 +126,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recsys.train_samples_for(bigint, jsonb, timestamptz) IS 'a training step: the fit with one held-out bundle per customer (seed) and the scorer''s samples it yields, plus, when feedback_since is given, one sample per bundle shown since then (bought or carted: 1; dismissed or ignored: 0), stored for the version; returns the held-out sample count';
+--@end
 
 CREATE FUNCTION recsys.bundle_features(fit bytea, user_idx integer, bundles integer[]) RETURNS real[]
     AS 'MODULE_PATHNAME', 'bundle_features'
@@ -142,15 +147,18 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, shuffled by customer per epoch)';
 
-CREATE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+--@begin recsys.train_final_weights(jsonb, bytea, bytea)
+CREATE OR REPLACE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, encoder bytea) RETURNS bytea
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT recsys.bundle_attach(recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')),
+                                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m',
+                                                   'dense_max', o -> 'dense_max', 'rank', o -> 'rank')),
                                 scorer, encoder, (o ->> 'candidates')::int)
 $$;
 COMMENT ON FUNCTION recsys.train_final_weights(jsonb, bytea, bytea) IS 'a training step: the fit on all prepared data with the scorer and encoder attached, the servable weights';
+--@end
 
 --@begin recsys.train(text, jsonb)
 CREATE OR REPLACE PROCEDURE recsys.train(model text DEFAULT 'default', options jsonb DEFAULT '{}')

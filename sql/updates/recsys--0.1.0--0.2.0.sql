@@ -29,7 +29,13 @@
 --   S.train_final(version_id, o, scorer, encoder)      -> bytea         servable weights; the samples dropped
 --   S.train_activate(version_id)                       -> void
 -- recsys has the single-node steps; scaleout/coordinator.sql defines recsys_proxy's, which run on every shard.
+--#include sql/src/11_training.sql recsys.bundle_fit(jsonb) comment
+
 --#include sql/src/11_training.sql recsys.train_prepare(jsonb)
+
+--#include sql/src/11_training.sql recsys.train_samples_for(bigint, jsonb, timestamp with time zone)
+
+--#include sql/src/11_training.sql recsys.train_final_weights(jsonb, bytea, bytea)
 
 --#include sql/src/11_training.sql recsys.train_status(bigint)
 

@@ -34,5 +34,6 @@ extern const UnitCase unit_nn_cases[];
 extern const UnitCase unit_bundle_cases[];
 extern const UnitCase unit_kind_cases[];
 extern const UnitCase unit_items_cases[];
+extern const UnitCase unit_lowrank_cases[];
 
 #endif
