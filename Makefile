@@ -37,7 +37,7 @@ PG_CFLAGS += -fsanitize=$(RECSYS_SANITIZE) -fno-sanitize-recover=all -fno-omit-f
 SHLIB_LINK += -fsanitize=$(RECSYS_SANITIZE)
 endif
 
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 test/unit/core_host.o bench/core_bench
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/run_unit test/unit/run_unit_f64 test/unit/core_host.o bench/core_bench bench/fit_bench
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -84,6 +84,10 @@ unitcheck: check-core test/unit/run_unit test/unit/run_unit_f64
 # The core standalone benchmark (bench/nn_bench.sh runs it).
 bench/core_bench: bench/core_bench.c $(NN_SRCS) test/unit/core_host.o $(wildcard src/core/*.h)
 	$(CORE_CC) -o $@ bench/core_bench.c $(NN_SRCS) $(UNIT_LIBS)
+
+# The bundle fit at catalogue scale on the core alone (bench/fit_bench.sh runs it).
+bench/fit_bench: bench/fit_bench.c src/core/rs_lowrank.c src/core/rs_fit.c src/core/rs_bundle.c src/core/rs_core.c test/unit/core_host.o $(wildcard src/core/*.h)
+	$(CORE_CC) -O2 -o $@ bench/fit_bench.c src/core/rs_lowrank.c src/core/rs_fit.c src/core/rs_bundle.c src/core/rs_ease.c src/core/rs_core.c $(UNIT_LIBS)
 
 .PHONY: unitcheck check-core
 

@@ -8,12 +8,14 @@
 #     small   10,000 customers,   5,000 products,  1,000 bundles,    200,000 order lines
 #     medium 100,000 customers,  20,000 products, 10,000 bundles,  2,000,000 order lines
 #     large 1,000,000 customers, 100,000 products, 50,000 bundles, 20,000,000 order lines
-# RECSYS_SCALE_SECONDS sets each serving run's length (default 10). A step that fails prints its error and the run
+# RECSYS_SCALE_SECONDS sets each serving run's length (default 10); RECSYS_SCALE_TRAIN_OPTIONS adds options to the
+# bundle model's training (e.g. '{"dense_max": 0}' fits at low rank whatever the size). A step that fails prints its error and the run
 # goes on, so the table shows where a size stops. Runs as a superuser (it reads /proc for the backend's memory).
 set -uo pipefail
 SIZE=${1:-small}
 DB=${2:-recsys_scale}
 SECS=${RECSYS_SCALE_SECONDS:-10}
+TRAIN_OPTIONS=${RECSYS_SCALE_TRAIN_OPTIONS:-\{\}}
 case "$SIZE" in
     small)  C=10000;   P=5000;   B=1000;  L=200000 ;;
     medium) C=100000;  P=20000;  B=10000; L=2000000 ;;
@@ -89,7 +91,7 @@ SELECT recsys.register_bundles('scale.bundle_items', 'bundle_id', 'product_id');
 SELECT recsys.register_bundle_events('scale.bundle_orders', 'customer_id', 'bundle_id', 'ordered_at');"
 step "recsys.prepare()" "SELECT count(*) FROM recsys.prepare();"
 step "recsys.refresh_features()" "SELECT recsys.refresh_features();"
-step "CALL recsys.train() (bundle model)" "CALL recsys.train('default', '{\"features\": false}');"
+step "CALL recsys.train() (bundle model)" "CALL recsys.train('default', '{\"features\": false}'::jsonb || '$TRAIN_OPTIONS');"
 step "CALL recsys.train('items')" "CALL recsys.train('items');"
 
 run() {  # label sql

@@ -39,3 +39,17 @@ SELECT 'session alive' AS still;
 DELETE FROM recsys.sources WHERE kind = 'bundle_events';
 SELECT count(*) > 0 AS prepared FROM recsys.prepare();
 SELECT rank, bundle_id, reason FROM recommend_bundles('nobody', 4);
+
+-- bundles have names: a registered name column (any row of the bundle may carry it), else one built from the
+-- items; a source (curated or mined) and a price (the items' sum); reasons name the bundle, not its id
+CREATE TABLE p.named_bundles AS
+SELECT bid, item, CASE WHEN bid = 'K1' THEN 'Starter kit' END AS title FROM p.bundle_items;
+SELECT recsys.register_bundles('p.named_bundles', 'bid', 'item', 'title') ->> 'kind' AS registered;
+SELECT recsys.register_bundle_events('p.bundle_orders', 'cust', 'bid', 'at') IS NOT NULL AS registered;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+SELECT b.ext_id AS bundle_id, a.name, a.source, a.price
+  FROM recsys.bundle_attrs a JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = a.bundle_idx ORDER BY 1;
+SELECT rank, bundle_id, reason FROM recommend_bundles('ann', 2);
+SELECT pg_temp.try($$SELECT recsys.register_bundles('p.named_bundles', 'bid', 'item', 'nosuch')$$);
+SELECT pg_temp.try($$SELECT recsys.adopt_mined_bundles(10, 'some')$$);
+SELECT recsys.register_bundles('p.bundle_items', 'bid', 'item') IS NOT NULL AS registered_again;

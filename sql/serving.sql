@@ -22,16 +22,18 @@ SELECT count(*) AS k_rows, array_agg(rank ORDER BY rank) = ARRAY[1,2,3,4,5,6,7,8
        bool_and(NOT EXISTS (SELECT 1 FROM shop.bundle_orders o WHERE o.customer_id = 42 AND o.bundle_id = r42.bundle_id)) AS none_taken
   FROM r42;
 SELECT bool_and(a.score >= b.score) AS scores_ordered FROM r42 a JOIN r42 b ON b.rank = a.rank + 1;
-SELECT count(*) FILTER (WHERE reason ~ '^(because you bought|customers who took bundle)') > 0 AS personal_reasons FROM r42;
+SELECT count(*) FILTER (WHERE reason ~ '^(because you bought|customers who took)') > 0 AS personal_reasons FROM r42;
 -- text and bigint forms agree
 SELECT (SELECT array_agg(bundle_id::text ORDER BY rank) FROM recommend_bundles(42, 10))
      = (SELECT array_agg(bundle_id ORDER BY rank) FROM recommend_bundles('42', 10)) AS forms_agree;
 
 -- filters apply before the cut: still exactly k rows, each one passing
-SELECT count(*) = (SELECT least(10, count(*)) FROM shop.bundles b
-                     WHERE (SELECT sum(p.price) FROM shop.bundle_items bi JOIN shop.products p USING (product_id)
-                             WHERE bi.bundle_id = b.bundle_id) <= 150
-                       AND NOT EXISTS (SELECT 1 FROM shop.bundle_orders o WHERE o.customer_id = 42 AND o.bundle_id = b.bundle_id))
+-- (the candidates are the curated bundles and the mined ones taken in some basket: recsys.bundle_attrs, priced)
+SELECT count(*) = (SELECT least(10, count(*)) FROM recsys.bundle_attrs a
+                     WHERE a.price <= 150
+                       AND NOT EXISTS (SELECT 1 FROM recsys.user_bundles ub
+                                         JOIN recsys.id_map u ON u.space = 'user' AND u.idx = ub.user_idx
+                                        WHERE u.ext_id = '42' AND ub.bundle_idx = a.bundle_idx))
          AS every_passing_bundle_up_to_k,
        bool_and((SELECT sum(p.price) FROM shop.products p WHERE p.product_id = ANY (r.items)) <= 150) AS under_cap
   FROM recommend_bundles(42, 10, '{"max_price": 150}') r;
@@ -86,3 +88,33 @@ SET force_parallel_mode = on;
 SELECT count(*) AS rows_from_a_worker FROM recommend_bundles(42, 10);
 SELECT count(*) AS batch_rows FROM recommend_bundles_batch(ARRAY[42, 43, -1]::bigint[], 5);
 RESET force_parallel_mode;
+
+-- mined bundles beside curated ones (the default, bundles 'both'): each was taken in some basket, holds another
+-- item set than every curated bundle, and has a stable id (a hash of its items) and a name from its items
+SELECT a.source, count(*) > 0 AS some, bool_and(s.n_users > 0) AS all_taken,
+       bool_and(a.name ~ ' \+ ') FILTER (WHERE a.source = 'mined') AS named_after_items
+  FROM recsys.bundle_attrs a JOIN recsys.bundle_stats s USING (bundle_idx) GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS mined_equal_to_curated
+  FROM (SELECT bundle_idx, array_agg(item_idx ORDER BY item_idx) AS items FROM recsys.bundle_items GROUP BY 1) m
+  JOIN recsys.bundle_attrs am ON am.bundle_idx = m.bundle_idx AND am.source = 'mined'
+  JOIN (SELECT bundle_idx, array_agg(item_idx ORDER BY item_idx) AS items FROM recsys.bundle_items GROUP BY 1) c
+    ON c.items = m.items AND c.bundle_idx <> m.bundle_idx;
+CREATE TEMP TABLE mined_before AS
+SELECT b.ext_id, a.name FROM recsys.bundle_attrs a JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = a.bundle_idx
+ WHERE a.source = 'mined';
+-- adopting again keeps every id and name; 'curated' drops the mined ones, 'mined' the curated ones
+SELECT recsys.adopt_mined_bundles() = (SELECT count(*) FROM mined_before) AS same_count,
+       (SELECT count(*) FROM mined_before x JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = x.ext_id
+          JOIN recsys.bundle_attrs a ON a.bundle_idx = b.idx AND a.name = x.name) = (SELECT count(*) FROM mined_before) AS same_ids;
+BEGIN;
+SELECT recsys.adopt_mined_bundles(2000, 'curated') AS adopted;
+SELECT array_agg(DISTINCT source) AS sources,
+       (SELECT count(*) FROM recsys.bundle_items bi
+         WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs a WHERE a.bundle_idx = bi.bundle_idx)) AS unnamed
+  FROM recsys.bundle_attrs;
+SELECT recsys.adopt_mined_bundles(2000, 'mined') > 0 AS adopted;
+SELECT array_agg(DISTINCT source) AS sources,
+       (SELECT count(*) FROM recsys.bundle_items bi
+         WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs a WHERE a.bundle_idx = bi.bundle_idx)) AS unnamed
+  FROM recsys.bundle_attrs;
+ROLLBACK;

@@ -58,7 +58,8 @@ typedef struct ServingCache
 	char	  **user_ext,
 			  **bundle_ext,
 			  **item_ext,
-			  **item_name;
+			  **item_name,
+			  **bundle_name;	/* recsys.bundle_attrs: registered or built from the items */
 	bool		integer_ids;	/* every bundle and item id reads as a bigint */
 	int64	   *bundle_ext_int,
 			   *item_ext_int;

@@ -255,6 +255,18 @@ LoadData(ServingCache *c)
 			if (category)
 				cat[i] = hash_bytes((const unsigned char *) category, strlen(category)) | 1;	/* 0: none */
 		}
+		c->bundle_name = MemoryContextAllocZero(cxt, sizeof(char *) * Max(c->nb, 1));
+		if (SPI_execute("SELECT bundle_idx, name FROM recsys.bundle_attrs", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recsys.bundle_attrs");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int32		b = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+			if (b >= 0 && b < c->nb && name)
+				c->bundle_name[b] = MemoryContextStrdup(cxt, name);
+		}
 		c->bundle_price = MemoryContextAlloc(cxt, sizeof(float) * Max(c->nb, 1));
 		c->bundle_in_stock = MemoryContextAlloc(cxt, sizeof(bool) * Max(c->nb, 1));
 		c->bundle_ncat = MemoryContextAllocZero(cxt, sizeof(int32) * Max(c->nb, 1));

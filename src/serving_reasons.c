@@ -43,6 +43,15 @@ ServingCustomers(int32 n)
 	return psprintf("%d customer%s", n, n == 1 ? "" : "s");
 }
 
+/* a bundle as a person reads it: its name in quotes, or its id */
+static char *
+BundleLabel(ServingCache *c, int32 b)
+{
+	if (c->bundle_name[b])
+		return psprintf("\"%s\"", c->bundle_name[b]);
+	return psprintf("bundle %s", c->bundle_ext[b]);
+}
+
 /* why a personal recommendation: the strongest single contribution to its fit score */
 char *
 ServingPersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, const int32 *items, int nitems, double z,
@@ -93,7 +102,7 @@ ServingPersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, 
 	if (via_item >= 0)
 		return psprintf("%s %s%s", session ? "goes with" : "because you bought", ItemLabel(c, via_item), social);
 	if (via_bundle >= 0)
-		return psprintf("customers who took bundle %s also take this%s", c->bundle_ext[via_bundle], social);
+		return psprintf("customers who took %s also take this%s", BundleLabel(c, via_bundle), social);
 	return psprintf("close to your history in the model%s", social);
 }
 

@@ -146,13 +146,17 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.register_items(regclass, name, name, name, name, name) IS 'registers the product catalogue: item id, optional name, category, price and stock; once registered, events and bundles naming other items are dropped as unknown';
 
-CREATE FUNCTION recsys.register_bundles(relation regclass, bundle_column name, item_column name) RETURNS jsonb
+--@begin recsys.register_bundles(regclass, name, name, name)
+CREATE FUNCTION recsys.register_bundles(relation regclass, bundle_column name, item_column name,
+                                        name_column name DEFAULT NULL) RETURNS jsonb
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT recsys.register_source('bundles', relation, ARRAY['bundle', 'item'], ARRAY[bundle_column, item_column], 2)
+    SELECT recsys.register_source('bundles', relation, ARRAY['bundle', 'item', 'name'],
+                                  ARRAY[bundle_column, item_column, name_column], 2)
 $$;
-COMMENT ON FUNCTION recsys.register_bundles(regclass, name, name) IS 'registers curated bundles as (bundle id, item id) membership rows';
+COMMENT ON FUNCTION recsys.register_bundles(regclass, name, name, name) IS 'registers curated bundles as (bundle id, item id) membership rows, with an optional name column (any row of a bundle may carry it; reasons and views show it, and bundles without one are named after their items)';
+--@end
 
 CREATE FUNCTION recsys.register_bundle_events(relation regclass, user_column name, bundle_column name,
                                               time_column name DEFAULT NULL) RETURNS jsonb

@@ -87,6 +87,61 @@ CREATE TABLE recsys.bundle_stats (
 COMMENT ON TABLE recsys.bundle_stats IS 'bundle popularity: size, distinct buyers, mean distinct users of its items, and the popularity score that breaks ties and ranks cold start';
 SELECT pg_catalog.pg_extension_config_dump('recsys.bundle_stats', '');
 
+-- what a person reads about a bundle: its name (registered, or built from its items), where it comes from, its price
+--@begin recsys.bundle_attrs
+CREATE TABLE recsys.bundle_attrs (
+    bundle_idx integer PRIMARY KEY,
+    name       text NOT NULL,
+    source     text NOT NULL CHECK (source IN ('curated', 'mined')),
+    price      double precision
+);
+COMMENT ON TABLE recsys.bundle_attrs IS 'each prepared bundle''s name (the registered name column, or its first three items'' names joined by " + "), source (curated: registered; mined: adopted from recsys.mined_bundles) and price (the sum of its items'' prices; NULL when one has none)';
+COMMENT ON COLUMN recsys.bundle_attrs.bundle_idx IS 'dense bundle index (recsys.id_map space bundle)';
+COMMENT ON COLUMN recsys.bundle_attrs.name IS 'the name reasons and views show';
+COMMENT ON COLUMN recsys.bundle_attrs.source IS 'curated (registered by the shop) or mined (found in its baskets)';
+COMMENT ON COLUMN recsys.bundle_attrs.price IS 'sum of the items'' prices; NULL when an item has no price';
+SELECT pg_catalog.pg_extension_config_dump('recsys.bundle_attrs', '');
+--@end
+
+-- a bundle's name from its items: the first three by id, then how many more
+--@begin recsys.bundle_label(integer)
+CREATE FUNCTION recsys.bundle_label(bundle_idx integer) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.string_agg(x.label, ' + ' ORDER BY x.ord)
+           || CASE WHEN max(x.n) > 3 THEN pg_catalog.format(' + %s more', max(x.n) - 3) ELSE '' END
+      FROM (SELECT coalesce(a.name, 'item ' || m.ext_id) AS label,
+                   row_number() OVER (ORDER BY m.ext_id) AS ord, count(*) OVER () AS n
+              FROM recsys.bundle_items bi
+              JOIN recsys.id_map m ON m.space = 'item' AND m.idx = bi.item_idx
+              LEFT JOIN recsys.item_attrs a ON a.item_idx = bi.item_idx
+             WHERE bi.bundle_idx = bundle_label.bundle_idx) x
+     WHERE x.ord <= 3
+$$;
+COMMENT ON FUNCTION recsys.bundle_label(integer) IS 'a readable name built from a prepared bundle''s items: the names (or ids) of its first three items by id joined by " + ", then "+ N more"';
+--@end
+
+-- the attributes of the prepared bundles of one source; names: registered names by bundle index
+--@begin recsys.bundle_attrs_add(text, jsonb)
+CREATE FUNCTION recsys.bundle_attrs_add(source text, names jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH added AS (
+        INSERT INTO recsys.bundle_attrs (bundle_idx, name, source, price)
+        SELECT b.bundle_idx, coalesce(nullif(names ->> b.bundle_idx::text, ''), recsys.bundle_label(b.bundle_idx)), source,
+               (SELECT CASE WHEN bool_and(a.price IS NOT NULL) THEN sum(a.price) END
+                  FROM recsys.bundle_items bi LEFT JOIN recsys.item_attrs a ON a.item_idx = bi.item_idx
+                 WHERE bi.bundle_idx = b.bundle_idx)
+          FROM (SELECT DISTINCT bi.bundle_idx FROM recsys.bundle_items bi) b
+         WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs x WHERE x.bundle_idx = b.bundle_idx)
+        RETURNING 1)
+    SELECT count(*) FROM added
+$$;
+COMMENT ON FUNCTION recsys.bundle_attrs_add(text, jsonb) IS 'adds recsys.bundle_attrs rows for the prepared bundles that have none, as the given source: the registered name from names (bundle index -> name) or one built by recsys.bundle_label, and the sum of the items'' prices; returns how many';
+--@end
+
 CREATE TABLE recsys.prepare_log (
     run_id      bigint NOT NULL,
     prepared_at timestamptz NOT NULL DEFAULT now(),
@@ -251,10 +306,10 @@ BEGIN
     -- bundles
     SELECT * INTO s FROM recsys.sources WHERE kind = 'bundles';
     have_bundles := FOUND;
-    CREATE TEMP TABLE rs_bundles (bundle text, item text) ON COMMIT DROP;
+    CREATE TEMP TABLE rs_bundles (bundle text, item text, name text) ON COMMIT DROP;
     IF have_bundles THEN
-        EXECUTE pg_catalog.format('INSERT INTO rs_bundles SELECT %s, %s FROM %s',
-            recsys.source_expr(s, 'bundle'), recsys.source_expr(s, 'item'), s.relation);
+        EXECUTE pg_catalog.format('INSERT INTO rs_bundles SELECT %s, %s, %s FROM %s',
+            recsys.source_expr(s, 'bundle'), recsys.source_expr(s, 'item'), recsys.source_expr(s, 'name'), s.relation);
         PERFORM recsys.prepare_rules('bundles', 'rs_bundles', ARRAY['bundle', 'item'], have_items, 'item');
     END IF;
 
@@ -314,6 +369,12 @@ BEGIN
       FROM rs_bundles x
       JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = x.bundle
       JOIN recsys.id_map i ON i.space = 'item' AND i.ext_id = x.item;
+    DELETE FROM recsys.bundle_attrs;
+    PERFORM recsys.bundle_attrs_add('curated', (
+        SELECT coalesce(jsonb_object_agg(n.idx, n.name), '{}')
+          FROM (SELECT b.idx, min(x.name) AS name
+                  FROM rs_bundles x JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = x.bundle
+                 WHERE x.name IS NOT NULL GROUP BY b.idx) n));
 
     DELETE FROM recsys.events_clean;
     INSERT INTO recsys.events_clean
@@ -344,7 +405,7 @@ BEGIN
     PERFORM recsys.bundle_stats_refresh();
 
     ANALYZE recsys.id_map, recsys.events_clean, recsys.user_items, recsys.bundle_items,
-            recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats;
+            recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats, recsys.bundle_attrs;
 
     INSERT INTO rs_report (source, rule, rows)
     VALUES ('events', 'kept', (SELECT count(*) FROM recsys.events_clean)),

@@ -42,7 +42,8 @@ CREATE FUNCTION recsys.n_customers(n bigint) RETURNS text
 AS $$ SELECT n || CASE WHEN n = 1 THEN ' customer' ELSE ' customers' END $$;
 COMMENT ON FUNCTION recsys.n_customers(bigint) IS 'a count of customers in words for reasons: 1 customer, 2 customers';
 
-CREATE FUNCTION recsys.rank_bundles(user_idx integer, k integer, exclude_taken boolean DEFAULT true)
+--@begin recsys.rank_bundles(integer, integer, boolean)
+CREATE OR REPLACE FUNCTION recsys.rank_bundles(user_idx integer, k integer, exclude_taken boolean DEFAULT true)
 RETURNS TABLE (rank integer, bundle_idx integer, score real, reason text)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -95,8 +96,10 @@ AS $$
            sc.bundle_idx, sc.score::real,
            CASE
              WHEN sc.s_bundle > 0 AND sc.s_bundle >= sc.s_item THEN
-               pg_catalog.format('taken by %s who also took bundle %s', recsys.n_customers(sc.co),
-                                 (SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'bundle' AND m.idx = sc.via))
+               pg_catalog.format('taken by %s who also took %s', recsys.n_customers(sc.co),
+                                 coalesce((SELECT '"' || a.name || '"' FROM recsys.bundle_attrs a WHERE a.bundle_idx = sc.via),
+                                          'bundle ' || (SELECT m.ext_id FROM recsys.id_map m
+                                                         WHERE m.space = 'bundle' AND m.idx = sc.via)))
              WHEN sc.s_item > 0 THEN
                pg_catalog.format('has %s item%s you bought, like %s', sc.n_common,
                                  CASE WHEN sc.n_common > 1 THEN 's' ELSE '' END,
@@ -117,6 +120,7 @@ AS $$
      ORDER BY 1
 $$;
 COMMENT ON FUNCTION recsys.rank_bundles(integer, integer, boolean) IS 'baseline bundle ranking on dense indexes: bundle view (cosine co-occurrence of bundles over customers) plus item view (bundles holding items the user bought) plus popularity; NULL user_idx gives the labelled popularity tier';
+--@end
 
 CREATE FUNCTION recsys.recommend_bundles_baseline(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)

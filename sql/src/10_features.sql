@@ -199,56 +199,92 @@ $$;
 COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
 --@end
 
--- A shop without curated bundles (most have only order lines) gets its mined bundles as bundles: the strongest
--- ones become prepared bundles, with ids that survive re-mining (the same item set keeps its id: a hash of its
--- item ids) and bundle events derived from the baskets that hold the whole set, so recommend_bundles and the
--- bundle model work on order lines alone. The dense bundle fit bounds how many (max_bundles).
---@begin recsys.adopt_mined_bundles(integer)
-CREATE FUNCTION recsys.adopt_mined_bundles(max_bundles integer DEFAULT 2000) RETURNS bigint
+-- Mined bundles as bundles (most shops have only order lines): the strongest ones become prepared bundles, with
+-- ids that survive re-mining (the same item set keeps its id: a hash of its item ids), a name built from their
+-- items and bundle events derived from the baskets that hold the whole set, so recommend_bundles and the bundle
+-- model work on order lines alone. Beside curated bundles ('both'), a mined one must have been taken that way
+-- and hold another item set than every curated bundle: a shop without baskets serves its curated bundles alone.
+--@begin recsys.adopt_mined_bundles(integer, text)
+CREATE FUNCTION recsys.adopt_mined_bundles(max_bundles integer DEFAULT 2000, bundles text DEFAULT 'both') RETURNS bigint
     LANGUAGE plpgsql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n bigint;
+    curated boolean := EXISTS (SELECT 1 FROM recsys.sources s WHERE s.kind = 'bundles');
 BEGIN
-    IF max_bundles < 0 OR max_bundles > 12000 THEN
-        RAISE EXCEPTION 'max_bundles must be from 0 to 12000, got %', max_bundles USING ERRCODE = 'invalid_parameter_value';
+    IF max_bundles < 0 OR max_bundles > 1000000 THEN
+        RAISE EXCEPTION 'max_bundles must be from 0 to 1000000, got %', max_bundles USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF EXISTS (SELECT 1 FROM recsys.sources s WHERE s.kind = 'bundles') THEN
-        RETURN 0;       -- curated bundles are the shop's: mined ones stay candidates for complete_bundle
+    IF bundles NOT IN ('curated', 'mined', 'both') THEN
+        RAISE EXCEPTION 'bundles must be curated, mined or both, got %', bundles
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'curated: the registered bundles alone; mined: the mined ones alone; both: the registered ones and mined ones taken in baskets.';
     END IF;
+    -- the previous adoption goes (recsys.prepare() rebuilt the curated ones): adopting twice changes nothing
+    DELETE FROM recsys.user_bundles ub USING recsys.bundle_attrs a WHERE a.bundle_idx = ub.bundle_idx AND a.source = 'mined';
+    DELETE FROM recsys.bundle_items bi USING recsys.bundle_attrs a WHERE a.bundle_idx = bi.bundle_idx AND a.source = 'mined';
+    DELETE FROM recsys.bundle_attrs a WHERE a.source = 'mined';
+    IF bundles = 'mined' THEN
+        DELETE FROM recsys.user_bundles;
+        DELETE FROM recsys.bundle_items;
+        DELETE FROM recsys.bundle_attrs;
+        curated := false;
+    END IF;
+    IF bundles = 'curated' OR max_bundles = 0 THEN
+        PERFORM recsys.bundle_stats_refresh();
+        PERFORM recsys.serving_invalidate();
+        RETURN 0;
+    END IF;
+    -- beside curated bundles, only item sets the shop has not curated (mined item sets are sorted: Apriori grows
+    -- them by larger items)
+    CREATE TEMP TABLE rs_curated_sets ON COMMIT DROP AS
+    SELECT pg_catalog.array_agg(bi.item_idx ORDER BY bi.item_idx) AS items FROM recsys.bundle_items bi GROUP BY bi.bundle_idx;
+    ANALYZE rs_curated_sets;
     CREATE TEMP TABLE rs_adopted ON COMMIT DROP AS
     SELECT x.bundle_key, x.items,
            pg_catalog.hashtextextended(pg_catalog.string_agg(m.ext_id, ',' ORDER BY m.ext_id), 0)::text AS ext_id
       FROM (SELECT b.bundle_key, b.items FROM recsys.mined_bundles b
+             WHERE NOT EXISTS (SELECT 1 FROM rs_curated_sets c WHERE c.items = b.items)
              ORDER BY b.customers DESC, b.lift DESC, b.bundle_key LIMIT max_bundles) x
      CROSS JOIN LATERAL pg_catalog.unnest(x.items) AS it(idx)
       JOIN recsys.id_map m ON m.space = 'item' AND m.idx = it.idx
      GROUP BY x.bundle_key, x.items;
     PERFORM recsys.map_append('bundle', ARRAY(SELECT a.ext_id FROM rs_adopted a));
-    DELETE FROM recsys.bundle_items;
-    INSERT INTO recsys.bundle_items
-    SELECT DISTINCT b.idx, it.idx
-      FROM rs_adopted a JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id
-     CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx);
-    GET DIAGNOSTICS n = ROW_COUNT;
+    CREATE TEMP TABLE rs_adopted_items ON COMMIT DROP AS
+    SELECT y.bundle_idx, y.item_idx, count(*) OVER (PARTITION BY y.bundle_idx) AS size
+      FROM (SELECT DISTINCT b.idx AS bundle_idx, it.idx AS item_idx
+              FROM rs_adopted a JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id
+             CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx)
+             -- a mined set that is also a curated bundle's id (a shop's own hash ids) stays the curated one
+             WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_items c WHERE c.bundle_idx = b.idx)) y;
+    ANALYZE rs_adopted_items;
     -- a customer took a mined bundle when one of their baskets holds every one of its items
-    DELETE FROM recsys.user_bundles;
-    INSERT INTO recsys.user_bundles
-    SELECT h.user_idx, h.bundle_idx, count(*), max(h.ts)
+    CREATE TEMP TABLE rs_adopted_takers ON COMMIT DROP AS
+    SELECT h.user_idx, h.bundle_idx, count(*) AS n, max(h.ts) AS last_ts
       FROM (SELECT e.user_idx, e.basket_idx, bi.bundle_idx, max(e.ts) AS ts
               FROM recsys.events_clean e
-              JOIN recsys.bundle_items bi ON bi.item_idx = e.item_idx
+              JOIN rs_adopted_items bi ON bi.item_idx = e.item_idx
              WHERE e.basket_idx IS NOT NULL
-             GROUP BY e.user_idx, e.basket_idx, bi.bundle_idx
-            HAVING count(DISTINCT e.item_idx) = (SELECT count(*) FROM recsys.bundle_items b2 WHERE b2.bundle_idx = bi.bundle_idx)) h
+             GROUP BY e.user_idx, e.basket_idx, bi.bundle_idx, bi.size
+            HAVING count(DISTINCT e.item_idx) = bi.size) h
      GROUP BY h.user_idx, h.bundle_idx;
+    IF curated THEN
+        DELETE FROM rs_adopted_items a WHERE NOT EXISTS (SELECT 1 FROM rs_adopted_takers t WHERE t.bundle_idx = a.bundle_idx);
+    END IF;
+    INSERT INTO recsys.bundle_items SELECT a.bundle_idx, a.item_idx FROM rs_adopted_items a;
+    INSERT INTO recsys.user_bundles
+    SELECT t.user_idx, t.bundle_idx, t.n, t.last_ts FROM rs_adopted_takers t
+     WHERE EXISTS (SELECT 1 FROM rs_adopted_items a WHERE a.bundle_idx = t.bundle_idx);
+    -- dropped now, not at commit: a transaction may adopt twice
+    DROP TABLE rs_curated_sets, rs_adopted, rs_adopted_items, rs_adopted_takers;
+    n := recsys.bundle_attrs_add('mined');
     PERFORM recsys.bundle_stats_refresh();
     PERFORM recsys.serving_invalidate();
-    RETURN (SELECT count(DISTINCT bi.bundle_idx) FROM recsys.bundle_items bi);
+    RETURN n;
 END
 $$;
-COMMENT ON FUNCTION recsys.adopt_mined_bundles(integer) IS 'on a shop without registered bundles: the max_bundles strongest mined bundles (most customers, then lift) become the prepared bundles, each with a stable id (a hash of its item ids) and bundle events from the baskets holding all its items; returns how many (0 when the shop registers its own bundles); recsys.refresh_features calls it';
+COMMENT ON FUNCTION recsys.adopt_mined_bundles(integer, text) IS 'makes the max_bundles strongest mined bundles (most customers, then lift) prepared bundles, each with a stable id (a hash of its item ids), a name from its items and bundle events from the baskets holding all its items; bundles: both (default: beside curated bundles only mined item sets taken in some basket and not curated; all of them on a shop without curated bundles), mined (the mined ones alone), curated (none); replaces the previous adoption; returns how many; recsys.refresh_features calls it';
 --@end
 
 --@begin recsys.refresh_features(jsonb)
@@ -273,9 +309,9 @@ BEGIN
                                  'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
                                  'mined_bundles', recsys.mine_bundles(o -> 'mining'));
     -- a shop without curated bundles serves its mined ones
-    result := result || jsonb_build_object('adopted_bundles', recsys.adopt_mined_bundles());
+    result := result || jsonb_build_object('adopted_bundles', recsys.adopt_mined_bundles((o ->> 'max_mined')::int, o ->> 'bundles'));
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION recsys.refresh_features(jsonb) IS 'recomputes item_features, user_features, item_pair_stats and mined_bundles from the prepared data; options window_days (30), min_pair_count (2), mining (options of recsys.mine_bundles); recsys.train calls it first';
+COMMENT ON FUNCTION recsys.refresh_features(jsonb) IS 'recomputes item_features, user_features, item_pair_stats and mined_bundles from the prepared data; options window_days (30), min_pair_count (2), mining (options of recsys.mine_bundles), bundles (both: curated and mined; curated; mined) and max_mined (2000: mined bundles adopted at most, see recsys.adopt_mined_bundles); recsys.train calls it first';
 --@end

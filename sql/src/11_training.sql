@@ -181,7 +181,8 @@ BEGIN
         -- the bundle model over the mined bundles when there are any
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF coalesce(options ->> 'features', 'true') <> 'false' THEN
-            PERFORM recsys.refresh_features();
+            PERFORM recsys.refresh_features(pg_catalog.jsonb_build_object(
+                'bundles', recsys.train_options(options) -> 'bundles', 'max_mined', recsys.train_options(options) -> 'max_mined'));
             CALL recsys.train_commit(false);
         END IF;
         CALL recsys.train_driver('recsys.train', item_model, coalesce(options, '{}') || '{"features": false}',
@@ -328,7 +329,7 @@ CREATE FUNCTION recsys.train_prepare(o jsonb) RETURNS timestamptz
 AS $$
 BEGIN
     IF (o ->> 'features')::boolean THEN
-        PERFORM recsys.refresh_features();
+        PERFORM recsys.refresh_features(pg_catalog.jsonb_build_object('bundles', o -> 'bundles', 'max_mined', o -> 'max_mined'));
     END IF;
     RETURN (SELECT max(e.ts) FROM recsys.events_clean e);
 END

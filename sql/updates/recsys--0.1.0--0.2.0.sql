@@ -133,8 +133,16 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 -- one rule for the bundles' popularity, curated or mined
 --#include sql/src/03_prepare.sql recsys.bundle_stats_refresh()
+
+-- bundles have names (registered or built from their items), a source (curated or mined) and a price
+--#include sql/src/03_prepare.sql recsys.bundle_attrs
+--#include sql/src/03_prepare.sql recsys.bundle_label(integer)
+--#include sql/src/03_prepare.sql recsys.bundle_attrs_add(text, jsonb)
+DROP FUNCTION recsys.register_bundles(regclass, name, name);
+--#include sql/src/05_serving.sql recsys.rank_bundles(integer, integer, boolean)
+--#include sql/src/02_sources.sql recsys.register_bundles(regclass, name, name, name)
 --#include sql/src/03_prepare.sql recsys.prepare()
---#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer)
+--#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer, text)
 --#include sql/src/10_features.sql recsys.refresh_features(jsonb)
 
 -- mining and splitting check their options with the same rule, then run as before
