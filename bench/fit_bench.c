@@ -96,6 +96,16 @@ main(int argc, char **argv)
 	nu = atoi(argv[1]);
 	ni = atoi(argv[2]);
 	nb = atoi(argv[3]);
+	/* categories: at most 200, and every one holds items and bundles */
+	if (ncat > nb)
+		ncat = nb;
+	if (ncat > ni)
+		ncat = ni;
+	if (nu < 1 || ncat < 1)
+	{
+		fprintf(stderr, "fit_bench: CUSTOMERS, ITEMS and BUNDLES must be positive\n");
+		return 2;
+	}
 	rs_core_use_postgres();
 	openblas_set_num_threads(1);
 	rs_rng_seed(&rng, 42);
@@ -158,7 +168,5 @@ main(int argc, char **argv)
 	}
 	printf("low-rank fit: %.1f s (item view %.2f s); %lld pairs, %lld customers with one held out\n",
 		   now() - t1, t1 - t0, (long long) pairs, (long long) heldout);
-	printf("fit memory besides the data and the model: (bundles + items) x rank x 4 floats = %.0f MB\n",
-		   ((double) nb + ni) * rank * 4 * 4 / 1e6 + (double) 256 * nb * 4 / 1e6);
 	return 0;
 }
