@@ -103,43 +103,33 @@ COMMENT ON COLUMN recsys.bundle_attrs.price IS 'sum of the items'' prices; NULL 
 SELECT pg_catalog.pg_extension_config_dump('recsys.bundle_attrs', '');
 --@end
 
--- a bundle's name from its items: the first three by id, then how many more
---@begin recsys.bundle_label(integer)
-CREATE FUNCTION recsys.bundle_label(bundle_idx integer) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.string_agg(x.label, ' + ' ORDER BY x.ord)
-           || CASE WHEN max(x.n) > 3 THEN pg_catalog.format(' + %s more', max(x.n) - 3) ELSE '' END
-      FROM (SELECT coalesce(a.name, 'item ' || m.ext_id) AS label,
-                   row_number() OVER (ORDER BY m.ext_id) AS ord, count(*) OVER () AS n
-              FROM recsys.bundle_items bi
-              JOIN recsys.id_map m ON m.space = 'item' AND m.idx = bi.item_idx
-              LEFT JOIN recsys.item_attrs a ON a.item_idx = bi.item_idx
-             WHERE bi.bundle_idx = bundle_label.bundle_idx) x
-     WHERE x.ord <= 3
-$$;
-COMMENT ON FUNCTION recsys.bundle_label(integer) IS 'a readable name built from a prepared bundle''s items: the names (or ids) of its first three items by id joined by " + ", then "+ N more"';
---@end
-
--- the attributes of the prepared bundles of one source; names: registered names by bundle index
+-- the attributes of the prepared bundles of one source that have none yet, set-based (a prepare names every bundle):
+-- a registered name (names: bundle index -> name) or one built from the items, the first three by id, then how many
+-- more; and the items' summed price
 --@begin recsys.bundle_attrs_add(text, jsonb)
 CREATE FUNCTION recsys.bundle_attrs_add(source text, names jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH added AS (
+    WITH items AS (
+        SELECT bi.bundle_idx, coalesce(a.name, 'item ' || m.ext_id) AS label, a.price,
+               row_number() OVER (PARTITION BY bi.bundle_idx ORDER BY m.ext_id) AS ord
+          FROM recsys.bundle_items bi
+          JOIN recsys.id_map m ON m.space = 'item' AND m.idx = bi.item_idx
+          LEFT JOIN recsys.item_attrs a ON a.item_idx = bi.item_idx
+         WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs x WHERE x.bundle_idx = bi.bundle_idx)
+    ), added AS (
         INSERT INTO recsys.bundle_attrs (bundle_idx, name, source, price)
-        SELECT b.bundle_idx, coalesce(nullif(names ->> b.bundle_idx::text, ''), recsys.bundle_label(b.bundle_idx)), source,
-               (SELECT CASE WHEN bool_and(a.price IS NOT NULL) THEN sum(a.price) END
-                  FROM recsys.bundle_items bi LEFT JOIN recsys.item_attrs a ON a.item_idx = bi.item_idx
-                 WHERE bi.bundle_idx = b.bundle_idx)
-          FROM (SELECT DISTINCT bi.bundle_idx FROM recsys.bundle_items bi) b
-         WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs x WHERE x.bundle_idx = b.bundle_idx)
+        SELECT i.bundle_idx,
+               coalesce(nullif(names ->> i.bundle_idx::text, ''),
+                        pg_catalog.string_agg(CASE WHEN i.ord <= 3 THEN i.label END, ' + ' ORDER BY i.ord)
+                        || CASE WHEN count(*) > 3 THEN pg_catalog.format(' + %s more', count(*) - 3) ELSE '' END),
+               source, CASE WHEN bool_and(i.price IS NOT NULL) THEN sum(i.price) END
+          FROM items i GROUP BY i.bundle_idx
         RETURNING 1)
     SELECT count(*) FROM added
 $$;
-COMMENT ON FUNCTION recsys.bundle_attrs_add(text, jsonb) IS 'adds recsys.bundle_attrs rows for the prepared bundles that have none, as the given source: the registered name from names (bundle index -> name) or one built by recsys.bundle_label, and the sum of the items'' prices; returns how many';
+COMMENT ON FUNCTION recsys.bundle_attrs_add(text, jsonb) IS 'adds recsys.bundle_attrs rows for the prepared bundles that have none, as the given source: the registered name from names (bundle index -> name), or one built from its items (the names, or ids, of its first three items by id joined by " + ", then "+ N more"), and the sum of the items'' prices (NULL when one has none); returns how many';
 --@end
 
 CREATE TABLE recsys.prepare_log (

@@ -136,7 +136,6 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 -- bundles have names (registered or built from their items), a source (curated or mined) and a price
 --#include sql/src/03_prepare.sql recsys.bundle_attrs
---#include sql/src/03_prepare.sql recsys.bundle_label(integer)
 --#include sql/src/03_prepare.sql recsys.bundle_attrs_add(text, jsonb)
 DROP FUNCTION recsys.register_bundles(regclass, name, name);
 --#include sql/src/05_serving.sql recsys.rank_bundles(integer, integer, boolean)
