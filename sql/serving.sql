@@ -118,3 +118,14 @@ SELECT array_agg(DISTINCT source) AS sources,
          WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_attrs a WHERE a.bundle_idx = bi.bundle_idx)) AS unnamed
   FROM recsys.bundle_attrs;
 ROLLBACK;
+
+-- the learned parts (scorer, item blend, GRU) learn from a seeded sample of about max_customers customers; the fit
+-- sees everyone
+SELECT count(*) FILTER (WHERE recsys.in_customer_sample(u, 42, 10000, 2000)) BETWEEN 1800 AND 2200 AS about_2000_of_10000,
+       bool_and(recsys.in_customer_sample(u, 42, 10000, 0)) AND bool_and(recsys.in_customer_sample(u, 42, 10000, 10000)) AS all_when_they_fit
+  FROM generate_series(0, 9999) u;
+CREATE TEMP TABLE fit42 AS SELECT recsys.bundle_fit('{"holdout_seed": 42}') AS w;
+SELECT (SELECT count(DISTINCT user_idx) FROM fit42, recsys.bundle_samples(w, 42, 20)) AS customers_all,
+       (SELECT count(DISTINCT user_idx) FROM fit42, recsys.bundle_samples(w, 42, 20, 100)) AS customers_sampled,
+       (SELECT bool_and(recsys.in_customer_sample(user_idx, 42, (SELECT count(*) FROM recsys.id_map WHERE space = 'user'), 100))
+          FROM fit42, recsys.bundle_samples(w, 42, 20, 100)) AS each_in_the_sample;

@@ -35,6 +35,7 @@ bundle_samples(PG_FUNCTION_ARGS)
 	bytea	   *w = PG_GETARG_BYTEA_P(0);
 	uint64		seed = (uint64) PG_GETARG_INT64(1);
 	int			ncand = PG_GETARG_INT32(2);
+	int32		max_customers = PG_NARGS() > 3 ? PG_GETARG_INT32(3) : 0;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RecsysBundle bm;
 	RecsysPrepared		d;
@@ -78,7 +79,7 @@ bundle_samples(PG_FUNCTION_ARGS)
 					pos = -1;
 		bool		valid;
 
-		if (pick < 0)
+		if (pick < 0 || !rs_customer_sampled(seed, u, d.nu, max_customers))
 			continue;
 		valid = rs_holdout_valid(seed, u);
 		for (int t = 0; t < nall; t++)
@@ -129,6 +130,19 @@ bundle_samples(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * ---------- recsys.in_customer_sample(user_idx, seed, customers, max_customers): the learned parts' sample
+ * (core/rs_fit.h), for the SQL steps that read customers themselves (the GRU's epochs) ----------
+ */
+PG_FUNCTION_INFO_V1(in_customer_sample);
+
+Datum
+in_customer_sample(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(rs_customer_sampled((uint64) PG_GETARG_INT64(1), PG_GETARG_INT32(0), PG_GETARG_INT64(2),
+									   PG_GETARG_INT64(3)));
 }
 
 /* ---------- recsys.bundle_features(fit bytea, user_idx integer, bundles integer[]) RETURNS real[] ---------- */

@@ -265,6 +265,7 @@ Datum
 item_samples(PG_FUNCTION_ARGS)
 {
 	uint64		seed = (uint64) PG_GETARG_INT64(0);
+	int32		max_customers = PG_NARGS() > 1 ? PG_GETARG_INT32(1) : 0;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemCache  *c;
 	uint8	   *last;
@@ -288,7 +289,7 @@ item_samples(PG_FUNCTION_ARGS)
 		bool		valid = rs_holdout_valid(seed, u);
 		MemoryContext old;
 
-		if (nb < 2)
+		if (nb < 2 || !rs_customer_sampled(seed, u, c->nu, max_customers))
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		m = ItemCandidates(c, u, nb - 1);

@@ -54,6 +54,7 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
 	{"train", "dense_max", "integer", "0", "12000", "12000", "bundles up to which the fit is exact (dense: memory bundles squared); past it, low-rank"},
 	{"train", "rank", "integer", "2", "2048", "256", "eigenpairs the low-rank fit keeps"},
+	{"train", "max_customers", "integer", "0", "2147483647", "100000", "customers the scorer, the item blend and the GRU learn from at most (a seeded sample; 0: all); the fit sees everyone"},
 	{"train", "candidates", "integer", "1", "10000", "100", "candidates the learned scorer reranks per request"},
 	{"train", "hidden", "integer", "1", "1024", "32", "hidden units of the scorer"},
 	{"train", "lr", "number", "0.000000001", "100", "0.01", "learning rate of the scorer"},

@@ -12,12 +12,21 @@ COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the p
 --@end
 ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100)
+--@begin recsys.bundle_samples(bytea, bigint, integer, integer)
+CREATE FUNCTION recsys.bundle_samples(fit bytea, holdout_seed bigint, candidates integer DEFAULT 100,
+                                      max_customers integer DEFAULT 0)
 RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
     AS 'MODULE_PATHNAME', 'bundle_samples'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
-COMMENT ON FUNCTION recsys.bundle_samples(bytea, bigint, integer) IS 'the learned scorer''s data: for each customer with a held-out bundle (holdout_seed as in the fit), the fit''s top candidates with their features x and y = 1 for the held-out bundle; valid marks the one customer in five kept for validation (a validating customer whose bundle was missed gets one row with a NULL bundle)';
-ALTER FUNCTION recsys.bundle_samples(bytea, bigint, integer) SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.bundle_samples(bytea, bigint, integer, integer) IS 'the learned scorer''s data: for each customer with a held-out bundle (holdout_seed as in the fit), the fit''s top candidates with their features x and y = 1 for the held-out bundle; valid marks the one customer in five kept for validation (a validating customer whose bundle was missed gets one row with a NULL bundle); max_customers > 0 keeps a seeded sample of about that many customers (recsys.in_customer_sample)';
+ALTER FUNCTION recsys.bundle_samples(bytea, bigint, integer, integer) SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION recsys.in_customer_sample(user_idx integer, seed bigint, customers bigint, max_customers bigint)
+RETURNS boolean
+    AS 'MODULE_PATHNAME', 'in_customer_sample'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.in_customer_sample(integer, bigint, bigint, bigint) IS 'whether a customer is in the seeded sample of about max_customers of customers that the learned parts (the scorer, the item blend, the GRU) learn from: everyone when max_customers <= 0 or customers <= max_customers; the fit always sees everyone';
+--@end
 
 CREATE FUNCTION recsys.bundle_attach(fit bytea, scorer bytea, encoder bytea DEFAULT NULL, candidates integer DEFAULT 100)
 RETURNS bytea
@@ -53,7 +62,7 @@ CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
 AS $$
     SELECT recsys.check_options(options, 'train')
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 --@end
 
 -- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
@@ -96,7 +105,8 @@ DECLARE
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = train_samples_for.version_id;
     INSERT INTO recsys.train_samples
-    SELECT train_samples_for.version_id, b.* FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int) b;
+    SELECT train_samples_for.version_id, b.*
+      FROM recsys.bundle_samples(fit, (o ->> 'seed')::bigint, (o ->> 'candidates')::int, (o ->> 'max_customers')::int) b;
     GET DIAGNOSTICS n = ROW_COUNT;
     -- feedback since then: a bundle bought or put in the cart after being shown is a positive; one shown and
     -- dismissed, or shown and ignored (no click, cart or purchase), a negative; a click alone says too little
@@ -361,6 +371,9 @@ AS $$
               FROM recsys.user_sequences(50) od, generate_subscripts(od.items, 1) AS t
              WHERE t > 1
                AND (since IS NULL OR od.user_idx IN (SELECT e.user_idx FROM recsys.events_clean e WHERE e.ts > since))
+               AND recsys.in_customer_sample(od.user_idx, (o ->> 'seed')::bigint,
+                                             (SELECT count(*) FROM recsys.id_map m WHERE m.space = 'user'),
+                                             (o ->> 'max_customers')::bigint)
              ORDER BY hashint8(od.user_idx::bigint * 1000 + t + epoch)) sq
 $$;
 COMMENT ON FUNCTION recsys.train_encoder_epoch(bigint, bytea, integer, jsonb, timestamptz) IS 'a training step: one epoch of the GRU encoder over the customers'' item sequences (next item by sampled softmax; since: only customers with events after it)';

@@ -7,12 +7,12 @@
 -- customer's last basket held out. recommend_items serves it from C (src/items.c).
 ------------------------------------------------------------------------------
 --@begin item model
-CREATE FUNCTION recsys.item_samples(holdout_seed bigint)
+CREATE FUNCTION recsys.item_samples(holdout_seed bigint, max_customers integer DEFAULT 0)
 RETURNS TABLE (user_idx integer, valid boolean, bundle_idx integer, x real[], y real)
     AS 'MODULE_PATHNAME', 'item_samples'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recsys.item_samples(bigint) IS 'the item scorer''s samples: for every customer with two or more baskets, the features of their items and the popular ones from the baskets before their last, labelled by the last (bundle_idx holds the item index; valid: one customer in five, by seed)';
+COMMENT ON FUNCTION recsys.item_samples(bigint, integer) IS 'the item scorer''s samples: for every customer with two or more baskets (max_customers > 0: a seeded sample of about that many, recsys.in_customer_sample), the features of their items and the popular ones from the baskets before their last, labelled by the last (bundle_idx holds the item index; valid: one customer in five, by seed)';
 
 CREATE FUNCTION recsys.item_rank(user_id text, k integer, options jsonb)
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
@@ -50,7 +50,7 @@ DECLARE
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = items_samples_for.version_id;
     INSERT INTO recsys.train_samples
-    SELECT items_samples_for.version_id, i.* FROM recsys.item_samples((o ->> 'seed')::bigint) i;
+    SELECT items_samples_for.version_id, i.* FROM recsys.item_samples((o ->> 'seed')::bigint, (o ->> 'max_customers')::int) i;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

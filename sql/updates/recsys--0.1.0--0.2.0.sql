@@ -33,6 +33,10 @@
 
 --#include sql/src/11_training.sql recsys.train_prepare(jsonb)
 
+-- the learned parts learn from a seeded sample of customers (option max_customers); the fit sees everyone
+DROP FUNCTION recsys.bundle_samples(bytea, bigint, integer);
+--#include sql/src/11_training.sql recsys.bundle_samples(bytea, bigint, integer, integer)
+
 --#include sql/src/11_training.sql recsys.train_samples_for(bigint, jsonb, timestamp with time zone)
 
 --#include sql/src/11_training.sql recsys.train_final_weights(jsonb, bytea, bytea)

@@ -41,6 +41,15 @@ rs_holdout_valid(uint64_t seed, int32_t user)
 	return rs_hash_u32((uint32_t) user, seed + 1) % 5 == 0;
 }
 
+int
+rs_customer_sampled(uint64_t seed, int32_t user, int64_t nu, int64_t max_customers)
+{
+	if (max_customers <= 0 || nu <= max_customers)
+		return 1;
+	/* the hash's top 32 bits are uniform: keep below the share */
+	return (double) (rs_hash_u32((uint32_t) user, seed + 2) >> 32) < (double) max_customers / (double) nu * 4294967296.0;
+}
+
 void
 rs_item_view_build(int32_t nb, int32_t ni, RsRows bi, RsItemView *v)
 {

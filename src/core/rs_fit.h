@@ -32,6 +32,11 @@ typedef struct RsItemView
 extern int	rs_holdout_pick(uint64_t seed, int32_t user, const int32_t *bundles, int n);
 /* whether a customer validates (one in five) for seed */
 extern int	rs_holdout_valid(uint64_t seed, int32_t user);
+/*
+ * whether a customer is in the seeded sample of about max_customers of nu that the learned parts (scorer, item
+ * blend, GRU) learn from: everyone when max_customers <= 0 or nu <= max_customers. The fit always sees everyone.
+ */
+extern int	rs_customer_sampled(uint64_t seed, int32_t user, int64_t nu, int64_t max_customers);
 
 /* the item view of nb bundles over ni items (rs_alloc'd) */
 extern void rs_item_view_build(int32_t nb, int32_t ni, RsRows bundle_items, RsItemView *v);

@@ -175,6 +175,23 @@ test_holdout(int *failed)
 	/* one customer in five validates; another seed holds out other bundles */
 	CHECK_MSG(valid > 1800 && valid < 2200, "validating customers: %d of 10000", valid);
 	CHECK_MSG(moved > 6000, "a new seed moved %d of 10000 held-out picks", moved);
+
+	/* the learned parts' customer sample: about max of nu, seeded, everyone when nu fits */
+	{
+		int			kept = 0,
+					both = 0,
+					all = 0;
+
+		for (int32_t u = 0; u < 100000; u++)
+		{
+			kept += rs_customer_sampled(42, u, 100000, 20000);
+			both += rs_customer_sampled(42, u, 100000, 20000) && rs_customer_sampled(43, u, 100000, 20000);
+			all += rs_customer_sampled(42, u, 100000, 100000) + rs_customer_sampled(42, u, 100000, 0);
+		}
+		CHECK_MSG(kept > 19000 && kept < 21000, "sampled %d of 100000 customers for 20000", kept);
+		CHECK_MSG(both > 3000 && both < 5000, "two seeds share %d sampled customers (independent: 4000)", both);
+		CHECK(all == 200000);
+	}
 }
 
 /* bundles {0, 1}, {1, 2, 3}, {3}; item 4 in none */
@@ -332,7 +349,7 @@ test_fit_gram_sparse(int *failed)
 const UnitCase unit_bundle_cases[] = {
 	{"bundle: top-n selection equals a full sort (ties, skips, signs, magnitudes)", test_top_n},
 	{"bundle: scores and features of a hand-built model", test_score_features},
-	{"fit: the held-out split is seeded, deterministic and one in five validates", test_holdout},
+	{"fit: the held-out split is seeded, deterministic and one in five validates; the customer sample is seeded", test_holdout},
 	{"fit: the item view's weights, idf and mass by hand", test_item_view},
 	{"fit: the blocked Gram equals brute force; the sparse solve equals the dense EASE solution", test_fit_gram_sparse},
 	{NULL, NULL}
