@@ -259,15 +259,26 @@ BEGIN
              -- a mined set that is also a curated bundle's id (a shop's own hash ids) stays the curated one
              WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_items c WHERE c.bundle_idx = b.idx)) y;
     ANALYZE rs_adopted_items;
-    -- a customer took a mined bundle when one of their baskets holds every one of its items
+    -- a customer took a mined bundle when one of their baskets holds every one of its items. The baskets to check
+    -- are those holding the bundle's rarest item, so a staple in hundreds of mined sets is not joined to each of
+    -- them; the rest is one hash join over the events
     CREATE TEMP TABLE rs_adopted_takers ON COMMIT DROP AS
+    WITH rare AS (
+        SELECT DISTINCT ON (a.bundle_idx) a.bundle_idx, a.item_idx
+          FROM rs_adopted_items a LEFT JOIN recsys.item_stats s ON s.item_idx = a.item_idx
+         ORDER BY a.bundle_idx, s.n_events NULLS FIRST, a.item_idx
+    ), candidates AS (
+        SELECT DISTINCT r.bundle_idx, e.basket_idx
+          FROM rare r JOIN recsys.events_clean e ON e.item_idx = r.item_idx
+         WHERE e.basket_idx IS NOT NULL
+    )
     SELECT h.user_idx, h.bundle_idx, count(*) AS n, max(h.ts) AS last_ts
-      FROM (SELECT e.user_idx, e.basket_idx, bi.bundle_idx, max(e.ts) AS ts
-              FROM recsys.events_clean e
-              JOIN rs_adopted_items bi ON bi.item_idx = e.item_idx
-             WHERE e.basket_idx IS NOT NULL
-             GROUP BY e.user_idx, e.basket_idx, bi.bundle_idx, bi.size
-            HAVING count(DISTINCT e.item_idx) = bi.size) h
+      FROM (SELECT e.user_idx, c.basket_idx, c.bundle_idx, max(e.ts) AS ts
+              FROM candidates c
+              JOIN rs_adopted_items a ON a.bundle_idx = c.bundle_idx
+              JOIN recsys.events_clean e ON e.basket_idx = c.basket_idx AND e.item_idx = a.item_idx
+             GROUP BY e.user_idx, c.basket_idx, c.bundle_idx, a.size
+            HAVING count(DISTINCT e.item_idx) = a.size) h
      GROUP BY h.user_idx, h.bundle_idx;
     IF curated THEN
         DELETE FROM rs_adopted_items a WHERE NOT EXISTS (SELECT 1 FROM rs_adopted_takers t WHERE t.bundle_idx = a.bundle_idx);
