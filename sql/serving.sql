@@ -129,3 +129,74 @@ SELECT (SELECT count(DISTINCT user_idx) FROM fit42, recsys.bundle_samples(w, 42,
        (SELECT count(DISTINCT user_idx) FROM fit42, recsys.bundle_samples(w, 42, 20, 100)) AS customers_sampled,
        (SELECT bool_and(recsys.in_customer_sample(user_idx, 42, (SELECT count(*) FROM recsys.id_map WHERE space = 'user'), 100))
           FROM fit42, recsys.bundle_samples(w, 42, 20, 100)) AS each_in_the_sample;
+
+-- similar_items and complete_bundle rank in C from the item cache: the same rows as the SQL rankings they replace
+-- (kept here as the reference), for every item and for carts of one to three items
+CREATE FUNCTION pg_temp.similar_ref(i integer, k integer) RETURNS TABLE (rank integer, item_id text, score real, reason text)
+LANGUAGE sql AS $$
+    WITH together AS (
+        SELECT p.item_b AS idx, 1 AS tier, (p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together in %s (lift %s)',
+                      p.together || CASE WHEN p.together = 1 THEN ' order' ELSE ' orders' END, round(p.lift::numeric, 1)) AS why
+          FROM recsys.item_pair_stats p WHERE p.item_a = i
+    ), content AS (
+        SELECT f.item_idx AS idx, 2 AS tier,
+               ((SELECT sum(a * b) FROM unnest(f.content, me.content) AS t(a, b)) + 0.001 * ln(1 + f.buyers))::real AS s,
+               format('similar product: %s%s', coalesce(f.category, 'same kind'),
+                      CASE WHEN f.price_band = me.price_band THEN ', same price band' ELSE '' END) AS why
+          FROM recsys.item_features f, recsys.item_features me
+         WHERE me.item_idx = i AND f.item_idx <> i AND f.item_idx NOT IN (SELECT t.idx FROM together t)
+    ), ranked AS (SELECT * FROM together UNION ALL SELECT * FROM content)
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k
+$$;
+CREATE FUNCTION pg_temp.complete_ref(cart integer[], k integer, opts jsonb) RETURNS TABLE (rank integer, item_id text, score real, reason text)
+LANGUAGE sql AS $$
+    WITH mined AS (
+        SELECT x AS idx, 1 AS tier, max(b.lift * cardinality(ARRAY(SELECT unnest(b.items) INTERSECT SELECT unnest(cart))))::real AS s,
+               (array_agg(format('completes a set bought together by %s (lift %s)',
+                                 recsys.n_customers(b.customers), round(b.lift::numeric, 1)) ORDER BY b.lift DESC, b.bundle_key))[1] AS why
+          FROM recsys.mined_bundles b, unnest(b.items) x
+         WHERE b.items && cart AND NOT x = ANY (cart)
+         GROUP BY x
+    ), together AS (
+        SELECT p.item_b AS idx, 2 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
+               format('bought together with %s in %s (lift %s)',
+                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence DESC, p.item_a))[1]),
+                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
+                      round(max(p.lift)::numeric, 1)) AS why
+          FROM recsys.item_pair_stats p
+         WHERE p.item_a = ANY (cart) AND NOT p.item_b = ANY (cart) AND p.item_b NOT IN (SELECT mined.idx FROM mined)
+         GROUP BY p.item_b
+    ), popular AS (
+        SELECT f.item_idx AS idx, 3 AS tier, ln(1 + f.buyers)::real AS s, format('popular: %s buyers', f.buyers) AS why
+          FROM recsys.item_features f
+         WHERE NOT f.item_idx = ANY (cart)
+           AND f.item_idx NOT IN (SELECT mined.idx FROM mined) AND f.item_idx NOT IN (SELECT together.idx FROM together)
+    ), ranked AS (SELECT * FROM mined UNION ALL SELECT * FROM together UNION ALL SELECT * FROM popular)
+    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
+      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
+     WHERE recsys.item_passes(r.idx, opts)
+     ORDER BY r.tier, r.s DESC, r.idx LIMIT k
+$$;
+SELECT count(*) AS items_compared,
+       count(*) FILTER (WHERE (SELECT array_agg(s ORDER BY rank) FROM similar_items(m.ext_id, 12) s)
+                          IS DISTINCT FROM (SELECT array_agg(s ORDER BY rank) FROM pg_temp.similar_ref(m.idx, 12) s)) AS differing
+  FROM recsys.id_map m WHERE m.space = 'item';
+CREATE TEMP TABLE carts AS
+SELECT c, ARRAY(SELECT m.idx FROM recsys.id_map m WHERE m.space = 'item'
+                 ORDER BY hashint4(m.idx * 31 + c) LIMIT 1 + c % 3) AS cart,
+       (ARRAY['{}', '{"in_stock": true}', '{"max_price": 40}'])[1 + c % 3]::jsonb AS opts
+  FROM generate_series(1, 120) c
+UNION ALL
+(SELECT 1000 + row_number() OVER (ORDER BY mb.bundle_key), mb.items[1:1], '{}'
+   FROM recsys.mined_bundles mb ORDER BY mb.bundle_key LIMIT 60);
+SELECT count(*) AS carts_compared,
+       count(*) FILTER (WHERE (SELECT array_agg(s ORDER BY rank)
+                                 FROM complete_bundle(ARRAY(SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'item' AND m.idx = ANY (c.cart)), 8, c.opts) s)
+                          IS DISTINCT FROM (SELECT array_agg(s ORDER BY rank)
+                                              FROM pg_temp.complete_ref(c.cart, 8, recsys.check_item_options(8, c.opts, '{in_stock,max_price}')) s)) AS differing,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM complete_bundle(ARRAY(SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'item' AND m.idx = ANY (c.cart)), 8, c.opts) s
+                                       WHERE s.reason LIKE 'completes a set%')) > 0 AS some_complete_a_mined_set
+  FROM carts c;

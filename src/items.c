@@ -56,6 +56,7 @@ typedef struct ItemCache
 	bool	   *in_stock;
 	bool		has_scorer;
 	RecsysNet	scorer;
+	struct ItemNeighbours *nbr;	/* similar_items and complete_bundle's data, loaded on first use */
 	/* scratch */
 	int32	   *slot;
 	RsItemHistory hist;
@@ -511,6 +512,509 @@ item_rank(PG_FUNCTION_ARGS)
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 		memset(c->seen, 0, Max(c->ni, 1));
+	}
+	return (Datum) 0;
+}
+
+/*
+ * ---------- similar_items and complete_bundle: recsys.similar_items_idx(item_idx, k) and
+ * recsys.complete_bundle_idx(cart, k, options), served from the item cache ----------
+ *
+ * Their data, beside the item model's: the association rules (recsys.item_pair_stats), the
+ * items' profiles (recsys.item_features: category, price band, buyers) and the mined bundles
+ * holding each item. The SQL wrappers check the arguments and map ids; the tiers, scores,
+ * reasons and order are those the SQL versions had.
+ */
+typedef struct ItemNeighbours
+{
+	/* rules a -> b, rows by a: b, confidence, lift, baskets together */
+	int32	   *pr_ptr,
+			   *pr_b;
+	double	   *pr_conf,
+			   *pr_lift;
+	int64	   *pr_together;
+	/* profiles: has one, buyers, category (NULL: none), price band (-1: none) */
+	bool	   *has_profile;
+	int64	   *buyers;
+	char	  **category;
+	int32	   *band;
+	/* mined bundles: items, lift, customers, key; and item -> bundles */
+	int32		nm;
+	int32	   *mb_ptr,
+			   *mb_items,
+			   *im_ptr,
+			   *im_bundle;
+	double	   *mb_lift;
+	int64	   *mb_customers;
+	char	  **mb_key;
+	/* scratch: per item, the best score and its reason's source per tier */
+	double	   *score;
+	int32	   *via;
+	uint8	   *tier;
+} ItemNeighbours;
+
+/* a query's rows through a cursor, each to fn */
+static void
+ForEachRow(const char *query, void (*fn) (HeapTuple t, TupleDesc d, void *arg), void *arg)
+{
+	Portal		portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+			fn(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, arg);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
+typedef struct NbrLoad
+{
+	ItemCache  *c;
+	ItemNeighbours *n;
+	int64		rows,
+				room;
+} NbrLoad;
+
+static double
+ColFloat8(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? 0 : DatumGetFloat8(v);
+}
+
+static int64
+ColInt64(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? -1 : DatumGetInt64(v);
+}
+
+static void
+LoadRule(HeapTuple t, TupleDesc d, void *arg)
+{
+	NbrLoad    *l = arg;
+	ItemNeighbours *n = l->n;
+	int64		a = ColInt64(t, d, 1),
+				b = ColInt64(t, d, 2);
+
+	if (a < 0 || a >= l->c->ni || b < 0 || b >= l->c->ni)
+		return;
+	if (l->rows == l->room)
+	{
+		l->room = Max(1024, l->room * 2);
+		n->pr_b = repalloc_huge(n->pr_b, sizeof(int32) * l->room);
+		n->pr_conf = repalloc_huge(n->pr_conf, sizeof(double) * l->room);
+		n->pr_lift = repalloc_huge(n->pr_lift, sizeof(double) * l->room);
+		n->pr_together = repalloc_huge(n->pr_together, sizeof(int64) * l->room);
+	}
+	n->pr_ptr[a + 1]++;
+	n->pr_b[l->rows] = (int32) b;
+	n->pr_conf[l->rows] = ColFloat8(t, d, 3);
+	n->pr_lift[l->rows] = ColFloat8(t, d, 4);
+	n->pr_together[l->rows] = ColInt64(t, d, 5);
+	l->rows++;
+}
+
+static void
+LoadProfile(HeapTuple t, TupleDesc d, void *arg)
+{
+	NbrLoad    *l = arg;
+	ItemNeighbours *n = l->n;
+	int64		i = ColInt64(t, d, 1);
+	char	   *cat = SPI_getvalue(t, d, 3);
+
+	if (i < 0 || i >= l->c->ni)
+		return;
+	n->has_profile[i] = true;
+	n->buyers[i] = ColInt64(t, d, 2);
+	n->category[i] = cat ? MemoryContextStrdup(l->c->cxt, cat) : NULL;
+	n->band[i] = (int32) ColInt64(t, d, 4);
+}
+
+static void
+LoadMined(HeapTuple t, TupleDesc d, void *arg)
+{
+	NbrLoad    *l = arg;
+	ItemNeighbours *n = l->n;
+	bool		isnull;
+	ArrayType  *items = DatumGetArrayTypeP(SPI_getbinval(t, d, 1, &isnull));
+	int			nitems = ArrayGetNItems(ARR_NDIM(items), ARR_DIMS(items));
+	const int32 *it = (const int32 *) ARR_DATA_PTR(items);
+	int32		b = n->nm;
+
+	if (ARR_HASNULL(items))
+		return;
+	if (l->rows + nitems > l->room)
+	{
+		l->room = Max(1024, (l->room + nitems) * 2);
+		n->mb_items = repalloc_huge(n->mb_items, sizeof(int32) * l->room);
+	}
+	n->mb_ptr = repalloc_huge(n->mb_ptr, sizeof(int32) * (b + 2));
+	n->mb_lift = repalloc_huge(n->mb_lift, sizeof(double) * (b + 1));
+	n->mb_customers = repalloc_huge(n->mb_customers, sizeof(int64) * (b + 1));
+	n->mb_key = repalloc_huge(n->mb_key, sizeof(char *) * (b + 1));
+	for (int j = 0; j < nitems; j++)
+		if (it[j] >= 0 && it[j] < l->c->ni)
+			n->mb_items[l->rows++] = it[j];
+	n->mb_ptr[b + 1] = (int32) l->rows;
+	n->mb_lift[b] = ColFloat8(t, d, 2);
+	n->mb_customers[b] = ColInt64(t, d, 3);
+	n->mb_key[b] = MemoryContextStrdup(l->c->cxt, SPI_getvalue(t, d, 4));
+	n->nm++;
+}
+
+static ItemNeighbours *
+NeighboursGet(ItemCache *c)
+{
+	ItemNeighbours *n;
+	MemoryContext old;
+	NbrLoad		l = {c, NULL, 0, 0};
+	int			pinned;
+	size_t		ni1 = Max(c->ni, 1);
+
+	if (c->nbr)
+		return c->nbr;
+	old = MemoryContextSwitchTo(c->cxt);
+	n = palloc0(sizeof(ItemNeighbours));
+	l.n = n;
+	n->pr_ptr = palloc0(sizeof(int32) * (ni1 + 1));
+	n->pr_b = palloc(sizeof(int32));
+	n->pr_conf = palloc(sizeof(double));
+	n->pr_lift = palloc(sizeof(double));
+	n->pr_together = palloc(sizeof(int64));
+	n->has_profile = palloc0(sizeof(bool) * ni1);
+	n->buyers = palloc0(sizeof(int64) * ni1);
+	n->category = palloc0(sizeof(char *) * ni1);
+	n->band = palloc(sizeof(int32) * ni1);
+	n->mb_ptr = palloc0(sizeof(int32) * 2);
+	n->mb_items = palloc(sizeof(int32));
+	n->mb_lift = palloc(sizeof(double));
+	n->mb_customers = palloc(sizeof(int64));
+	n->mb_key = palloc(sizeof(char *));
+	n->score = palloc(sizeof(double) * ni1);
+	n->via = palloc(sizeof(int32) * ni1);
+	n->tier = palloc0(ni1);
+	pinned = ServingPinSearchPath();
+	SPI_connect();
+	PushActiveSnapshot(GetLatestSnapshot());
+	ForEachRow("SELECT item_a::bigint, item_b::bigint, confidence::float8, lift::float8, together::bigint "
+			   "FROM recsys.item_pair_stats ORDER BY item_a", LoadRule, &l);
+	for (int32 i = 0; i < c->ni; i++)
+		n->pr_ptr[i + 1] += n->pr_ptr[i];
+	ForEachRow("SELECT item_idx::bigint, buyers::bigint, category, price_band::bigint FROM recsys.item_features",
+			   LoadProfile, &l);
+	l.rows = l.room = 0;
+	ForEachRow("SELECT items, lift::float8, customers::bigint, bundle_key FROM recsys.mined_bundles", LoadMined, &l);
+	PopActiveSnapshot();
+	SPI_finish();
+	ServingUnpinSearchPath(pinned);
+	/* item -> the mined bundles holding it */
+	n->im_ptr = palloc0(sizeof(int32) * (ni1 + 1));
+	n->im_bundle = palloc(sizeof(int32) * Max(n->mb_ptr[n->nm], 1));
+	for (int32 q = 0; q < n->mb_ptr[n->nm]; q++)
+		n->im_ptr[n->mb_items[q] + 1]++;
+	for (int32 i = 0; i < c->ni; i++)
+		n->im_ptr[i + 1] += n->im_ptr[i];
+	{
+		int32	   *fill = palloc(sizeof(int32) * ni1);
+
+		memcpy(fill, n->im_ptr, sizeof(int32) * ni1);
+		for (int32 b = 0; b < n->nm; b++)
+			for (int32 q = n->mb_ptr[b]; q < n->mb_ptr[b + 1]; q++)
+				n->im_bundle[fill[n->mb_items[q]]++] = b;
+		pfree(fill);
+	}
+	MemoryContextSwitchTo(old);
+	c->nbr = n;
+	return n;
+}
+
+/* a value as SQL's round(x::numeric, 1) prints it: through 15 significant digits, halves away from zero */
+static char *
+Round1(double x)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), "%.15g", x);
+	return psprintf("%.1f", round(strtod(buf, NULL) * 10) / 10);
+}
+
+static const char *
+ItemName(ItemCache *c, int32 i)
+{
+	return c->label[i] ? c->label[i] : psprintf("item %s", c->ext[i] ? c->ext[i] : "?");
+}
+
+typedef struct NbrRanked
+{
+	int32		item;
+	uint8		tier;
+	float		score;			/* real, as the ranking compared it */
+} NbrRanked;
+
+static int
+NbrRankedCmp(const void *a, const void *b)
+{
+	const NbrRanked *x = a,
+			   *y = b;
+
+	if (x->tier != y->tier)
+		return x->tier - y->tier;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->item - y->item;
+}
+
+/* the k best of the scored items (tier > 0) that pass the filters, ranked; the scratch tiers are cleared */
+static int
+NbrRank(ItemCache *c, ItemNeighbours *n, int k, bool in_stock, double max_price, NbrRanked **out)
+{
+	NbrRanked  *r = palloc(sizeof(NbrRanked) * Max(c->ni, 1));
+	int			m = 0;
+
+	for (int32 i = 0; i < c->ni; i++)
+	{
+		if (n->tier[i] == 0)
+			continue;
+		if (c->ext[i] && !(in_stock && !c->in_stock[i]) && (isnan(max_price) || c->price[i] <= max_price))
+		{
+			r[m].item = i;
+			r[m].tier = n->tier[i];
+			r[m++].score = (float) n->score[i];
+		}
+		n->tier[i] = 0;
+	}
+	qsort(r, m, sizeof(NbrRanked), NbrRankedCmp);
+	*out = r;
+	return Min(m, k);
+}
+
+static void
+NbrEmit(ReturnSetInfo *rsinfo, int rank, ItemCache *c, int32 i, float score, const char *why)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false};
+
+	values[0] = Int32GetDatum(rank);
+	values[1] = CStringGetTextDatum(c->ext[i]);
+	values[2] = Float4GetDatum(score);
+	values[3] = CStringGetTextDatum(why);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(similar_items_idx);
+
+Datum
+similar_items_idx(PG_FUNCTION_ARGS)
+{
+	int32		me = PG_GETARG_INT32(0),
+				k = PG_GETARG_INT32(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ItemCache  *c;
+	ItemNeighbours *n;
+	NbrRanked  *r;
+	int			m;
+
+	InitMaterializedSRF(fcinfo, 0);
+	c = ItemCacheGet(item_cache ? item_cache->model : "items");
+	n = NeighboursGet(c);
+	if (me < 0 || me >= c->ni || k < 1)
+		return (Datum) 0;
+	/* bought together: the rules from this item, by confidence and lift */
+	for (int32 q = n->pr_ptr[me]; q < n->pr_ptr[me + 1]; q++)
+	{
+		int32		b = n->pr_b[q];
+
+		n->tier[b] = 1;
+		n->score[b] = n->pr_conf[q] * log(1 + n->pr_lift[q]);
+		n->via[b] = q;
+	}
+	/* then the content vector (category, price band) over every profiled item: how a new item gets neighbours */
+	if (n->has_profile[me])
+		for (int32 i = 0; i < c->ni; i++)
+		{
+			if (i == me || !n->has_profile[i] || n->tier[i] == 1)
+				continue;
+			n->tier[i] = 2;
+			n->score[i] = (double) ((n->category[i] && n->category[me] && strcmp(n->category[i], n->category[me]) == 0) +
+									(n->band[i] >= 0 && n->band[i] == n->band[me])) +
+				0.001 * log(1 + (double) n->buyers[i]);
+		}
+	m = NbrRank(c, n, k, false, NAN, &r);
+	for (int j = 0; j < m; j++)
+	{
+		int32		i = r[j].item;
+		char	   *why;
+
+		if (r[j].tier == 1)
+		{
+			int64		together = n->pr_together[n->via[i]];
+
+			why = psprintf("bought together in " INT64_FORMAT " %s (lift %s)", together, together == 1 ? "order" : "orders",
+						   Round1(n->pr_lift[n->via[i]]));
+		}
+		else
+			why = psprintf("similar product: %s%s", n->category[i] ? n->category[i] : "same kind",
+						   n->band[i] >= 0 && n->band[i] == n->band[me] ? ", same price band" : "");
+		NbrEmit(rsinfo, j + 1, c, i, r[j].score, why);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(complete_bundle_idx);
+
+Datum
+complete_bundle_idx(PG_FUNCTION_ARGS)
+{
+	ArrayType  *cart_arr = PG_GETARG_ARRAYTYPE_P(0);
+	int32		k = PG_GETARG_INT32(1);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	JsonbValue *mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
+	bool		in_stock = OptBool(opts, "in_stock");
+	double		max_price = mp && mp->type == jbvNumeric ?
+		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+	ItemCache  *c;
+	ItemNeighbours *n;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			ncart,
+				m;
+	uint8	   *incart;
+	int32	   *cart;
+	NbrRanked  *r;
+	double	   *best_conf;		/* tier 2: the strongest rule's confidence, its source, most together, largest lift */
+	int64	   *most_together;
+	double	   *max_lift;
+
+	deconstruct_array(cart_arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &ncart);
+	InitMaterializedSRF(fcinfo, 0);
+	c = ItemCacheGet(item_cache ? item_cache->model : "items");
+	n = NeighboursGet(c);
+	incart = palloc0(Max(c->ni, 1));
+	cart = palloc(sizeof(int32) * Max(ncart, 1));
+	{
+		int			w = 0;
+
+		for (int j = 0; j < ncart; j++)
+		{
+			int32		i = nulls[j] ? -1 : DatumGetInt32(elems[j]);
+
+			if (i >= 0 && i < c->ni && !incart[i])
+			{
+				incart[i] = 1;
+				cart[w++] = i;
+			}
+		}
+		ncart = w;
+	}
+	/* mined bundles holding part of the cart: their other items complete the set (by lift x cart items held) */
+	for (int j = 0; j < ncart; j++)
+		for (int32 q = n->im_ptr[cart[j]]; q < n->im_ptr[cart[j] + 1]; q++)
+		{
+			int32		b = n->im_bundle[q];
+			int			held = 0;
+
+			for (int32 p = n->mb_ptr[b]; p < n->mb_ptr[b + 1]; p++)
+				held += incart[n->mb_items[p]];
+			/* each bundle once: from its first cart item */
+			{
+				bool		first = true;
+
+				for (int32 p = n->mb_ptr[b]; p < n->mb_ptr[b + 1] && first; p++)
+					if (incart[n->mb_items[p]] && n->mb_items[p] != cart[j])
+						for (int jj = 0; jj < j && first; jj++)
+							first = cart[jj] != n->mb_items[p];
+				if (!first)
+					continue;
+			}
+			for (int32 p = n->mb_ptr[b]; p < n->mb_ptr[b + 1]; p++)
+			{
+				int32		x = n->mb_items[p],
+							v;
+				double		s = n->mb_lift[b] * held;
+
+				if (incart[x])
+					continue;
+				if (n->tier[x] != 1)
+				{
+					n->tier[x] = 1;
+					n->score[x] = s;
+					n->via[x] = b;
+					continue;
+				}
+				if (s > n->score[x])
+					n->score[x] = s;
+				/* the reason: the bundle of largest lift, then the smallest key */
+				v = n->via[x];
+				if (n->mb_lift[b] > n->mb_lift[v] ||
+					(n->mb_lift[b] == n->mb_lift[v] && strcmp(n->mb_key[b], n->mb_key[v]) < 0))
+					n->via[x] = b;
+			}
+		}
+	/* rules from cart items to items no mined bundle completes: summed over the cart */
+	best_conf = palloc(sizeof(double) * Max(c->ni, 1));
+	most_together = palloc(sizeof(int64) * Max(c->ni, 1));
+	max_lift = palloc(sizeof(double) * Max(c->ni, 1));
+	for (int j = 0; j < ncart; j++)
+		for (int32 q = n->pr_ptr[cart[j]]; q < n->pr_ptr[cart[j] + 1]; q++)
+		{
+			int32		b = n->pr_b[q];
+
+			if (incart[b] || n->tier[b] == 1)
+				continue;
+			if (n->tier[b] != 2)
+			{
+				n->tier[b] = 2;
+				n->score[b] = 0;
+				best_conf[b] = -1;
+				most_together[b] = 0;
+				max_lift[b] = -INFINITY;
+			}
+			n->score[b] += n->pr_conf[q] * log(1 + n->pr_lift[q]);
+			if (n->pr_conf[q] > best_conf[b] || (n->pr_conf[q] == best_conf[b] && cart[j] < n->via[b]))
+			{
+				best_conf[b] = n->pr_conf[q];
+				n->via[b] = cart[j];
+			}
+			most_together[b] = Max(most_together[b], n->pr_together[q]);
+			max_lift[b] = Max(max_lift[b], n->pr_lift[q]);
+		}
+	/* then popular items */
+	for (int32 i = 0; i < c->ni; i++)
+		if (n->has_profile[i] && !incart[i] && n->tier[i] == 0)
+		{
+			n->tier[i] = 3;
+			n->score[i] = log(1 + (double) n->buyers[i]);
+		}
+	m = NbrRank(c, n, k, in_stock, max_price, &r);
+	for (int j = 0; j < m; j++)
+	{
+		int32		i = r[j].item;
+		char	   *why;
+
+		if (r[j].tier == 1)
+		{
+			int32		b = n->via[i];
+
+			why = psprintf("completes a set bought together by " INT64_FORMAT " %s (lift %s)", n->mb_customers[b],
+						   n->mb_customers[b] == 1 ? "customer" : "customers", Round1(n->mb_lift[b]));
+		}
+		else if (r[j].tier == 2)
+			why = psprintf("bought together with %s in " INT64_FORMAT " %s (lift %s)", ItemName(c, n->via[i]),
+						   most_together[i], most_together[i] == 1 ? "order" : "orders", Round1(max_lift[i]));
+		else
+			why = psprintf("popular: " INT64_FORMAT " buyers", n->buyers[i]);
+		NbrEmit(rsinfo, j + 1, c, i, r[j].score, why);
 	}
 	return (Datum) 0;
 }

@@ -210,8 +210,11 @@ ServeBaseline(FunctionCallInfo fcinfo, const char *user, int32 k, bool exclude_t
 	{
 		bool		isnull;
 
+		/* what ParseInt64 accepts: int8out's own text of a value (mined bundles' ids are 19-digit hashes) */
 		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM recsys.id_map WHERE space IN ('bundle', 'item') "
-						"AND ext_id !~ '^(0|-?[1-9][0-9]{0,17})$')", true, 1) != SPI_OK_SELECT)
+						"AND CASE WHEN ext_id ~ '^(0|-?[1-9][0-9]{0,18})$' "
+						"THEN ext_id::numeric NOT BETWEEN -9223372036854775808 AND 9223372036854775807 ELSE true END)",
+						true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read recsys.id_map");
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,

@@ -223,6 +223,7 @@ LoadData(ServingCache *c)
 		float	   *price = palloc(sizeof(float) * Max(c->ni, 1));
 		bool	   *stock = palloc(sizeof(bool) * Max(c->ni, 1));
 		uint32	   *cat = palloc0(sizeof(uint32) * Max(c->ni, 1));
+		bool		isnull_attrs;
 
 		c->item_name = MemoryContextAllocZero(cxt, sizeof(char *) * Max(c->ni, 1));
 		for (int32 i = 0; i < c->ni; i++)
@@ -256,16 +257,23 @@ LoadData(ServingCache *c)
 				cat[i] = hash_bytes((const unsigned char *) category, strlen(category)) | 1;	/* 0: none */
 		}
 		c->bundle_name = MemoryContextAllocZero(cxt, sizeof(char *) * Max(c->nb, 1));
-		if (SPI_execute("SELECT bundle_idx, name FROM recsys.bundle_attrs", true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read recsys.bundle_attrs");
-		for (uint64 r = 0; r < SPI_processed; r++)
+		/* no names in a schema from before bundles had them (0.1.0 served by this library) */
+		if (SPI_execute("SELECT pg_catalog.to_regclass('recsys.bundle_attrs') IS NOT NULL", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not look for recsys.bundle_attrs");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull_attrs)))
 		{
-			bool		isnull;
-			int32		b = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+			if (SPI_execute("SELECT bundle_idx, name FROM recsys.bundle_attrs", true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read recsys.bundle_attrs");
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				int32		b = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+				char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
 
-			if (b >= 0 && b < c->nb && name)
-				c->bundle_name[b] = MemoryContextStrdup(cxt, name);
+				if (b >= 0 && b < c->nb && name)
+					c->bundle_name[b] = MemoryContextStrdup(cxt, name);
+			}
 		}
 		c->bundle_price = MemoryContextAlloc(cxt, sizeof(float) * Max(c->nb, 1));
 		c->bundle_in_stock = MemoryContextAlloc(cxt, sizeof(bool) * Max(c->nb, 1));

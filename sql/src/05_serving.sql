@@ -239,9 +239,24 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.item_label(integer) IS 'an item''s name for reasons, or "item <id>"';
 
-CREATE FUNCTION similar_items(item text, k integer DEFAULT 10)
+--@begin similar_items(text, integer)
+CREATE FUNCTION recsys.similar_items_idx(item_idx integer, k integer)
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'similar_items_idx'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.similar_items_idx(integer, integer) IS 'the ranking of similar_items on a dense item index, from the per-backend item cache (src/items.c)';
+
+CREATE FUNCTION recsys.complete_bundle_idx(cart integer[], k integer, options jsonb)
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    AS 'MODULE_PATHNAME', 'complete_bundle_idx'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.complete_bundle_idx(integer[], integer, jsonb) IS 'the ranking of complete_bundle on dense item indexes, from the per-backend item cache (src/items.c); options in_stock and max_price as recsys.check_item_options leaves them';
+
+CREATE OR REPLACE FUNCTION similar_items(item text, k integer DEFAULT 10)
+RETURNS TABLE (rank integer, item_id text, score real, reason text)
+    LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -254,31 +269,11 @@ BEGIN
         RAISE EXCEPTION 'unknown item %', quote_literal(similar_items.item) USING ERRCODE = 'undefined_object',
             HINT = 'Items become known when recsys.prepare() reads them from the registered sources.';
     END IF;
-    RETURN QUERY
-    WITH together AS (
-        -- bought together: the strongest association rules from this item
-        SELECT p.item_b AS idx, 1 AS tier, (p.confidence * ln(1 + p.lift))::real AS s,
-               format('bought together in %s (lift %s)',
-                      p.together || CASE WHEN p.together = 1 THEN ' order' ELSE ' orders' END, round(p.lift::numeric, 1)) AS why
-          FROM recsys.item_pair_stats p WHERE p.item_a = i
-    ), content AS (
-        -- the content vector (category, price band) for items without co-occurrence, new ones included
-        SELECT f.item_idx AS idx, 2 AS tier,
-               ((SELECT sum(a * b) FROM unnest(f.content, me.content) AS t(a, b)) + 0.001 * ln(1 + f.buyers))::real AS s,
-               format('similar product: %s%s', coalesce(f.category, 'same kind'),
-                      CASE WHEN f.price_band = me.price_band THEN ', same price band' ELSE '' END) AS why
-          FROM recsys.item_features f, recsys.item_features me
-         WHERE me.item_idx = i AND f.item_idx <> i
-           AND f.item_idx NOT IN (SELECT t.idx FROM together t)
-    ), ranked AS (
-        SELECT * FROM together UNION ALL SELECT * FROM content
-    )
-    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
-      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
-     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+    RETURN QUERY SELECT * FROM recsys.similar_items_idx(i, k);
 END
 $$;
-COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; unknown item: ERROR';
+COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; ranked in C from the per-backend item cache; unknown item: ERROR';
+--@end
 
 --@begin recommend_items(text, integer, jsonb)
 CREATE OR REPLACE FUNCTION recommend_items(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
@@ -293,7 +288,7 @@ COMMENT ON FUNCTION recommend_items(text, integer, jsonb) IS 'top-k items for a 
 --@begin complete_bundle(text[], integer, jsonb)
 CREATE OR REPLACE FUNCTION complete_bundle(items text[], k integer DEFAULT 5, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -311,41 +306,10 @@ BEGIN
     END IF;
     SELECT array_agg(m.idx) INTO cart FROM recsys.id_map m WHERE m.space = 'item' AND m.ext_id = ANY (items);
     cart := coalesce(cart, '{}');
-    RETURN QUERY
-    WITH mined AS (
-        -- mined bundles that hold part of the cart: their other items complete the set
-        SELECT x AS idx, 1 AS tier, max(b.lift * cardinality(ARRAY(SELECT unnest(b.items) INTERSECT SELECT unnest(cart))))::real AS s,
-               (array_agg(format('completes a set bought together by %s (lift %s)',
-                                 recsys.n_customers(b.customers), round(b.lift::numeric, 1)) ORDER BY b.lift DESC, b.bundle_key))[1] AS why
-          FROM recsys.mined_bundles b, unnest(b.items) x
-         WHERE b.items && cart AND NOT x = ANY (cart)
-         GROUP BY x
-    ), together AS (
-        SELECT p.item_b AS idx, 2 AS tier, sum(p.confidence * ln(1 + p.lift))::real AS s,
-               format('bought together with %s in %s (lift %s)',
-                      recsys.item_label((array_agg(p.item_a ORDER BY p.confidence DESC))[1]),
-                      max(p.together) || CASE WHEN max(p.together) = 1 THEN ' order' ELSE ' orders' END,
-                      round(max(p.lift)::numeric, 1)) AS why
-          FROM recsys.item_pair_stats p
-         WHERE p.item_a = ANY (cart) AND NOT p.item_b = ANY (cart)
-           AND p.item_b NOT IN (SELECT mined.idx FROM mined)
-         GROUP BY p.item_b
-    ), popular AS (
-        SELECT f.item_idx AS idx, 3 AS tier, ln(1 + f.buyers)::real AS s,
-               format('popular: %s buyers', f.buyers) AS why
-          FROM recsys.item_features f
-         WHERE NOT f.item_idx = ANY (cart)
-           AND f.item_idx NOT IN (SELECT mined.idx FROM mined) AND f.item_idx NOT IN (SELECT together.idx FROM together)
-    ), ranked AS (
-        SELECT * FROM mined UNION ALL SELECT * FROM together UNION ALL SELECT * FROM popular
-    )
-    SELECT (row_number() OVER (ORDER BY r.tier, r.s DESC, r.idx))::int, m.ext_id, r.s, r.why
-      FROM ranked r JOIN recsys.id_map m ON m.space = 'item' AND m.idx = r.idx
-     WHERE recsys.item_passes(r.idx, opts)
-     ORDER BY r.tier, r.s DESC, r.idx LIMIT k;
+    RETURN QUERY SELECT * FROM recsys.complete_bundle_idx(cart, k, opts);
 END
 $$;
-COMMENT ON FUNCTION complete_bundle(text[], integer, jsonb) IS 'what goes with this cart: items that complete mined bundles holding cart items (by lift), then items bought together with them (association rules), then popular items; unknown cart items are ignored; options in_stock, max_price, applied before the cut';
+COMMENT ON FUNCTION complete_bundle(text[], integer, jsonb) IS 'what goes with this cart: items that complete mined bundles holding cart items (by lift), then items bought together with them (association rules), then popular items; unknown cart items are ignored; options in_stock, max_price, applied before the cut; ranked in C from the per-backend item cache';
 --@end
 
 --@begin similar_items(bigint, integer)

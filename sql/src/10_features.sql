@@ -191,10 +191,16 @@ $$;
 COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked';
 --@begin recsys.mine_bundles(jsonb)
 CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT recsys.mine_bundles_run(recsys.check_options(options, 'mine_bundles'))
+DECLARE
+    n bigint := recsys.mine_bundles_run(recsys.check_options(options, 'mine_bundles'));
+BEGIN
+    -- complete_bundle serves the mined bundles from each backend's item cache
+    PERFORM recsys.serving_invalidate();
+    RETURN n;
+END
 $$;
 COMMENT ON FUNCTION recsys.mine_bundles(jsonb) IS 'mines bundles from baskets (or from customers'' histories when events have no basket) into recsys.mined_bundles: Apriori itemsets of 2 to max_size (3) items bought together by at least min_customers (5, never below 2) distinct customers, with lift at least min_lift (1.5), optionally spanning two or more categories (cross_category); baskets over max_basket (50) items are skipped; returns the count';
 --@end
@@ -225,6 +231,8 @@ BEGIN
     DELETE FROM recsys.user_bundles ub USING recsys.bundle_attrs a WHERE a.bundle_idx = ub.bundle_idx AND a.source = 'mined';
     DELETE FROM recsys.bundle_items bi USING recsys.bundle_attrs a WHERE a.bundle_idx = bi.bundle_idx AND a.source = 'mined';
     DELETE FROM recsys.bundle_attrs a WHERE a.source = 'mined';
+    -- the prepared bundles still without attributes are curated ones prepared before bundles had them (0.1.0)
+    PERFORM recsys.bundle_attrs_add('curated');
     IF bundles = 'mined' THEN
         DELETE FROM recsys.user_bundles;
         DELETE FROM recsys.bundle_items;

@@ -209,6 +209,7 @@ GRANT recsys_reader TO recsys_app;
 --#include sql/src/05_serving.sql recsys.check_item_options(integer, jsonb, text[])
 
 -- complete_bundle: a cart is bounded like the serving options' item lists
+--#include sql/src/05_serving.sql similar_items(text, integer)
 --#include sql/src/05_serving.sql complete_bundle(text[], integer, jsonb)
 
 -- Serving with its provenance as columns (the version, NULL for the baseline ranker; the experiment and variant),
@@ -228,7 +229,6 @@ ALTER FUNCTION recsys.user_sequences(integer) SET search_path = pg_catalog, pg_t
 ALTER FUNCTION recsys.item_profiles(integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recsys.user_profiles(integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recsys.bundle_samples(bytea, bigint, integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path = pg_catalog, pg_temp;
 
 -- No user code on recsys tables: nobody may add a trigger, rule or policy to them (a trigger on a table that a
