@@ -64,11 +64,14 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- the bundle fit and its samples, and the item samples, read prepared data through SPI and take seconds:
    -- VOLATILE, in the leader
-   AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer)'::regprocedure,
-                      'recsys.fit_partial(jsonb)'::regprocedure, 'recsys.item_samples(bigint)'::regprocedure)
+   AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer, integer)'::regprocedure,
+                      'recsys.fit_partial(jsonb)'::regprocedure, 'recsys.item_samples(bigint, integer)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
-   -- the item model's ranking reads the id map through SPI and its backend cache: STABLE, in the leader
-   AND NOT (p.oid = 'recsys.item_rank(text, integer, jsonb)'::regprocedure
+   -- the item model's rankings (recommend_items, similar_items, complete_bundle) read through SPI and the backend's
+   -- item cache: STABLE, in the leader
+   AND NOT (p.oid IN ('recsys.item_rank(text, integer, jsonb)'::regprocedure,
+                      'recsys.similar_items_idx(integer, integer)'::regprocedure,
+                      'recsys.complete_bundle_idx(integer[], integer, jsonb)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- a customer's features under a fit read their history through SPI: STABLE, in the leader
    AND NOT (p.oid = 'recsys.bundle_features(bytea, integer, integer[])'::regprocedure
