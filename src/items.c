@@ -68,6 +68,9 @@ typedef struct ItemCache
 
 static ItemCache *item_cache = NULL;
 
+static struct ItemNeighbours *NeighboursGet(ItemCache *c);
+static void ItemCooc(ItemCache *c, int m);
+
 static void
 LoadBaskets(ItemCache *c)
 {
@@ -255,6 +258,7 @@ ItemCandidates(ItemCache *c, int32 u, int upto)
 		c->seen[c->hist.item[j]] = 0;
 	for (int j = 0; j < m; j++)
 		rs_items_features(&c->hist, j < c->hist.n ? j : -1, c->cand[j], &c->stats, c->x + (int64) j * RS_ITEM_NFEAT);
+	ItemCooc(c, m);
 	return m;
 }
 
@@ -277,6 +281,7 @@ item_samples(PG_FUNCTION_ARGS)
 	RecsysCoreHooks();
 	/* the data as prepared now, without a model's scorer (features only) */
 	c = ItemCacheGet("");
+	NeighboursGet(c);
 	last = palloc0(Max(c->ni, 1));
 	xs = palloc(sizeof(Datum) * RS_ITEM_NFEAT);
 	/* each customer's arrays are copied into the tuplestore: they go with a context reset per customer */
@@ -386,6 +391,7 @@ item_rank(PG_FUNCTION_ARGS)
 	model = mv && mv->type == jbvString ? pnstrdup(mv->val.string.val, Min(mv->val.string.len, NAMEDATALEN - 1)) : "items";
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(model);
+	NeighboursGet(c);
 	{
 		/* the customer's index: one indexed lookup, planned once per backend */
 		static SPIPlanPtr user_plan = NULL;
@@ -672,7 +678,7 @@ LoadMined(HeapTuple t, TupleDesc d, void *arg)
 	n->nm++;
 }
 
-static ItemNeighbours *
+static struct ItemNeighbours *
 NeighboursGet(ItemCache *c)
 {
 	ItemNeighbours *n;
@@ -736,6 +742,14 @@ NeighboursGet(ItemCache *c)
 	MemoryContextSwitchTo(old);
 	c->nbr = n;
 	return n;
+}
+
+/* the candidates' rule feature (core/rs_items.h: rs_items_cooc), once the rules are loaded */
+static void
+ItemCooc(ItemCache *c, int m)
+{
+	if (c->nbr)
+		rs_items_cooc(&c->hist, c->nbr->pr_ptr, c->nbr->pr_b, c->nbr->pr_conf, c->cand, m, c->slot, c->x);
 }
 
 /* a value as SQL's round(x::numeric, 1) prints it: through 15 significant digits, halves away from zero */

@@ -117,6 +117,35 @@ rs_items_features(const RsItemHistory *h, int pos, int32_t item, const RsItemSta
 	x[6] = logf(1.0f + h->nbaskets) / 3;
 }
 
+void
+rs_items_cooc(const RsItemHistory *h, const int32_t *rule_ptr, const int32_t *rule_b, const double *rule_conf,
+			  const int32_t *cand, int m, int32_t *slot, float *x)
+{
+	double		total = 0;
+
+	for (int j = 0; j < m; j++)
+		slot[cand[j]] = j;
+	for (int e = 0; e < h->n; e++)
+	{
+		int32_t		a = h->item[e];
+
+		total += h->decayed[e];
+		for (int32_t q = rule_ptr[a]; q < rule_ptr[a + 1]; q++)
+		{
+			int32_t		j = slot[rule_b[q]];
+
+			if (j >= 0)
+				x[(size_t) j * RS_ITEM_NFEAT + 8] += (float) (h->decayed[e] * rule_conf[q]);
+		}
+	}
+	for (int j = 0; j < m; j++)
+	{
+		if (total > 0)
+			x[(size_t) j * RS_ITEM_NFEAT + 8] /= (float) total;
+		slot[cand[j]] = -1;
+	}
+}
+
 float
 rs_items_default_score(const float *x)
 {

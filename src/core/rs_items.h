@@ -14,7 +14,7 @@
 #include "rs_core.h"
 
 /* the scorer's input per (customer, item); see rs_items_features */
-#define RS_ITEM_NFEAT 8
+#define RS_ITEM_NFEAT 9
 /* popular items every customer's candidates include */
 #define RS_ITEM_POPULAR 50
 
@@ -58,6 +58,14 @@ extern void rs_items_history(const int32_t *items, const int32_t *bno, int n, in
 
 /* the features of item (entry pos of h, or -1 when not in it) for the customer of h */
 extern void rs_items_features(const RsItemHistory *h, int pos, int32_t item, const RsItemStats *st, float *x);
+
+/*
+ * Feature 8 of m candidates (x: m x RS_ITEM_NFEAT): what the customer's items say of each through the shop's
+ * association rules, their confidences towards it averaged with the items' decayed counts as weights. rules: rows
+ * by item a of (b, confidence); slot: ni ints, all -1, left all -1.
+ */
+extern void rs_items_cooc(const RsItemHistory *h, const int32_t *rule_ptr, const int32_t *rule_b, const double *rule_conf,
+						  const int32_t *cand, int m, int32_t *slot, float *x);
 
 /* the blend served before any training: personal rate, popularity and recency (tuned on real baskets) */
 extern float rs_items_default_score(const float *x);

@@ -54,10 +54,30 @@ test_items_by_hand(int *failed)
 		rs_items_features(&h, 0, 0, &st, x);
 		CHECK(h.nbaskets == 3 && fabsf(x[1] - 1.0f / 3) < 1e-6 && fabsf(x[0] - 1.0f / 3) < 1e-6);
 	}
+	/*
+	 * the rule feature: history item 0 (decayed 1.8) and item 1 (decayed 1.0); rules 0 -> 2 (confidence 0.5),
+	 * 1 -> 2 (0.2), 1 -> 0 (0.9); candidates 2 and 0: (1.8 * 0.5 + 1.0 * 0.2) / 2.8 and 1.0 * 0.9 / 2.8
+	 */
+	{
+		const int32_t rptr[] = {0, 1, 3, 3},
+					rb[] = {2, 2, 0},
+					cand[] = {2, 0};
+		const double rconf[] = {0.5, 0.2, 0.9};
+		float		xs[2 * RS_ITEM_NFEAT];
+
+		rs_items_history(items, bno, 3, 0, slot, &h);
+		rs_items_features(&h, -1, 2, &st, xs);
+		rs_items_features(&h, 0, 0, &st, xs + RS_ITEM_NFEAT);
+		CHECK(xs[8] == 0 && xs[RS_ITEM_NFEAT + 8] == 0);
+		rs_items_cooc(&h, rptr, rb, rconf, cand, 2, slot, xs);
+		CHECK_MSG(fabsf(xs[8] - 1.1f / 2.8f) < 1e-6, "rule feature of item 2: %g", xs[8]);
+		CHECK_MSG(fabsf(xs[RS_ITEM_NFEAT + 8] - 0.9f / 2.8f) < 1e-6, "rule feature of item 0: %g", xs[RS_ITEM_NFEAT + 8]);
+		CHECK(slot[0] == -1 && slot[1] == -1 && slot[2] == -1);
+	}
 	rs_release(st.share), rs_release(st.again), rs_release(st.buyers), rs_release(st.popular);
 }
 
 const UnitCase unit_items_cases[] = {
-	{"items: the shop's view, a history cut at a basket, features and the default blend by hand", test_items_by_hand},
+	{"items: the shop's view, a history cut at a basket, features, the rule feature and the default blend by hand", test_items_by_hand},
 	{NULL, NULL}
 };
