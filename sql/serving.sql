@@ -99,6 +99,9 @@ SELECT count(*) AS mined_equal_to_curated
   JOIN recsys.bundle_attrs am ON am.bundle_idx = m.bundle_idx AND am.source = 'mined'
   JOIN (SELECT bundle_idx, array_agg(item_idx ORDER BY item_idx) AS items FROM recsys.bundle_items GROUP BY 1) c
     ON c.items = m.items AND c.bundle_idx <> m.bundle_idx;
+-- only adopted bundles get ids: none without items (a mined set nobody took in a basket gets no id)
+SELECT count(*) AS bundle_ids_without_items
+  FROM recsys.id_map m WHERE m.space = 'bundle' AND NOT EXISTS (SELECT 1 FROM recsys.bundle_items bi WHERE bi.bundle_idx = m.idx);
 CREATE TEMP TABLE mined_before AS
 SELECT b.ext_id, a.name FROM recsys.bundle_attrs a JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = a.bundle_idx
  WHERE a.source = 'mined';

@@ -249,8 +249,9 @@ BEGIN
     CREATE TEMP TABLE rs_curated_sets ON COMMIT DROP AS
     SELECT pg_catalog.array_agg(bi.item_idx ORDER BY bi.item_idx) AS items FROM recsys.bundle_items bi GROUP BY bi.bundle_idx;
     ANALYZE rs_curated_sets;
+    -- the candidates by a number of their own (k): only those adopted get an id in recsys.id_map
     CREATE TEMP TABLE rs_adopted ON COMMIT DROP AS
-    SELECT x.bundle_key, x.items,
+    SELECT (row_number() OVER (ORDER BY x.bundle_key))::integer AS k, x.bundle_key, x.items,
            pg_catalog.hashtextextended(pg_catalog.string_agg(m.ext_id, ',' ORDER BY m.ext_id), 0)::text AS ext_id
       FROM (SELECT b.bundle_key, b.items FROM recsys.mined_bundles b
              WHERE NOT EXISTS (SELECT 1 FROM rs_curated_sets c WHERE c.items = b.items)
@@ -258,43 +259,46 @@ BEGIN
      CROSS JOIN LATERAL pg_catalog.unnest(x.items) AS it(idx)
       JOIN recsys.id_map m ON m.space = 'item' AND m.idx = it.idx
      GROUP BY x.bundle_key, x.items;
-    PERFORM recsys.map_append('bundle', ARRAY(SELECT a.ext_id FROM rs_adopted a));
+    -- a mined set whose id is a curated bundle's (a shop's own hash ids) stays the curated one
+    DELETE FROM rs_adopted a USING recsys.id_map b, recsys.bundle_items c
+     WHERE b.space = 'bundle' AND b.ext_id = a.ext_id AND c.bundle_idx = b.idx;
     CREATE TEMP TABLE rs_adopted_items ON COMMIT DROP AS
-    SELECT y.bundle_idx, y.item_idx, count(*) OVER (PARTITION BY y.bundle_idx) AS size
-      FROM (SELECT DISTINCT b.idx AS bundle_idx, it.idx AS item_idx
-              FROM rs_adopted a JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id
-             CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx)
-             -- a mined set that is also a curated bundle's id (a shop's own hash ids) stays the curated one
-             WHERE NOT EXISTS (SELECT 1 FROM recsys.bundle_items c WHERE c.bundle_idx = b.idx)) y;
+    SELECT y.k, y.item_idx, count(*) OVER (PARTITION BY y.k) AS size
+      FROM (SELECT DISTINCT a.k, it.idx AS item_idx FROM rs_adopted a CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx)) y;
     ANALYZE rs_adopted_items;
     -- a customer took a mined bundle when one of their baskets holds every one of its items. The baskets to check
     -- are those holding the bundle's rarest item, so a staple in hundreds of mined sets is not joined to each of
     -- them; the rest is one hash join over the events
     CREATE TEMP TABLE rs_adopted_takers ON COMMIT DROP AS
     WITH rare AS (
-        SELECT DISTINCT ON (a.bundle_idx) a.bundle_idx, a.item_idx
+        SELECT DISTINCT ON (a.k) a.k, a.item_idx
           FROM rs_adopted_items a LEFT JOIN recsys.item_stats s ON s.item_idx = a.item_idx
-         ORDER BY a.bundle_idx, s.n_events NULLS FIRST, a.item_idx
+         ORDER BY a.k, s.n_events NULLS FIRST, a.item_idx
     ), candidates AS (
-        SELECT DISTINCT r.bundle_idx, e.basket_idx
+        SELECT DISTINCT r.k, e.basket_idx
           FROM rare r JOIN recsys.events_clean e ON e.item_idx = r.item_idx
          WHERE e.basket_idx IS NOT NULL
     )
-    SELECT h.user_idx, h.bundle_idx, count(*) AS n, max(h.ts) AS last_ts
-      FROM (SELECT e.user_idx, c.basket_idx, c.bundle_idx, max(e.ts) AS ts
+    SELECT h.user_idx, h.k, count(*) AS n, max(h.ts) AS last_ts
+      FROM (SELECT e.user_idx, c.basket_idx, c.k, max(e.ts) AS ts
               FROM candidates c
-              JOIN rs_adopted_items a ON a.bundle_idx = c.bundle_idx
+              JOIN rs_adopted_items a ON a.k = c.k
               JOIN recsys.events_clean e ON e.basket_idx = c.basket_idx AND e.item_idx = a.item_idx
-             GROUP BY e.user_idx, c.basket_idx, c.bundle_idx, a.size
+             GROUP BY e.user_idx, c.basket_idx, c.k, a.size
             HAVING count(DISTINCT e.item_idx) = a.size) h
-     GROUP BY h.user_idx, h.bundle_idx;
+     GROUP BY h.user_idx, h.k;
     IF curated THEN
-        DELETE FROM rs_adopted_items a WHERE NOT EXISTS (SELECT 1 FROM rs_adopted_takers t WHERE t.bundle_idx = a.bundle_idx);
+        DELETE FROM rs_adopted a WHERE NOT EXISTS (SELECT 1 FROM rs_adopted_takers t WHERE t.k = a.k);
     END IF;
-    INSERT INTO recsys.bundle_items SELECT a.bundle_idx, a.item_idx FROM rs_adopted_items a;
+    PERFORM recsys.map_append('bundle', ARRAY(SELECT a.ext_id FROM rs_adopted a ORDER BY a.k));
+    INSERT INTO recsys.bundle_items
+    SELECT b.idx, ai.item_idx
+      FROM rs_adopted a JOIN rs_adopted_items ai ON ai.k = a.k
+      JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id;
     INSERT INTO recsys.user_bundles
-    SELECT t.user_idx, t.bundle_idx, t.n, t.last_ts FROM rs_adopted_takers t
-     WHERE EXISTS (SELECT 1 FROM rs_adopted_items a WHERE a.bundle_idx = t.bundle_idx);
+    SELECT t.user_idx, b.idx, t.n, t.last_ts
+      FROM rs_adopted a JOIN rs_adopted_takers t ON t.k = a.k
+      JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = a.ext_id;
     -- dropped now, not at commit: a transaction may adopt twice
     DROP TABLE rs_curated_sets, rs_adopted, rs_adopted_items, rs_adopted_takers;
     n := recsys.bundle_attrs_add('mined');
