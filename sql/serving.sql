@@ -203,3 +203,12 @@ SELECT count(*) AS carts_compared,
        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM complete_bundle(ARRAY(SELECT m.ext_id FROM recsys.id_map m WHERE m.space = 'item' AND m.idx = ANY (c.cart)), 8, c.opts) s
                                        WHERE s.reason LIKE 'completes a set%')) > 0 AS some_complete_a_mined_set
   FROM carts c;
+
+-- similar_items takes the filters of complete_bundle and recommend_items, applied before the cut: still k rows
+SELECT count(*) AS k_rows, bool_and(p.stock > 0) AS all_in_stock
+  FROM similar_items((SELECT min(product_id) FROM shop.products), 10, '{"in_stock": true}') s
+  JOIN shop.products p ON p.product_id = s.item_id;
+SELECT count(*) AS k_rows, bool_and(p.price <= 30) AS all_under_cap
+  FROM similar_items((SELECT min(product_id) FROM shop.products)::text, 10, '{"max_price": 30}') s
+  JOIN shop.products p ON p.product_id::text = s.item_id;
+SELECT pg_temp.try($$SELECT * FROM similar_items(1000, 3, '{"exclude_taken": true}')$$);

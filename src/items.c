@@ -354,6 +354,17 @@ OptBool(Jsonb *o, const char *key)
 	return v && v->type == jbvBool && v->val.boolean;
 }
 
+/* the filters every item ranking applies before the cut: in_stock, and max_price (NaN: none) */
+static void
+ItemFilters(Jsonb *opts, bool *in_stock, double *max_price)
+{
+	JsonbValue *mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
+
+	*in_stock = OptBool(opts, "in_stock");
+	*max_price = mp && mp->type == jbvNumeric ?
+		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+}
+
 PG_FUNCTION_INFO_V1(item_rank);
 
 Datum
@@ -363,8 +374,7 @@ item_rank(PG_FUNCTION_ARGS)
 	int32		k = PG_GETARG_INT32(1);
 	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	JsonbValue *mp,
-			   *mv;
+	JsonbValue *mv;
 	bool		exclude_bought,
 				in_stock;
 	double		max_price;
@@ -382,12 +392,9 @@ item_rank(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("item_rank needs k from 1 to 10000 and options as a JSON object"),
 				 errhint("Call recommend_items, which checks its options.")));
-	mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
 	mv = getKeyJsonValueFromContainer(&opts->root, "model", 5, NULL);
 	exclude_bought = OptBool(opts, "exclude_bought");
-	in_stock = OptBool(opts, "in_stock");
-	max_price = mp && mp->type == jbvNumeric ?
-		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+	ItemFilters(opts, &in_stock, &max_price);
 	model = mv && mv->type == jbvString ? pnstrdup(mv->val.string.val, Min(mv->val.string.len, NAMEDATALEN - 1)) : "items";
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(model);
@@ -832,12 +839,16 @@ similar_items_idx(PG_FUNCTION_ARGS)
 {
 	int32		me = PG_GETARG_INT32(0),
 				k = PG_GETARG_INT32(1);
+	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
+	bool		in_stock;
+	double		max_price;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemCache  *c;
 	ItemNeighbours *n;
 	NbrRanked  *r;
 	int			m;
 
+	ItemFilters(opts, &in_stock, &max_price);
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(item_cache ? item_cache->model : "items");
 	n = NeighboursGet(c);
@@ -863,7 +874,7 @@ similar_items_idx(PG_FUNCTION_ARGS)
 									(n->band[i] >= 0 && n->band[i] == n->band[me])) +
 				0.001 * log(1 + (double) n->buyers[i]);
 		}
-	m = NbrRank(c, n, k, false, NAN, &r);
+	m = NbrRank(c, n, k, in_stock, max_price, &r);
 	for (int j = 0; j < m; j++)
 	{
 		int32		i = r[j].item;
@@ -893,10 +904,8 @@ complete_bundle_idx(PG_FUNCTION_ARGS)
 	int32		k = PG_GETARG_INT32(1);
 	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	JsonbValue *mp = getKeyJsonValueFromContainer(&opts->root, "max_price", 9, NULL);
-	bool		in_stock = OptBool(opts, "in_stock");
-	double		max_price = mp && mp->type == jbvNumeric ?
-		DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(mp->val.numeric))) : NAN;
+	bool		in_stock;
+	double		max_price;
 	ItemCache  *c;
 	ItemNeighbours *n;
 	Datum	   *elems;
@@ -910,6 +919,7 @@ complete_bundle_idx(PG_FUNCTION_ARGS)
 	int64	   *most_together;
 	double	   *max_lift;
 
+	ItemFilters(opts, &in_stock, &max_price);
 	deconstruct_array(cart_arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &ncart);
 	InitMaterializedSRF(fcinfo, 0);
 	c = ItemCacheGet(item_cache ? item_cache->model : "items");

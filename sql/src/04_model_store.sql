@@ -162,12 +162,14 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.active_version(text) IS 'version_id of the active version of a model, NULL when none is active';
 
-CREATE FUNCTION recsys.rollback(model text) RETURNS bigint
+--@begin recsys.rollback(text)
+CREATE OR REPLACE FUNCTION recsys.rollback(model text) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     target bigint;
+    previous bigint;
 BEGIN
     SELECT mv.version_id INTO target FROM recsys.model_versions mv
      WHERE mv.model = rollback.model AND mv.status = 'retired'
@@ -176,11 +178,18 @@ BEGIN
         RAISE EXCEPTION 'model % has no retired version to roll back to', pg_catalog.quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    PERFORM recsys.activate_version(target);
+    previous := recsys.activate_version(target);
+    -- the version rolled back from is a candidate again, not the most recently retired: a second rollback goes
+    -- further back instead of undoing the first; recsys.activate_version() brings it back
+    UPDATE recsys.model_versions mv
+       SET status = 'candidate', retired_at = NULL,
+           note = pg_catalog.format('rolled back from at %s: version %s re-activated', pg_catalog.now(), target)
+     WHERE mv.version_id = previous;
     RETURN target;
 END
 $$;
-COMMENT ON FUNCTION recsys.rollback(text) IS 'reactivates the most recently retired version of a model; returns its version_id';
+COMMENT ON FUNCTION recsys.rollback(text) IS 'reactivates the most recently retired version of a model and makes the version it replaces a candidate again (note says so), so a second rollback goes one version further back; returns the reactivated version_id';
+--@end
 
 -- The model store: a version's weights are of its model's kind, and an experiment compares versions of one
 -- model, whoever writes the row (recsys.add_version, recsys.publish_version or a plain INSERT).

@@ -239,13 +239,13 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.item_label(integer) IS 'an item''s name for reasons, or "item <id>"';
 
---@begin similar_items(text, integer)
-CREATE FUNCTION recsys.similar_items_idx(item_idx integer, k integer)
+--@begin similar_items(text, integer, jsonb)
+CREATE FUNCTION recsys.similar_items_idx(item_idx integer, k integer, options jsonb)
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
     AS 'MODULE_PATHNAME', 'similar_items_idx'
     LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recsys.similar_items_idx(integer, integer) IS 'the ranking of similar_items on a dense item index, from the per-backend item cache (src/items.c)';
+COMMENT ON FUNCTION recsys.similar_items_idx(integer, integer, jsonb) IS 'the ranking of similar_items on a dense item index, from the per-backend item cache (src/items.c); options in_stock and max_price as recsys.check_item_options leaves them';
 
 CREATE FUNCTION recsys.complete_bundle_idx(cart integer[], k integer, options jsonb)
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
@@ -254,25 +254,25 @@ RETURNS TABLE (rank integer, item_id text, score real, reason text)
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recsys.complete_bundle_idx(integer[], integer, jsonb) IS 'the ranking of complete_bundle on dense item indexes, from the per-backend item cache (src/items.c); options in_stock and max_price as recsys.check_item_options leaves them';
 
-CREATE OR REPLACE FUNCTION similar_items(item text, k integer DEFAULT 10)
+CREATE FUNCTION similar_items(item text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id text, score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    opts jsonb := recsys.check_item_options(k, options, '{in_stock,max_price}');
     i integer;
 BEGIN
-    PERFORM recsys.check_item_options(k, '{}', '{}');
     SELECT m.idx INTO i FROM recsys.id_map m WHERE m.space = 'item' AND m.ext_id = similar_items.item;
     IF i IS NULL THEN
         RAISE EXCEPTION 'unknown item %', quote_literal(similar_items.item) USING ERRCODE = 'undefined_object',
             HINT = 'Items become known when recsys.prepare() reads them from the registered sources.';
     END IF;
-    RETURN QUERY SELECT * FROM recsys.similar_items_idx(i, k);
+    RETURN QUERY SELECT * FROM recsys.similar_items_idx(i, k, opts);
 END
 $$;
-COMMENT ON FUNCTION similar_items(text, integer) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; ranked in C from the per-backend item cache; unknown item: ERROR';
+COMMENT ON FUNCTION similar_items(text, integer, jsonb) IS 'items like an item: bought together (association rules from recsys.item_pair_stats, by confidence and lift), then items with the closest content vector (category, price band), which is how a new item gets neighbours on its first day; options in_stock, max_price, applied before the cut (as complete_bundle and recommend_items); ranked in C from the per-backend item cache; unknown item: ERROR';
 --@end
 
 --@begin recommend_items(text, integer, jsonb)
@@ -312,13 +312,13 @@ $$;
 COMMENT ON FUNCTION complete_bundle(text[], integer, jsonb) IS 'what goes with this cart: items that complete mined bundles holding cart items (by lift), then items bought together with them (association rules), then popular items; unknown cart items are ignored; options in_stock, max_price, applied before the cut; ranked in C from the per-backend item cache';
 --@end
 
---@begin similar_items(bigint, integer)
-CREATE OR REPLACE FUNCTION similar_items(item bigint, k integer DEFAULT 10)
+--@begin similar_items(bigint, integer, jsonb)
+CREATE FUNCTION similar_items(item bigint, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, item_id bigint, score real, reason text)
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
-AS $$ SELECT s.rank, recsys.ext_bigint(s.item_id), s.score, s.reason FROM @extschema@.similar_items(item::text, k) s $$;
-COMMENT ON FUNCTION similar_items(bigint, integer) IS 'similar_items for integer item ids';
+AS $$ SELECT s.rank, recsys.ext_bigint(s.item_id), s.score, s.reason FROM @extschema@.similar_items(item::text, k, options) s $$;
+COMMENT ON FUNCTION similar_items(bigint, integer, jsonb) IS 'similar_items for integer item ids';
 --@end
 
 --@begin recommend_items(bigint, integer, jsonb)

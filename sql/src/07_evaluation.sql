@@ -275,6 +275,37 @@ SELECT v.model, m.kind, v.version_id, v.status, v.created_at, v.activated_at, v.
   FROM recsys.model_versions v JOIN recsys.models m ON m.name = v.model;
 COMMENT ON VIEW recsys.model_overview IS 'BI: every model version with status, validation metrics, training time and lineage';
 
+-- what every backend serves, in one place: per-backend serving_status() cannot show another session's
+--@begin recsys.serving
+CREATE VIEW recsys.serving AS
+SELECT m.name AS model, m.kind,
+       a.version_id AS active_version, a.activated_at,
+       (a.metrics ->> 'valid_ndcg20')::float8 AS active_valid_ndcg20,
+       ARRAY(SELECT e.name FROM recsys.experiments e
+              WHERE e.status = 'running'
+                AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(e.variants) x
+                              JOIN recsys.model_versions ev ON ev.version_id = (x ->> 'version')::bigint
+                             WHERE ev.model = m.name)
+              ORDER BY e.name) AS running_experiments,
+       l.version_id AS last_training_version, l.status AS last_training_status, l.created_at AS last_training_at,
+       l.note AS last_training_note
+  FROM recsys.models m
+  LEFT JOIN recsys.model_versions a ON a.model = m.name AND a.status = 'active'
+  LEFT JOIN LATERAL (SELECT v.version_id, v.status, v.created_at, v.note FROM recsys.model_versions v
+                      WHERE v.model = m.name ORDER BY v.created_at DESC, v.version_id DESC LIMIT 1) l ON true;
+COMMENT ON VIEW recsys.serving IS 'what every backend serves, one row per model: the active version, the running experiments over its versions and the outcome of its last training; readable by recsys_reader (recsys.serving_status() shows only the calling backend''s cache)';
+COMMENT ON COLUMN recsys.serving.model IS 'model name';
+COMMENT ON COLUMN recsys.serving.kind IS 'model kind (bundle, mlp, gru, ...)';
+COMMENT ON COLUMN recsys.serving.active_version IS 'the version recommend_bundles / recommend_items serve (NULL: none; the baseline or default blend serves)';
+COMMENT ON COLUMN recsys.serving.activated_at IS 'when the active version became active';
+COMMENT ON COLUMN recsys.serving.active_valid_ndcg20 IS 'the active version''s validation NDCG@20';
+COMMENT ON COLUMN recsys.serving.running_experiments IS 'running experiments with a variant on a version of this model';
+COMMENT ON COLUMN recsys.serving.last_training_version IS 'the newest version of the model';
+COMMENT ON COLUMN recsys.serving.last_training_status IS 'its status: training (running or interrupted), candidate (kept, not activated), active, retired or failed';
+COMMENT ON COLUMN recsys.serving.last_training_at IS 'when that version was created';
+COMMENT ON COLUMN recsys.serving.last_training_note IS 'why it was kept as a candidate, failed or rolled back from';
+--@end
+
 CREATE VIEW recsys.training_curve AS
 SELECT v.model, r.version_id, r.epoch, r.metrics ->> 'stage' AS stage, r.loss,
        (r.metrics ->> 'valid_recall20')::float8 AS valid_recall20, (r.metrics ->> 'valid_ndcg20')::float8 AS valid_ndcg20,

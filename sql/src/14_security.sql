@@ -87,7 +87,7 @@ GRANT ALL ON ALL SEQUENCES IN SCHEMA recsys TO recsys_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @extschema@.recommend_bundles(bigint, integer, jsonb),
                           @extschema@.recommend_items(text, integer, jsonb), @extschema@.recommend_items(bigint, integer, jsonb),
                           @extschema@.complete_bundle(text[], integer, jsonb), @extschema@.complete_bundle(bigint[], integer, jsonb),
-                          @extschema@.similar_items(text, integer), @extschema@.similar_items(bigint, integer),
+                          @extschema@.similar_items(text, integer, jsonb), @extschema@.similar_items(bigint, integer, jsonb),
                           @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
                           @extschema@.recommend_bundles_batch(text[], integer, jsonb), recsys.check_batch(integer, integer),
                           recsys.experiment_report(text), recsys.version(), recsys.may_see_history(), recsys.ext_bigint(text),
@@ -100,5 +100,5 @@ GRANT EXECUTE ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb),
                           recsys.log_feedback(text, text, text, numeric, text)
    TO recsys_app;
 GRANT SELECT ON recsys.model_overview, recsys.training_curve, recsys.evaluation_history, recsys.bundle_performance,
-                recsys.experiment_results TO recsys_reader;
+                recsys.experiment_results, recsys.serving TO recsys_reader;
 --@end

@@ -135,6 +135,12 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 --#include sql/src/11_training.sql recsys.train_options(jsonb)
 
+-- what every backend serves, readable by recsys_reader
+--#include sql/src/07_evaluation.sql recsys.serving
+
+-- a second rollback goes further back: the version rolled back from is a candidate again
+--#include sql/src/04_model_store.sql recsys.rollback(text)
+
 -- one rule for the bundles' popularity, curated or mined
 --#include sql/src/03_prepare.sql recsys.bundle_stats_refresh()
 
@@ -165,7 +171,7 @@ COMMENT ON FUNCTION recsys.split_pairs_run(text, jsonb) IS 'the splitting step o
 
 --#include sql/src/03_prepare.sql recsys.ext_bigint(text)
 
---#include sql/src/05_serving.sql similar_items(bigint, integer)
+DROP FUNCTION similar_items(bigint, integer);
 
 --#include sql/src/05_serving.sql recommend_items(bigint, integer, jsonb)
 
@@ -209,7 +215,10 @@ GRANT recsys_reader TO recsys_app;
 --#include sql/src/05_serving.sql recsys.check_item_options(integer, jsonb, text[])
 
 -- complete_bundle: a cart is bounded like the serving options' item lists
---#include sql/src/05_serving.sql similar_items(text, integer)
+-- similar_items takes the options of complete_bundle and recommend_items
+DROP FUNCTION similar_items(text, integer);
+--#include sql/src/05_serving.sql similar_items(text, integer, jsonb)
+--#include sql/src/05_serving.sql similar_items(bigint, integer, jsonb)
 --#include sql/src/05_serving.sql complete_bundle(text[], integer, jsonb)
 
 -- Serving with its provenance as columns (the version, NULL for the baseline ranker; the experiment and variant),

@@ -29,7 +29,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND p.prokind <> 'p';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text),
-          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"recsys.log_feedback(text,text,text,numeric,text)","recsys.log_impressions(text,text[],bigint,text,text,text)","recsys.recommend_bundles_logged(text,integer,jsonb)","recsys.recommend_bundles_traced(text,integer,jsonb)",recsys.training_claim(text),recsys.training_release(text),"similar_items(text,integer)"}',
+          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"recsys.log_feedback(text,text,text,numeric,text)","recsys.log_impressions(text,text[],bigint,text,text,text)","recsys.recommend_bundles_logged(text,integer,jsonb)","recsys.recommend_bundles_traced(text,integer,jsonb)",recsys.training_claim(text),recsys.training_release(text),"similar_items(text,integer,jsonb)"}',
           'SECURITY DEFINER only where callers must not read the tables (serving, the experiment report, the application''s logging) and for the training claim (it reads other roles'' pg_stat_activity rows)')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
 -- C serving pins it around its queries instead (src/serving.c, PinSearchPath); test/pgtap/security.sql attacks both kinds
@@ -70,7 +70,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    -- the item model's rankings (recommend_items, similar_items, complete_bundle) read through SPI and the backend's
    -- item cache: STABLE, in the leader
    AND NOT (p.oid IN ('recsys.item_rank(text, integer, jsonb)'::regprocedure,
-                      'recsys.similar_items_idx(integer, integer)'::regprocedure,
+                      'recsys.similar_items_idx(integer, integer, jsonb)'::regprocedure,
                       'recsys.complete_bundle_idx(integer[], integer, jsonb)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- a customer's features under a fit read their history through SPI: STABLE, in the leader

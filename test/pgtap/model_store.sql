@@ -1,7 +1,7 @@
 -- Model store: versions, one active per model, activation and rollback, weights validated on write.
 \i test/pgtap/setup.psql
 BEGIN;
-SELECT plan(24);
+SELECT plan(31);
 
 SELECT has_table('recsys', 'models', 'models table');
 SELECT has_table('recsys', 'model_versions', 'model_versions table');
@@ -39,8 +39,20 @@ SELECT throws_ok($$UPDATE recsys.model_versions SET status = 'active' WHERE stat
                  'the table itself refuses a second active version');
 SELECT is(recsys.rollback('default'), (SELECT min(version_id) FROM recsys.model_versions), 'rollback reactivates the retired version');
 SELECT is(recsys.active_version('default'), (SELECT min(version_id) FROM recsys.model_versions), 'active_version follows the rollback');
+SELECT is((SELECT status || ': ' || (note ~ 'rolled back from') FROM recsys.model_versions WHERE version_id = (SELECT max(version_id) FROM recsys.model_versions)),
+          'candidate: true', 'the version rolled back from is a candidate again, and its note says why');
+-- a second rollback goes further back, never to the version the first one rolled back from
+SELECT throws_ok($$SELECT recsys.rollback('default')$$, '55000', NULL, 'a second rollback with nothing older retired is refused');
+SELECT lives_ok($$SELECT recsys.activate_version((SELECT max(version_id) FROM recsys.model_versions))$$, 'activate_version brings it back');
+SELECT is(recsys.rollback('default'), (SELECT min(version_id) FROM recsys.model_versions), 'and a rollback after that goes back again');
 
+-- recsys.serving: what every backend serves, for the reader role too
+SELECT is((SELECT active_version FROM recsys.serving WHERE model = 'default'), recsys.active_version('default'),
+          'recsys.serving shows the active version');
+SELECT ok(has_table_privilege('recsys_reader', 'recsys.serving', 'SELECT'), 'recsys_reader may read recsys.serving');
 INSERT INTO recsys.model_versions (model, status) VALUES ('default', 'training');
+SELECT is((SELECT last_training_status FROM recsys.serving WHERE model = 'default'), 'training',
+          'and the last training''s outcome (here: still training)');
 SELECT throws_ok(format('SELECT recsys.activate_version(%s)', (SELECT max(version_id) FROM recsys.model_versions)),
                  '55000', NULL, 'a version still training cannot be activated');
 INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics)
