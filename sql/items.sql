@@ -81,4 +81,17 @@ CALL recsys.train('items');
 SELECT status, note FROM recsys.model_versions WHERE model = 'items' ORDER BY version_id DESC LIMIT 1;
 -- events without time or basket are one basket: the customer's item comes back as theirs
 SELECT rank, item_id, reason FROM recommend_items(1, 1);
+-- a training that fails past its start (here: every registered bundle names unknown items, so none is prepared)
+-- marks its version failed with the error, instead of leaving it in training
+CREATE TABLE ghost_bundles (bundle_id integer, product_id integer);
+INSERT INTO ghost_bundles VALUES (1, 999998), (1, 999999);
+SELECT recsys.register_bundles('ghost_bundles', 'bundle_id', 'product_id') ->> 'kind' AS bundles;
+SELECT count(*) > 0 AS prepared FROM recsys.prepare();
+\set VERBOSITY terse
+CALL recsys.train('ghosts');
+\set VERBOSITY default
+SELECT status, note FROM recsys.model_versions WHERE model = 'ghosts' ORDER BY version_id DESC LIMIT 1;
+SELECT count(*) AS left_in_training FROM recsys.model_versions WHERE status = 'training';
+DELETE FROM recsys.sources WHERE kind = 'bundles';
+DROP TABLE ghost_bundles;
 DROP TABLE one_event;

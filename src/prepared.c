@@ -193,6 +193,13 @@ RecsysPreparedLoad(RecsysPrepared *d, MemoryContext mcxt)
 				 errhint("Register bundles and bundle events, then run SELECT * FROM recsys.prepare().")));
 	RecsysCsrLoad("SELECT bundle_idx::bigint, item_idx FROM recsys.bundle_items ORDER BY 1, 2",
 				  d->nb, d->ni, &d->bundle_items, mcxt);
+	/* bundle ids outlive their bundles (ids are never deleted): none left with items is none prepared */
+	if (d->bundle_items.ptr[d->nb] == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recsys has no prepared bundles"),
+				 errdetail("%d bundle ids are known, but no prepared bundle holds an item.", d->nb),
+				 errhint("Register bundles whose items are in the catalogue, or events with baskets to mine bundles from, then run SELECT * FROM recsys.prepare().")));
 	RecsysCsrLoad("SELECT user_idx::bigint, bundle_idx FROM recsys.user_bundles ORDER BY 1, 2",
 				  d->nu, d->nb, &d->user_bundles, mcxt);
 	RecsysCsrLoad("SELECT user_idx::bigint, item_idx FROM recsys.user_items ORDER BY 1, 2",

@@ -463,6 +463,9 @@ DECLARE
     nsamples bigint;
     new_data_to timestamptz;
     activated boolean;
+    err_message text;
+    err_state text;
+    err_hint text;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     o := recsys.train_options(options);
@@ -530,12 +533,28 @@ BEGIN
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer, and from the
         -- feedback on what was shown since the active version went live
         t0 := pg_catalog.clock_timestamp();
-        EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3)', sch, pre || '_samples_for') INTO nsamples
-          USING v, o, CASE WHEN NOT trial    -- a trial learns from the held-out pairs alone
-                           THEN coalesce((SELECT mv.activated_at FROM recsys.model_versions mv WHERE mv.version_id = active),
-                                         '-infinity') END;
-        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, NULL)', sch, pre || '_validate') INTO val USING v;
-        EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
+        -- an error here (no prepared bundles, data gone) fails the version with the error, not left in training;
+        -- the block holds no COMMIT, so it may catch (a cancel is not caught: that version resumes)
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3)', sch, pre || '_samples_for') INTO nsamples
+              USING v, o, CASE WHEN NOT trial    -- a trial learns from the held-out pairs alone
+                               THEN coalesce((SELECT mv.activated_at FROM recsys.model_versions mv WHERE mv.version_id = active),
+                                             '-infinity') END;
+            EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, NULL)', sch, pre || '_validate') INTO val USING v;
+            EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1)', sch, pre || '_status') INTO have_samples, items USING v;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE, err_hint = PG_EXCEPTION_HINT;
+        END;
+        -- outside the block: a block with a handler cannot commit
+        IF err_state IS NOT NULL THEN
+            IF NOT trial THEN
+                UPDATE recsys.model_versions mv SET status = 'failed', note = pg_catalog.format('failed: %s', err_message)
+                 WHERE mv.version_id = v;
+                CALL recsys.train_commit(trial);
+                PERFORM recsys.training_release(caller || ':' || model);
+            END IF;
+            RAISE EXCEPTION USING MESSAGE = err_message, ERRCODE = err_state, HINT = coalesce(err_hint, '');
+        END IF;
         IF coalesce(have_samples, 0) = 0 THEN
             -- nothing to learn from (no customer with a held-out bundle or basket): the version fails, clearly
             IF NOT trial THEN

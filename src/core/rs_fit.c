@@ -63,6 +63,9 @@ rs_item_view_build(int32_t nb, int32_t ni, RsRows bi, RsItemView *v)
 	v->idf = rs_alloc(sizeof(float) * ni1);
 	v->mass = rs_alloc(sizeof(float) * ni1);
 	memset(v->ib_ptr, 0, sizeof(int32_t) * ((size_t) ni + 1));
+	/* the one padding entry of an empty view is written too: the weights carry it */
+	v->ib_idx[0] = 0;
+	v->ib_w[0] = 0;
 	memset(v->idf, 0, sizeof(float) * ni1);
 	memset(v->mass, 0, sizeof(float) * ni1);
 	for (int32_t p = 0; p < nnz; p++)
