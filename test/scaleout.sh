@@ -121,7 +121,8 @@ out=$(psql -X -q -p $BASE -d recsys_coord -c "CALL recsys_proxy.train('default',
 echo "$out" | grep -m1 ERROR | sed 's/^/# /'
 is "$(c "SELECT string_agg(shard || '=' || version_id, ' ' ORDER BY shard) FROM recsys_proxy.active_versions('default')")" \
    "recsys_shard0:$((BASE + 1))=1 recsys_shard1:$((BASE + 2))=1" "after the mid-round failure both shards still serve version 1"
-is "$(c "SELECT status FROM recsys.model_versions WHERE version_id = 2")" "training" "the coordinator's failed round stays in status training, never active"
+is "$(c "SELECT status || ': ' || (note LIKE 'failed: %') FROM recsys.model_versions WHERE version_id = 2")" "failed: true" \
+   "the coordinator's failed round is marked failed with the error, never active"
 [ "$(s 0 "SELECT count(*) FROM recsys.shard_samples")" -gt 0 ]; ok $? "the failed round left its samples on shard 0"
 s 1 "ALTER TABLE recsys.shard_samples DROP CONSTRAINT fail_here" >/dev/null
 

@@ -331,3 +331,78 @@ CREATE VIEW recsys.experiment_results AS
 SELECT e.name AS experiment, e.status, e.started_at, e.stopped_at, r.*
   FROM recsys.experiments e, LATERAL recsys.experiment_report(e.name) r;
 COMMENT ON VIEW recsys.experiment_results IS 'BI: recsys.experiment_report for every experiment';
+
+-- BI columns people read: the bundle's name and when it was shown (added at the end: a view keeps its columns'
+-- order), and a comment on every column, which JDBC and ODBC return as REMARKS
+--@begin BI views
+CREATE OR REPLACE VIEW recsys.bundle_performance AS
+SELECT i.target AS bundle_id, count(DISTINCT i.impression_id) AS impressions,
+       (SELECT count(*) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'click') AS clicks,
+       (SELECT count(*) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'purchase') AS purchases,
+       (SELECT coalesce(sum(f.value), 0) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'purchase') AS revenue,
+       (SELECT a.name FROM recsys.id_map b JOIN recsys.bundle_attrs a ON a.bundle_idx = b.idx
+         WHERE b.space = 'bundle' AND b.ext_id = i.target) AS bundle_name,
+       min(i.shown_at) AS first_shown, max(i.shown_at) AS last_shown
+  FROM recsys.impressions i WHERE i.target_kind = 'bundle'
+ GROUP BY i.target;
+COMMENT ON VIEW recsys.bundle_performance IS 'BI: per bundle shown, its name, impressions, clicks, purchases, revenue and when it was first and last shown';
+COMMENT ON COLUMN recsys.bundle_performance.bundle_id IS 'the shop''s bundle id';
+COMMENT ON COLUMN recsys.bundle_performance.impressions IS 'times it was shown (recsys.impressions)';
+COMMENT ON COLUMN recsys.bundle_performance.clicks IS 'clicks logged for it (recsys.feedback)';
+COMMENT ON COLUMN recsys.bundle_performance.purchases IS 'purchases logged for it';
+COMMENT ON COLUMN recsys.bundle_performance.revenue IS 'sum of the logged purchases'' values';
+COMMENT ON COLUMN recsys.bundle_performance.bundle_name IS 'its name (registered, or built from its items; recsys.bundle_attrs)';
+COMMENT ON COLUMN recsys.bundle_performance.first_shown IS 'when it was first shown';
+COMMENT ON COLUMN recsys.bundle_performance.last_shown IS 'when it was last shown';
+COMMENT ON COLUMN recsys.model_overview.model IS 'model name';
+COMMENT ON COLUMN recsys.model_overview.kind IS 'model kind (bundle, mlp, gru, ...)';
+COMMENT ON COLUMN recsys.model_overview.version_id IS 'version id (recsys.model_versions)';
+COMMENT ON COLUMN recsys.model_overview.status IS 'training, candidate, active, retired or failed';
+COMMENT ON COLUMN recsys.model_overview.created_at IS 'when the version was created (its training started)';
+COMMENT ON COLUMN recsys.model_overview.activated_at IS 'when it last became active';
+COMMENT ON COLUMN recsys.model_overview.retired_at IS 'when it was retired';
+COMMENT ON COLUMN recsys.model_overview.parent_version IS 'the version active when it was trained (an incremental training starts from it)';
+COMMENT ON COLUMN recsys.model_overview.valid_recall20 IS 'validation Recall@20 (held-out customers)';
+COMMENT ON COLUMN recsys.model_overview.valid_ndcg20 IS 'validation NDCG@20; the activation rule compares it';
+COMMENT ON COLUMN recsys.model_overview.train_seconds IS 'seconds its training took';
+COMMENT ON COLUMN recsys.model_overview.data_to IS 'time of the newest event it learned from';
+COMMENT ON COLUMN recsys.model_overview.note IS 'why it was kept as a candidate, failed or rolled back from';
+COMMENT ON COLUMN recsys.training_curve.model IS 'model name';
+COMMENT ON COLUMN recsys.training_curve.version_id IS 'the version being trained';
+COMMENT ON COLUMN recsys.training_curve.epoch IS 'epoch: 0 the fit, then scorer epochs; encoder epochs from 1001';
+COMMENT ON COLUMN recsys.training_curve.stage IS 'fit, scorer or encoder';
+COMMENT ON COLUMN recsys.training_curve.loss IS 'training loss of the epoch';
+COMMENT ON COLUMN recsys.training_curve.valid_recall20 IS 'validation Recall@20 after the epoch';
+COMMENT ON COLUMN recsys.training_curve.valid_ndcg20 IS 'validation NDCG@20 after the epoch (early stopping watches it)';
+COMMENT ON COLUMN recsys.training_curve.samples IS 'training samples in the epoch';
+COMMENT ON COLUMN recsys.training_curve.samples_per_s IS 'samples per second';
+COMMENT ON COLUMN recsys.training_curve.elapsed_ms IS 'milliseconds the epoch took';
+COMMENT ON COLUMN recsys.training_curve.finished_at IS 'when the epoch was committed';
+COMMENT ON COLUMN recsys.evaluation_history.evaluation_id IS 'one recsys.evaluate() call';
+COMMENT ON COLUMN recsys.evaluation_history.evaluated_at IS 'when it ran';
+COMMENT ON COLUMN recsys.evaluation_history.model IS 'model evaluated';
+COMMENT ON COLUMN recsys.evaluation_history.version_id IS 'version evaluated (NULL: none active)';
+COMMENT ON COLUMN recsys.evaluation_history.split IS 'the held-out pairs it was scored on';
+COMMENT ON COLUMN recsys.evaluation_history.method IS 'the model, or a baseline (most_popular, item_cooccurrence)';
+COMMENT ON COLUMN recsys.evaluation_history.k IS 'cut-off K';
+COMMENT ON COLUMN recsys.evaluation_history.metric IS 'recall, ndcg, precision, f1, map, hit, mrr or coverage';
+COMMENT ON COLUMN recsys.evaluation_history.value IS 'the metric, averaged over customers with a held-out positive';
+COMMENT ON COLUMN recsys.evaluation_history.users IS 'customers averaged over';
+COMMENT ON COLUMN recsys.experiment_results.experiment IS 'experiment name';
+COMMENT ON COLUMN recsys.experiment_results.status IS 'running or stopped';
+COMMENT ON COLUMN recsys.experiment_results.started_at IS 'when it started';
+COMMENT ON COLUMN recsys.experiment_results.stopped_at IS 'when it stopped';
+COMMENT ON COLUMN recsys.experiment_results.variant IS 'variant name';
+COMMENT ON COLUMN recsys.experiment_results.is_control IS 'the control variant (the first), which the others are compared with';
+COMMENT ON COLUMN recsys.experiment_results.users IS 'customers assigned to the variant and shown something';
+COMMENT ON COLUMN recsys.experiment_results.impressions IS 'recommendations shown';
+COMMENT ON COLUMN recsys.experiment_results.clicks IS 'clicks logged';
+COMMENT ON COLUMN recsys.experiment_results.ctr IS 'clicks per impression';
+COMMENT ON COLUMN recsys.experiment_results.converted_users IS 'customers who bought what they were shown';
+COMMENT ON COLUMN recsys.experiment_results.conversion IS 'converted customers per customer';
+COMMENT ON COLUMN recsys.experiment_results.revenue_per_user IS 'revenue per customer';
+COMMENT ON COLUMN recsys.experiment_results.uplift IS 'conversion minus the control''s (an absolute difference)';
+COMMENT ON COLUMN recsys.experiment_results.uplift_low IS 'lower end of its 95% interval';
+COMMENT ON COLUMN recsys.experiment_results.uplift_high IS 'upper end of its 95% interval';
+COMMENT ON COLUMN recsys.experiment_results.p_value IS 'two-sided p-value of the conversion difference';
+--@end

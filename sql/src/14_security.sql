@@ -91,6 +91,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           @extschema@.recommend_bundles_batch(bigint[], integer, jsonb),
                           @extschema@.recommend_bundles_batch(text[], integer, jsonb), recsys.check_batch(integer, integer),
                           recsys.experiment_report(text), recsys.version(), recsys.may_see_history(), recsys.ext_bigint(text),
+                          recsys.active_version(text),
                           recsys.recommend_bundles_traced(text, integer, jsonb),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
                           recsys.normal_cdf(double precision)

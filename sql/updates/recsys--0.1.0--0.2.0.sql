@@ -147,6 +147,10 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 -- bundles have names (registered or built from their items), a source (curated or mined) and a price
 --#include sql/src/03_prepare.sql recsys.bundle_attrs
 --#include sql/src/03_prepare.sql recsys.bundle_attrs_add(text, jsonb)
+
+-- BI views: the bundle's name and when it was shown; every column commented (JDBC and ODBC REMARKS)
+--#include sql/src/07_evaluation.sql BI views
+
 DROP FUNCTION recsys.register_bundles(regclass, name, name);
 --#include sql/src/05_serving.sql recsys.rank_bundles(integer, integer, boolean)
 --#include sql/src/02_sources.sql recsys.register_bundles(regclass, name, name, name)

@@ -1,7 +1,7 @@
 -- Model store: versions, one active per model, activation and rollback, weights validated on write.
 \i test/pgtap/setup.psql
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 
 SELECT has_table('recsys', 'models', 'models table');
 SELECT has_table('recsys', 'model_versions', 'model_versions table');
@@ -50,6 +50,12 @@ SELECT is(recsys.rollback('default'), (SELECT min(version_id) FROM recsys.model_
 SELECT is((SELECT active_version FROM recsys.serving WHERE model = 'default'), recsys.active_version('default'),
           'recsys.serving shows the active version');
 SELECT ok(has_table_privilege('recsys_reader', 'recsys.serving', 'SELECT'), 'recsys_reader may read recsys.serving');
+SELECT ok(has_function_privilege('recsys_reader', 'recsys.active_version(text)', 'EXECUTE'), 'and call recsys.active_version');
+-- every column of the BI views a reader sees has a comment (JDBC and ODBC return them as REMARKS)
+SELECT is(array_agg(c.relname || '.' || a.attname ORDER BY 1), NULL, 'every column of every recsys view has a comment')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'recsys'
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind = 'v' AND col_description(c.oid, a.attnum) IS NULL;
 INSERT INTO recsys.model_versions (model, status) VALUES ('default', 'training');
 SELECT is((SELECT last_training_status FROM recsys.serving WHERE model = 'default'), 'training',
           'and the last training''s outcome (here: still training)');
