@@ -215,7 +215,8 @@ $$;
 COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
-CREATE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
+--@begin recsys.schedule_training(text, text, jsonb)
+CREATE OR REPLACE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -223,6 +224,12 @@ BEGIN
     IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid model name %', quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- a misspelt name would create a new model at 3 a.m.: schedule only models that exist (or the two defaults)
+    IF model NOT IN ('default', 'items') AND NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = schedule_training.model) THEN
+        RAISE EXCEPTION 'model % does not exist', quote_literal(model)
+            USING ERRCODE = 'undefined_object',
+                  HINT = pg_catalog.format('Train it once with CALL recsys.train(%L), or schedule one of SELECT name FROM recsys.models.', model);
     END IF;
     PERFORM recsys.train_options(options);
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -234,7 +241,8 @@ BEGIN
     RETURN cron.schedule('recsys-train-' || model, schedule, format('CALL recsys.train(%L, %L)', model, options));
 END
 $$;
-COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; returns the pg_cron job id; needs pg_cron in this database';
+COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; the model must exist (default and items may be new); returns the pg_cron job id; needs pg_cron in this database';
+--@end
 
 CREATE FUNCTION recsys.unschedule_training(model text) RETURNS boolean
     LANGUAGE plpgsql VOLATILE
@@ -251,6 +259,33 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recsys.unschedule_training(text) IS 'removes the pg_cron job of recsys.schedule_training for a model; false when there is none';
+
+-- DROP EXTENSION cannot reach pg_cron's jobs (an event trigger of the extension is dropped with it), so a drop is
+-- preceded by this; the README says so, and what a drop deletes
+--@begin recsys.uninstall()
+CREATE FUNCTION recsys.uninstall() RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := 0;
+    job bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        FOR job IN SELECT j.jobid FROM cron.job j
+                    WHERE j.jobname LIKE 'recsys-train-%' AND j.database = pg_catalog.current_database() LOOP
+            IF cron.unschedule(job) THEN
+                n := n + 1;
+            END IF;
+        END LOOP;
+    END IF;
+    RAISE NOTICE 'recsys.uninstall: % scheduled training% removed; DROP EXTENSION recsys now deletes every model, version, impression, feedback row and experiment', n, CASE WHEN n = 1 THEN '' ELSE 's' END
+        USING HINT = 'Dump the recsys schema first to keep them: pg_dump --schema=recsys.';
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recsys.uninstall() IS 'run before DROP EXTENSION recsys: removes this database''s pg_cron jobs of recsys.schedule_training (a drop cannot reach them, and they would fail every night) and returns how many; DROP EXTENSION then deletes every model, version, impression, feedback row and experiment';
+--@end
 
 ------------------------------------------------------------------------------
 -- Training claims: one training per model, and a failed CALL never leaves the model locked
@@ -489,6 +524,7 @@ BEGIN
     CALL recsys.train_commit(trial);
     IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train_driver.model) THEN
         PERFORM recsys.create_model(model, kind, o, pg_catalog.format('%s model trained by %s (%s)', kind, caller, steps));
+        RAISE NOTICE '%: model % did not exist: created (kind %)', caller, pg_catalog.quote_literal(model), kind;
     ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_driver.model) <> kind THEN
         RAISE EXCEPTION 'model % is not a % model', pg_catalog.quote_literal(model), kind
             USING ERRCODE = 'wrong_object_type', HINT = pg_catalog.format('%s trains %s models here; pick another name.', caller, kind);

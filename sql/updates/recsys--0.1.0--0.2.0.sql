@@ -135,6 +135,10 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 --#include sql/src/11_training.sql recsys.train_options(jsonb)
 
+-- scheduling checks the model exists; recsys.uninstall() removes the cron jobs a drop cannot reach
+--#include sql/src/11_training.sql recsys.schedule_training(text, text, jsonb)
+--#include sql/src/11_training.sql recsys.uninstall()
+
 -- what every backend serves, readable by recsys_reader
 --#include sql/src/07_evaluation.sql recsys.serving
 

@@ -22,7 +22,7 @@ BEGIN
     RETURN coalesce(st, 'no run within ' || seconds || ' s');
 END $$;
 
-SELECT plan(6);
+SELECT plan(9);
 SELECT ok(recsys.schedule_training('default', '* * * * *', '{"max_epochs": 1, "gru_epochs": 0}') > 0,
           'schedule_training returns the pg_cron job id');
 SELECT is((SELECT command FROM cron.job WHERE jobname = 'recsys-train-default'),
@@ -35,6 +35,11 @@ SELECT is(pg_temp.wait_for_run('recsys-train-default', 90), 'succeeded',
 SELECT is((SELECT count(*) FROM recsys.model_versions WHERE status = 'active'), 1::bigint,
           'the scheduled run left an active version');
 SELECT ok(recsys.unschedule_training('default'), 'unschedule_training removes the job');
+SELECT throws_ok($$SELECT recsys.schedule_training('nosuch', '0 3 * * *')$$, '42704', NULL,
+                 'a model that does not exist is refused when scheduling (a typo would create one at 3 a.m.)');
+-- before DROP EXTENSION: recsys.uninstall() removes the jobs a drop cannot reach
+SELECT ok(recsys.schedule_training('default', '0 3 * * *') > 0, 'a nightly job scheduled');
+SELECT is(recsys.uninstall(), 1, 'recsys.uninstall() removes it, and says how many');
 SELECT * FROM finish();
 
 DROP EXTENSION recsys CASCADE;
