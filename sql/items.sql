@@ -81,6 +81,11 @@ CALL recsys.train('items');
 SELECT status, note FROM recsys.model_versions WHERE model = 'items' ORDER BY version_id DESC LIMIT 1;
 -- events without time or basket are one basket: the customer's item comes back as theirs
 SELECT rank, item_id, reason FROM recommend_items(1, 1);
+-- one option vocabulary with recommend_bundles: exclude_taken is exclude_bought's other name
+SELECT (SELECT array_agg(item_id ORDER BY rank) FROM recommend_items(1, 1, '{"exclude_taken": true}'))
+       IS NOT DISTINCT FROM (SELECT array_agg(item_id ORDER BY rank) FROM recommend_items(1, 1, '{"exclude_bought": true}')) AS same_answer,
+       (SELECT count(*) FROM recommend_items(1, 1, '{"exclude_taken": true}') WHERE item_id = 1001) AS own_item_returned;
+SELECT pg_temp.try($$SELECT * FROM recommend_items(1, 1, '{"exclude_taken": true, "exclude_bought": false}')$$);
 -- a training that fails past its start (here: every registered bundle names unknown items, so none is prepared)
 -- marks its version failed with the error, instead of leaving it in training
 CREATE TABLE ghost_bundles (bundle_id integer, product_id integer);

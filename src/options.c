@@ -43,6 +43,7 @@ static const RecsysOptionSpec specs[] = {
 	{"recommend_bundles", "version", "integer", "1", EXACT, NULL, "serve this version rather than the active one (or an experiment's)"},
 	/* recommend_items and complete_bundle (SQL; each knows a subset) */
 	{"items", "exclude_bought", "boolean", NULL, NULL, NULL, "leave out items the customer bought (default: true for readers; for recsys_app and recsys_admin false, the model decides)"},
+	{"items", "exclude_taken", "boolean", NULL, NULL, NULL, "exclude_bought under the name recommend_bundles uses (recommend_items)"},
 	{"items", "in_stock", "boolean", NULL, NULL, "false", "only items in stock"},
 	{"items", "max_price", "number", "0", "1e15", NULL, "only items costing at most this"},
 	{"items", "model", "string", NULL, NULL, "\"items\"", "the item model to serve (recommend_items)"},

@@ -196,6 +196,15 @@ BEGIN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Pass ''{}'' for the defaults.';
     END IF;
+    -- one vocabulary with recommend_bundles: exclude_taken is exclude_bought's other name
+    IF options ? 'exclude_taken' AND 'exclude_bought' = ANY (known) THEN
+        IF options ? 'exclude_bought' AND options -> 'exclude_bought' IS DISTINCT FROM options -> 'exclude_taken' THEN
+            RAISE EXCEPTION 'options exclude_taken and exclude_bought disagree'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'They are one option under two names: pass one.';
+        END IF;
+        options := (options - 'exclude_taken') || pg_catalog.jsonb_build_object('exclude_bought', options -> 'exclude_taken');
+    END IF;
     FOR key IN SELECT jsonb_object_keys(options) LOOP
         IF NOT key = ANY (known) THEN
             RAISE EXCEPTION 'unknown option %', quote_literal(key) USING ERRCODE = 'invalid_parameter_value',
@@ -215,7 +224,7 @@ BEGIN
     RETURN pg_catalog.jsonb_build_object('exclude_bought', NOT recsys.may_see_history(), 'in_stock', false) || options;
 END
 $$;
-COMMENT ON FUNCTION recsys.check_item_options(integer, jsonb, text[]) IS 'validates k (1..10000) and item serving options (exclude_bought, in_stock, max_price) against the keys a function knows; returns them with defaults';
+COMMENT ON FUNCTION recsys.check_item_options(integer, jsonb, text[]) IS 'validates k (1..10000) and item serving options (exclude_bought, also called exclude_taken as in recommend_bundles; in_stock, max_price) against the keys a function knows; returns them with defaults';
 --@end
 
 -- item filters shared by the item SRFs
