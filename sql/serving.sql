@@ -212,3 +212,8 @@ SELECT count(*) AS k_rows, bool_and(p.price <= 30) AS all_under_cap
   FROM similar_items((SELECT min(product_id) FROM shop.products)::text, 10, '{"max_price": 30}') s
   JOIN shop.products p ON p.product_id::text = s.item_id;
 SELECT pg_temp.try($$SELECT * FROM similar_items(1000, 3, '{"exclude_taken": true}')$$);
+
+-- a visitor whose session names no item of the catalogue is told so, not silently served as a new customer
+SELECT rank, reason FROM recommend_bundles('visitor-1', 2, '{"session": ["no-such-item", "nor-this"]}');
+SELECT count(*) FILTER (WHERE reason LIKE 'from your session%') = 2 AS known_session_is_personal
+  FROM recommend_bundles('visitor-1', 2, jsonb_build_object('session', jsonb_build_array((SELECT min(product_id) FROM shop.products)::text)));

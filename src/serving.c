@@ -497,7 +497,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 				reason = psprintf("from your session (%s): %s", c->bm.has_encoder ? "GRU" : "items", reason);
 		}
 		else
-			reason = ServingPopularReason(c, b, user >= 0);
+			reason = ServingPopularReason(c, b, user >= 0, o.nsession_asked > 0 && o.nsession == 0);
 		values[0] = Int32GetDatum(j + 1);
 		values[1] = bigint_form ? Int64GetDatum(c->bundle_ext_int[b]) : CStringGetTextDatum(c->bundle_ext[b]);
 		values[2] = BundleItemsArray(c, b, bigint_form);

@@ -109,7 +109,8 @@ typedef struct ServeOptions
 			   *session;
 	int			ninclude,
 				nexclude,
-				nsession;
+				nsession,
+				nsession_asked;	/* session ids given, known to the catalogue or not */
 	char		model[NAMEDATALEN];
 	int64		version;		/* 0: the active one (or the experiment's variant) */
 	bool		filters;		/* any bundle filter besides exclude_taken */
@@ -135,6 +136,7 @@ extern void ServingParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c);
 extern char *ServingCustomers(int32 n);
 extern char *ServingPersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, const int32 *items,
 								   int nitems, double z, bool session, float score);
-extern char *ServingPopularReason(ServingCache *c, int32 b, bool known);
+/* known: a customer recsys knows; unknown_session: a visitor whose session names no item of the catalogue */
+extern char *ServingPopularReason(ServingCache *c, int32 b, bool known, bool unknown_session);
 
 #endif

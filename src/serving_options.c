@@ -230,7 +230,10 @@ ServingParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c)
 		else if (KeyIs(&k, "exclude_items") && c)
 			o->exclude = OptionItems(&v, "exclude_items", c, &o->nexclude, &itemhash), o->filters = true;
 		else if (KeyIs(&k, "session") && c)
+		{
 			o->session = OptionItems(&v, "session", c, &o->nsession, &itemhash);
+			o->nsession_asked = JsonContainerSize(v.val.binary.data);
+		}
 	}
 	/* include_items naming only unknown items can match no bundle */
 	if (o->include && o->ninclude == 0)

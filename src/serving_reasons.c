@@ -107,9 +107,12 @@ ServingPersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, 
 }
 
 char *
-ServingPopularReason(ServingCache *c, int32 b, bool known)
+ServingPopularReason(ServingCache *c, int32 b, bool known, bool unknown_session)
 {
-	const char *who = known ? "popular: " : "popular with all customers (new customer): ";
+	/* a visitor's session of items the catalogue does not know is said, not silently served as new */
+	const char *who = known ? "popular: " : unknown_session ?
+		"popular with all customers (none of the session's items is in the catalogue): " :
+		"popular with all customers (new customer): ";
 
 	if (c->bundle_buyers[b] > 0 && c->has_times)
 		return psprintf("%staken by %s, %d in the last %d days", who, ServingCustomers(c->bundle_buyers[b]),
