@@ -67,7 +67,8 @@ CREATE SEQUENCE recsys.evaluation_seq;
 COMMENT ON SEQUENCE recsys.evaluation_seq IS 'evaluation ids of recsys.evaluate';
 SELECT pg_catalog.pg_extension_config_dump('recsys.evaluation_seq', '');
 
-CREATE FUNCTION recsys.evaluate(model text DEFAULT 'default', version bigint DEFAULT NULL, split regclass DEFAULT NULL,
+--@begin recsys.evaluate(text, bigint, regclass, integer[])
+CREATE OR REPLACE FUNCTION recsys.evaluate(model text DEFAULT 'default', version bigint DEFAULT NULL, split regclass DEFAULT NULL,
                                 k_list integer[] DEFAULT '{20,40}')
 RETURNS TABLE (evaluation_id bigint, method text, k integer, metric text, value double precision, users bigint,
                lift_over_popular double precision)
@@ -79,11 +80,13 @@ DECLARE
     v bigint := coalesce(version, recsys.active_version(model));
     kmax integer;
     n_bundles bigint;
+    n_overlap bigint;
+    n_pairs bigint;
 BEGIN
     IF split IS NULL THEN
         RAISE EXCEPTION 'split must name a relation of held-out (user_id, bundle_id) pairs'
             USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'For example the Youshu tune split loaded by bench/load_youshu.sh: youshu.user_bundle_tune.';
+                  HINT = 'Hold pairs out of the shop''s own bundle events and train without them (README, "Evaluating on your own data"), or use the Youshu tune split loaded by bench/load_youshu.sh: youshu.user_bundle_tune.';
     END IF;
     IF v IS NULL THEN
         RAISE EXCEPTION 'model % has no active version', quote_literal(coalesce(model, 'NULL'))
@@ -99,6 +102,19 @@ BEGIN
                    (SELECT attname FROM pg_attribute WHERE attrelid = split AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1),
                    (SELECT attname FROM pg_attribute WHERE attrelid = split AND attnum > 0 AND NOT attisdropped ORDER BY attnum OFFSET 1 LIMIT 1),
                    split);
+    -- held-out pairs the model trained on are masked as already taken: they can never be hit, and every metric
+    -- reads 0; say so instead of scoring silently
+    SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM recsys.id_map u
+                                            JOIN recsys.user_bundles ub ON ub.user_idx = u.idx
+                                            JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = ub.bundle_idx
+                                           WHERE u.space = 'user' AND u.ext_id = t.user_id AND b.ext_id = p)),
+           count(*)
+      INTO n_overlap, n_pairs
+      FROM rs_truth t, unnest(t.positives) p;
+    IF n_overlap > 0 THEN
+        RAISE WARNING '% of % held-out pairs are in the prepared training data (recsys.user_bundles): they are masked as already taken and cannot be hit', n_overlap, n_pairs
+            USING HINT = 'Leave the held-out pairs out of the registered bundle events, prepare and train again, then evaluate (README, "Evaluating on your own data").';
+    END IF;
     CREATE TEMP TABLE rs_lists ON COMMIT DROP AS
     SELECT 'model' AS method, t.user_id, t.positives,
            ARRAY(SELECT r.bundle_id FROM @extschema@.recommend_bundles(t.user_id, kmax, jsonb_build_object('model', model, 'version', v)) r
@@ -137,7 +153,8 @@ BEGIN
      ORDER BY e.k, e.metric, e.method;
 END
 $$;
-COMMENT ON FUNCTION recsys.evaluate(text, bigint, regclass, integer[]) IS 'scores a model version (default: the active one) on held-out (user, bundle) pairs in a relation (first two columns) with the CrossCBR/BGCN protocol, next to the most_popular and item_cooccurrence baselines on the same users; writes recsys.evaluations and returns each metric at each K with its lift over most popular';
+COMMENT ON FUNCTION recsys.evaluate(text, bigint, regclass, integer[]) IS 'scores a model version (default: the active one) on held-out (user, bundle) pairs in a relation (first two columns) with the CrossCBR/BGCN protocol, next to the most_popular and item_cooccurrence baselines on the same users; warns when held-out pairs are in the training data (they are masked and cannot be hit); writes recsys.evaluations and returns each metric at each K with its lift over most popular';
+--@end
 
 CREATE FUNCTION recsys.split_pairs_run(method text, options jsonb DEFAULT '{}')
 RETURNS TABLE (user_idx integer, bundle_idx integer, fold integer)

@@ -139,6 +139,9 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 --#include sql/src/11_training.sql recsys.schedule_training(text, text, jsonb)
 --#include sql/src/11_training.sql recsys.uninstall()
 
+-- evaluate warns when the held-out pairs are in the training data
+--#include sql/src/07_evaluation.sql recsys.evaluate(text, bigint, regclass, integer[])
+
 -- what every backend serves, readable by recsys_reader
 --#include sql/src/07_evaluation.sql recsys.serving
 
