@@ -251,17 +251,10 @@ rs_top_n_among(const float *score, const int32_t *among, int n, const uint8_t *s
 }
 
 void
-rs_top_abs(const float *row, int n, int m, int32_t *idx, float *val, int32_t *work)
+rs_sort_indexes(int32_t *idx, int n)
 {
-	/* rank by magnitude through a scratch copy of |row| (work holds n floats' room as int32) */
-	float	   *mag = (float *) work;
-	int			cnt;
-
-	for (int j = 0; j < n; j++)
-		mag[j] = fabsf(row[j]);
-	cnt = rs_top_n(mag, n, NULL, m, idx);
-	/* index order: better locality when the rows are summed */
-	for (int a = 1; a < cnt; a++)
+	/* insertion sort: a few hundred indexes at most */
+	for (int a = 1; a < n; a++)
 	{
 		int32_t		v = idx[a];
 		int			b = a - 1;
@@ -273,6 +266,20 @@ rs_top_abs(const float *row, int n, int m, int32_t *idx, float *val, int32_t *wo
 		}
 		idx[b + 1] = v;
 	}
+}
+
+void
+rs_top_abs(const float *row, int n, int m, int32_t *idx, float *val, int32_t *work)
+{
+	/* rank by magnitude through a scratch copy of |row| (work holds n floats' room as int32) */
+	float	   *mag = (float *) work;
+	int			cnt;
+
+	for (int j = 0; j < n; j++)
+		mag[j] = fabsf(row[j]);
+	cnt = rs_top_n(mag, n, NULL, m, idx);
+	/* index order: better locality when the rows are summed */
+	rs_sort_indexes(idx, cnt);
 	for (int a = 0; a < cnt; a++)
 		val[a] = row[idx[a]];
 }

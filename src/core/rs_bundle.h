@@ -69,6 +69,8 @@ extern int	rs_top_n(const float *score, int n, const uint8_t *skip, int k, int32
 extern int	rs_top_n_among(const float *score, const int32_t *among, int n, const uint8_t *skip, int k, int32_t *out);
 
 /* the m entries of row (length n) largest in magnitude, in index order; m <= n */
+/* sorts n indexes ascending, in place (the kept entries of a sparse row, in index order) */
+extern void rs_sort_indexes(int32_t *idx, int n);
 extern void rs_top_abs(const float *row, int n, int m, int32_t *idx, float *val, int32_t *work);
 
 #endif

@@ -132,18 +132,7 @@ TopTouched(float *acc, float *mag, const int32_t *touched, int ntouched, int kee
 	for (int a = 0; a < ntouched; a++)
 		mag[touched[a]] = fabsf(acc[touched[a]]);
 	cnt = rs_top_n_among(mag, touched, ntouched, NULL, keep_m, idx);
-	for (int a = 1; a < cnt; a++)
-	{
-		int32_t		x = idx[a];
-		int			b = a - 1;
-
-		while (b >= 0 && idx[b] > x)
-		{
-			idx[b + 1] = idx[b];
-			b--;
-		}
-		idx[b + 1] = x;
-	}
+	rs_sort_indexes(idx, cnt);
 	for (int a = 0; a < cnt; a++)
 		val[a] = acc[idx[a]];
 	for (int a = cnt; a < keep_m; a++)
