@@ -56,15 +56,15 @@ psql -X -p $BASE -d recsys_single <<SQL
 SELECT 'single node' AS training, round($T_SINGLE, 1) AS total_s,
        (SELECT round(elapsed_ms::numeric) FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id)
          WHERE v.note IS DISTINCT FROM 'data-parallel, 2 shards' AND r.epoch = 0 ORDER BY version_id LIMIT 1) AS fit_and_samples_ms,
-       (SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs r WHERE r.epoch BETWEEN 1 AND 999
+       (SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs r WHERE r.metrics ->> 'stage' = 'scorer'
            AND r.version_id = (SELECT min(version_id) FROM recsys.model_versions)) AS ms_per_epoch,
-       (SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs r WHERE r.epoch > 1000
+       (SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs r WHERE r.metrics ->> 'stage' = 'encoder'
            AND r.version_id = (SELECT min(version_id) FROM recsys.model_versions)) AS gru_epoch_ms
 UNION ALL
 SELECT '2 shards (PL/Proxy)', round($T_PAR, 1),
        $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(elapsed_ms::numeric) FROM recsys.training_runs WHERE epoch = 0"),
-       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs WHERE epoch BETWEEN 1 AND 999"),
-       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs WHERE epoch > 1000");
+       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric, 1) FROM recsys.training_runs WHERE metrics ->> 'stage' = 'scorer'"),
+       $(psql -X -At -p $BASE -d recsys_coord -c "SELECT round(avg(elapsed_ms)::numeric) FROM recsys.training_runs WHERE metrics ->> 'stage' = 'encoder'");
 WITH v AS (SELECT version_id, CASE WHEN note = 'data-parallel, 2 shards' THEN '2 shards (PL/Proxy)' ELSE 'single node' END AS training
              FROM recsys.model_versions WHERE weights IS NOT NULL),
 pos AS (SELECT user_id, array_agg(bundle_id) AS b FROM youshu.user_bundle_tune GROUP BY user_id),

@@ -69,7 +69,7 @@ ok $? "CALL recsys_proxy.train: a data-parallel training over both shards"
 echo "$out" | sed 's/^/# /'
 is "$(c "SELECT version_id || ':' || status FROM recsys.model_versions")" "1:active" "the coordinator committed version 1 and it is active"
 is "$(c "SELECT string_agg(epoch || ':' || (metrics ->> 'stage'), ' ' ORDER BY epoch) FROM recsys.training_runs
-          WHERE version_id = 1 AND metrics ->> 'steps' = 'recsys_proxy.train'")" "0:fit 1:scorer 2:scorer 3:scorer 1001:encoder" \
+          WHERE version_id = 1 AND metrics ->> 'steps' = 'recsys_proxy.train'")" "0:fit 1:scorer 2:scorer 3:scorer 4:encoder" \
    "the fit, scorer epochs 1..3 (merged validation over both shards) and a GRU epoch are recorded"
 is "$(c "SELECT recsys.model_info(weights) -> 'config' ? 'scorer' AND recsys.model_info(weights) -> 'config' ? 'encoder'
           FROM recsys.model_versions WHERE version_id = 1")" "t" "the version holds the merged scorer and the merged GRU encoder"

@@ -32,7 +32,7 @@ last=$(q "SELECT max(epoch) FROM recsys.training_runs WHERE checkpoint IS NOT NU
 is "$(q "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "0" "nothing half-trained was activated"
 out=$(PGOPTIONS="-c client_min_messages=notice" psql -X -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": $((last + 2)), \"gru_epochs\": 0}')" 2>&1)
 [[ "$out" == *"resuming version 1 of default at epoch $((last + 1))"* ]]; ok $? "train resumes version 1 at epoch $((last + 1))"
-is "$(q "SELECT count(DISTINCT epoch) = max(epoch) + 1 FROM recsys.training_runs WHERE version_id = 1 AND epoch < 1000")" "t" \
+is "$(q "SELECT count(DISTINCT epoch) = max(epoch) + 1 FROM recsys.training_runs WHERE version_id = 1 AND metrics ->> 'stage' <> 'encoder'")" "t" \
    "epochs 0..N of the resumed version are contiguous, none repeated"
 is "$(q "SELECT status FROM recsys.model_versions WHERE version_id = 1")" "active" "the resumed version finished and became active"
 is "$(q "SELECT count(*) FROM recsys.train_samples")" "0" "its samples were cleaned up"

@@ -386,7 +386,7 @@ COMMENT ON COLUMN recsys.model_overview.data_to IS 'time of the newest event it 
 COMMENT ON COLUMN recsys.model_overview.note IS 'why it was kept as a candidate, failed or rolled back from';
 COMMENT ON COLUMN recsys.training_curve.model IS 'model name';
 COMMENT ON COLUMN recsys.training_curve.version_id IS 'the version being trained';
-COMMENT ON COLUMN recsys.training_curve.epoch IS 'epoch: 0 the fit, then scorer epochs; encoder epochs from 1001';
+COMMENT ON COLUMN recsys.training_curve.epoch IS 'epoch: 0 the fit, then the scorer''s epochs, then the encoder''s (stage says which)';
 COMMENT ON COLUMN recsys.training_curve.stage IS 'fit, scorer or encoder';
 COMMENT ON COLUMN recsys.training_curve.loss IS 'training loss of the epoch';
 COMMENT ON COLUMN recsys.training_curve.valid_recall20 IS 'validation Recall@20 after the epoch';

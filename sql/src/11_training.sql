@@ -554,6 +554,8 @@ BEGIN
          ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
         best_epoch := coalesce(best_epoch, 0);
         best_ndcg := coalesce(best_ndcg, -1);
+        -- the encoder keeps no checkpoint: its epochs run again, after the scorer's, so their rows go
+        DELETE FROM recsys.training_runs r WHERE r.version_id = v AND r.metrics ->> 'stage' = 'encoder';
         RAISE NOTICE '%: resuming version % of % at epoch %', caller, v, model, start_epoch;
     ELSE
         IF v IS NULL THEN
@@ -667,8 +669,10 @@ BEGIN
                     CASE WHEN (o ->> 'incremental')::boolean AND active IS NOT NULL
                          THEN (SELECT mv.data_to FROM recsys.model_versions mv WHERE mv.version_id = active) END;
             nsamples := (recsys.model_info(encoder) #>> '{config,train,samples}')::bigint;
+            -- numbered on from the scorer's epochs (a resumed training dropped this stage's earlier rows)
             INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
-            VALUES (v, 1000 + epoch, (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
+            VALUES (v, (SELECT coalesce(max(r.epoch), 0) + 1 FROM recsys.training_runs r WHERE r.version_id = v),
+                    (recsys.model_info(encoder) #>> '{config,train,mean_loss}')::float8,
                     pg_catalog.jsonb_build_object('stage', 'encoder', 'steps', steps), nsamples,
                     nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                     1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
