@@ -93,5 +93,9 @@ SELECT count(*) > 0 AS overview FROM recsys.model_overview;
 SELECT count(*) > 0 AS curve FROM recsys.training_curve WHERE stage = 'scorer';
 SELECT count(*) > 0 AS history FROM recsys.evaluation_history;
 SELECT sum(impressions) AS bundle_impressions FROM recsys.bundle_performance;
+SELECT count(*) FILTER (WHERE bundle_name IS NOT NULL) = count(*) AS all_named,
+       bool_and(first_shown <= last_shown) AS times_ordered,
+       count(*) FILTER (WHERE cardinality(variants) > 0) > 0 AS some_shown_by_a_variant
+  FROM recsys.bundle_performance;
 SELECT count(*) AS result_rows FROM recsys.experiment_results;
 DROP TABLE heldout;

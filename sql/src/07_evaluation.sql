@@ -359,10 +359,13 @@ SELECT i.target AS bundle_id, count(DISTINCT i.impression_id) AS impressions,
        (SELECT coalesce(sum(f.value), 0) FROM recsys.feedback f WHERE f.target = i.target AND f.target_kind = 'bundle' AND f.event = 'purchase') AS revenue,
        (SELECT a.name FROM recsys.id_map b JOIN recsys.bundle_attrs a ON a.bundle_idx = b.idx
          WHERE b.space = 'bundle' AND b.ext_id = i.target) AS bundle_name,
-       min(i.shown_at) AS first_shown, max(i.shown_at) AS last_shown
+       min(i.shown_at) AS first_shown, max(i.shown_at) AS last_shown,
+       ARRAY(SELECT DISTINCT x.experiment || '/' || x.variant FROM recsys.impressions x
+              WHERE x.target = i.target AND x.target_kind = 'bundle' AND x.variant IS NOT NULL
+              ORDER BY 1) AS variants
   FROM recsys.impressions i WHERE i.target_kind = 'bundle'
  GROUP BY i.target;
-COMMENT ON VIEW recsys.bundle_performance IS 'BI: per bundle shown, its name, impressions, clicks, purchases, revenue and when it was first and last shown';
+COMMENT ON VIEW recsys.bundle_performance IS 'BI: per bundle shown, its name, impressions, clicks, purchases, revenue, when it was first and last shown and the experiment variants that showed it (per-variant results: recsys.experiment_results)';
 COMMENT ON COLUMN recsys.bundle_performance.bundle_id IS 'the shop''s bundle id';
 COMMENT ON COLUMN recsys.bundle_performance.impressions IS 'times it was shown (recsys.impressions)';
 COMMENT ON COLUMN recsys.bundle_performance.clicks IS 'clicks logged for it (recsys.feedback)';
@@ -371,6 +374,7 @@ COMMENT ON COLUMN recsys.bundle_performance.revenue IS 'sum of the logged purcha
 COMMENT ON COLUMN recsys.bundle_performance.bundle_name IS 'its name (registered, or built from its items; recsys.bundle_attrs)';
 COMMENT ON COLUMN recsys.bundle_performance.first_shown IS 'when it was first shown';
 COMMENT ON COLUMN recsys.bundle_performance.last_shown IS 'when it was last shown';
+COMMENT ON COLUMN recsys.bundle_performance.variants IS 'experiment/variant pairs that showed it (empty: shown outside experiments)';
 COMMENT ON COLUMN recsys.model_overview.model IS 'model name';
 COMMENT ON COLUMN recsys.model_overview.kind IS 'model kind (bundle, mlp, gru, ...)';
 COMMENT ON COLUMN recsys.model_overview.version_id IS 'version id (recsys.model_versions)';
