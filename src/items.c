@@ -590,7 +590,8 @@ typedef struct NbrLoad
 	ItemCache  *c;
 	ItemNeighbours *n;
 	int64		rows,
-				room;
+				room,
+				bundles_room;	/* mined bundles' arrays */
 } NbrLoad;
 
 static double
@@ -671,10 +672,15 @@ LoadMined(HeapTuple t, TupleDesc d, void *arg)
 		l->room = Max(1024, (l->room + nitems) * 2);
 		n->mb_items = repalloc_huge(n->mb_items, sizeof(int32) * l->room);
 	}
-	n->mb_ptr = repalloc_huge(n->mb_ptr, sizeof(int32) * (b + 2));
-	n->mb_lift = repalloc_huge(n->mb_lift, sizeof(double) * (b + 1));
-	n->mb_customers = repalloc_huge(n->mb_customers, sizeof(int64) * (b + 1));
-	n->mb_key = repalloc_huge(n->mb_key, sizeof(char *) * (b + 1));
+	if (b + 1 >= l->bundles_room)
+	{
+		/* doubling: one bundle more per row would copy the arrays quadratically often */
+		l->bundles_room = Max(256, l->bundles_room * 2);
+		n->mb_ptr = repalloc_huge(n->mb_ptr, sizeof(int32) * (l->bundles_room + 1));
+		n->mb_lift = repalloc_huge(n->mb_lift, sizeof(double) * l->bundles_room);
+		n->mb_customers = repalloc_huge(n->mb_customers, sizeof(int64) * l->bundles_room);
+		n->mb_key = repalloc_huge(n->mb_key, sizeof(char *) * l->bundles_room);
+	}
 	for (int j = 0; j < nitems; j++)
 		if (it[j] >= 0 && it[j] < l->c->ni)
 			n->mb_items[l->rows++] = it[j];
@@ -690,7 +696,7 @@ NeighboursGet(ItemCache *c)
 {
 	ItemNeighbours *n;
 	MemoryContext old;
-	NbrLoad		l = {c, NULL, 0, 0};
+	NbrLoad		l = {c, NULL, 0, 0, 0};
 	int			pinned;
 	size_t		ni1 = Max(c->ni, 1);
 
@@ -759,14 +765,13 @@ ItemCooc(ItemCache *c, int m)
 		rs_items_cooc(&c->hist, c->nbr->pr_ptr, c->nbr->pr_b, c->nbr->pr_conf, c->cand, m, c->slot, c->x);
 }
 
-/* a value as SQL's round(x::numeric, 1) prints it: through 15 significant digits, halves away from zero */
+/* a value as SQL's round(x::numeric, 1) prints it: through numeric itself, as the reasons did in SQL */
 static char *
 Round1(double x)
 {
-	char		buf[64];
+	Datum		n = DirectFunctionCall1(float8_numeric, Float8GetDatum(x));
 
-	snprintf(buf, sizeof(buf), "%.15g", x);
-	return psprintf("%.1f", round(strtod(buf, NULL) * 10) / 10);
+	return DatumGetCString(DirectFunctionCall1(numeric_out, DirectFunctionCall2(numeric_round, n, Int32GetDatum(1))));
 }
 
 static const char *
