@@ -97,6 +97,8 @@ CALL recsys.train('ghosts');
 \set VERBOSITY default
 SELECT status, note FROM recsys.model_versions WHERE model = 'ghosts' ORDER BY version_id DESC LIMIT 1;
 SELECT count(*) AS left_in_training FROM recsys.model_versions WHERE status = 'training';
+-- its progress shows the stage that failed, and why
+SELECT stage, state, detail FROM recsys.training_progress WHERE model = 'ghosts' ORDER BY stage_id;
 DELETE FROM recsys.sources WHERE kind = 'bundles';
 DROP TABLE ghost_bundles;
 DROP TABLE one_event;

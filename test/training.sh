@@ -18,6 +18,11 @@ for _ in $(seq 1 200); do
     [ "${n:-0}" -ge 1 ] && break
     sleep 0.1
 done
+# progress, from another session, while the CALL runs
+is "$(q "SELECT string_agg(stage || ':' || state, ',' ORDER BY stage_id) FROM recsys.training_progress")" \
+   "features:done,fit:done,scorer:running" "another session sees the stages done and the one running (training_progress)"
+detail=$(q "SELECT detail FROM recsys.training_progress WHERE state = 'running'")
+[[ "$detail" =~ ^epoch\ [0-9]+\ of\ at\ most\ 400:\ loss\ .*validation\ NDCG@20 ]]; ok $? "the running stage names its epoch, loss and validation NDCG ($detail)"
 err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1}')" 2>&1)
 [[ "$err" == *"recsys.train:default is running in another session"* ]]; ok $? "a second training of the same model gets a clear error"
 is "$(q "SELECT count(*) FROM recsys.model_versions")" "1" "the refused training left no version behind"
@@ -30,8 +35,14 @@ is "$(q "SELECT status FROM recsys.model_versions ORDER BY version_id DESC LIMIT
 last=$(q "SELECT max(epoch) FROM recsys.training_runs WHERE checkpoint IS NOT NULL")
 [ "${last:-0}" -ge 3 ]; ok $? "its committed epochs (up to $last) kept their checkpoints"
 is "$(q "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "0" "nothing half-trained was activated"
+is "$(q "SELECT stage || ':' || state FROM recsys.training_progress ORDER BY stage_id DESC LIMIT 1")" "scorer:interrupted" \
+   "training_progress shows the killed CALL's stage as interrupted"
 out=$(PGOPTIONS="-c client_min_messages=notice" psql -X -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": $((last + 2)), \"gru_epochs\": 0}')" 2>&1)
 [[ "$out" == *"resuming version 1 of default at epoch $((last + 1))"* ]]; ok $? "train resumes version 1 at epoch $((last + 1))"
+[[ "$out" == *"NOTICE:  recsys.train: model default: scorer: epoch $((last + 1)) of at most $((last + 2)): loss "* &&
+   "$out" == *"NOTICE:  recsys.train: model default: final: "* ]]; ok $? "at client_min_messages = notice, a NOTICE per stage and epoch"
+is "$(q "SELECT string_agg(stage || ':' || state, ',' ORDER BY stage_id) FROM recsys.training_progress WHERE stage_id > (SELECT min(stage_id) FROM recsys.training_progress WHERE state = 'interrupted')")" \
+   "features:done,scorer:done,final:done,activation:done" "the resumed CALL's stages, all done"
 is "$(q "SELECT count(DISTINCT epoch) = max(epoch) + 1 FROM recsys.training_runs WHERE version_id = 1 AND metrics ->> 'stage' <> 'encoder'")" "t" \
    "epochs 0..N of the resumed version are contiguous, none repeated"
 is "$(q "SELECT status FROM recsys.model_versions WHERE version_id = 1")" "active" "the resumed version finished and became active"

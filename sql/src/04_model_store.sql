@@ -57,6 +57,39 @@ CREATE TABLE recsys.training_runs (
 COMMENT ON TABLE recsys.training_runs IS 'one row per training epoch of a model version (loss, validation metrics in metrics, throughput, the checkpoint to resume from), committed as training goes';
 SELECT pg_catalog.pg_extension_config_dump('recsys.training_runs', '');
 
+-- whether the statement of backend pid that started at since still runs; SECURITY DEFINER: another role's
+-- pg_stat_activity row shows no state to the caller
+--@begin recsys.statement_live(integer, timestamp with time zone)
+CREATE FUNCTION recsys.statement_live(pid integer, since timestamptz) RETURNS boolean
+    LANGUAGE sql VOLATILE STRICT
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.pid = statement_live.pid AND a.state = 'active' AND a.query_start = statement_live.since)
+$$;
+COMMENT ON FUNCTION recsys.statement_live(integer, timestamptz) IS 'whether backend pid still runs the statement it started at since (a CALL keeps its start across its commits): what makes a training claim live and a training stage running';
+--@end
+
+--@begin recsys.training_stages
+CREATE TABLE recsys.training_stages (
+    stage_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model             text NOT NULL REFERENCES recsys.models (name) ON DELETE CASCADE,
+    version_id        bigint REFERENCES recsys.model_versions (version_id) ON DELETE CASCADE,
+    stage             text NOT NULL CHECK (stage IN ('features', 'fit', 'scorer', 'encoder', 'final', 'activation')),
+    started_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at       timestamptz,
+    detail            text,
+    -- the CALL that runs it: running while that statement still runs, interrupted otherwise
+    pid               integer NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+    statement_started timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+);
+CREATE INDEX ON recsys.training_stages (model, stage_id);
+COMMENT ON TABLE recsys.training_stages IS 'one row per stage of each training (features, fit, scorer, encoder, final, activation), committed when it starts and when it ends; read through recsys.training_progress';
+SELECT pg_catalog.pg_extension_config_dump('recsys.training_stages', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.training_stages', 'stage_id')::regclass, '');
+--@end
+
 CREATE FUNCTION recsys.create_model(name text, kind text, config jsonb DEFAULT '{}', description text DEFAULT NULL)
 RETURNS text
     LANGUAGE plpgsql VOLATILE

@@ -323,6 +323,29 @@ COMMENT ON COLUMN recsys.serving.last_training_at IS 'when that version was crea
 COMMENT ON COLUMN recsys.serving.last_training_note IS 'why it was kept as a candidate, failed or rolled back from';
 --@end
 
+--@begin recsys.training_progress
+CREATE VIEW recsys.training_progress AS
+SELECT s.stage_id, s.model, s.version_id, s.stage,
+       CASE WHEN s.finished_at IS NOT NULL AND s.detail LIKE 'failed: %' THEN 'failed'
+            WHEN s.finished_at IS NOT NULL THEN 'done'
+            WHEN recsys.statement_live(s.pid, s.statement_started) THEN 'running'
+            ELSE 'interrupted' END AS state,
+       s.started_at, s.finished_at,
+       round(extract(epoch FROM coalesce(s.finished_at, pg_catalog.clock_timestamp()) - s.started_at), 1) AS seconds,
+       s.detail
+  FROM recsys.training_stages s;
+COMMENT ON VIEW recsys.training_progress IS 'where each training is and was, one row per stage (features, fit, scorer, encoder, final, activation), visible from other sessions while the CALL runs';
+COMMENT ON COLUMN recsys.training_progress.stage_id IS 'the stage''s number; a training''s stages are numbered in order';
+COMMENT ON COLUMN recsys.training_progress.model IS 'model name';
+COMMENT ON COLUMN recsys.training_progress.version_id IS 'the version being trained (recsys.model_versions)';
+COMMENT ON COLUMN recsys.training_progress.stage IS 'features (refresh of pairs, profiles and mined bundles), fit (the held-out fit and the scorer''s samples), scorer (its epochs), encoder (the GRU''s epochs), final (the fit on all data), activation (the decision)';
+COMMENT ON COLUMN recsys.training_progress.state IS 'running (its CALL still runs), done, failed (with the error in detail), or interrupted (its CALL ended without finishing it: an error, a cancel or a crash)';
+COMMENT ON COLUMN recsys.training_progress.started_at IS 'when the stage started';
+COMMENT ON COLUMN recsys.training_progress.finished_at IS 'when it finished (NULL: running or interrupted)';
+COMMENT ON COLUMN recsys.training_progress.seconds IS 'how long it took, or has taken so far';
+COMMENT ON COLUMN recsys.training_progress.detail IS 'the epoch reached and its validation NDCG@20, the decision, or why it failed';
+--@end
+
 CREATE VIEW recsys.training_curve AS
 SELECT v.model, r.version_id, r.epoch, r.metrics ->> 'stage' AS stage, r.loss,
        (r.metrics ->> 'valid_recall20')::float8 AS valid_recall20, (r.metrics ->> 'valid_ndcg20')::float8 AS valid_ndcg20,

@@ -320,8 +320,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('recsys.training_claim:' || training_claim.name, 0));
     SELECT * INTO c FROM recsys.training_claims t WHERE t.name = training_claim.name;
     IF FOUND AND NOT (c.pid = pg_backend_pid() AND c.since = statement_timestamp())
-       AND EXISTS (SELECT 1 FROM pg_stat_activity a
-                    WHERE a.pid = c.pid AND a.state = 'active' AND a.query_start = c.since) THEN
+       AND recsys.statement_live(c.pid, c.since) THEN
         RAISE EXCEPTION '% is running in another session (pid %, since %)', training_claim.name, c.pid, c.since
             USING ERRCODE = 'lock_not_available',
                   HINT = 'Wait for it to finish; recsys.training_runs shows its progress.';
@@ -341,6 +340,54 @@ CREATE FUNCTION recsys.training_release(name text) RETURNS void
     SET search_path = pg_catalog, pg_temp
 AS $$ DELETE FROM recsys.training_claims t WHERE t.name = training_release.name AND t.pid = pg_backend_pid() $$;
 COMMENT ON FUNCTION recsys.training_release(text) IS 'ends this backend''s claim on a training; a claim left by a failed statement needs no release (it is stale once the statement ends)';
+--@end
+
+-- progress: a row per stage of each training, committed when the stage starts, so another session sees where a
+-- long CALL is (recsys.training_progress); and a NOTICE per stage and epoch for the session that runs it
+--@begin recsys.training_stage(text, text, bigint, text, text)
+CREATE FUNCTION recsys.training_stage(caller text, model text, version_id bigint, stage text, detail text DEFAULT NULL)
+RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur recsys.training_stages;
+BEGIN
+    -- this CALL's open stage (a CALL keeps its statement start across its commits)
+    SELECT * INTO cur FROM recsys.training_stages s
+     WHERE s.model = training_stage.model AND s.pid = pg_backend_pid() AND s.statement_started = statement_timestamp()
+       AND s.finished_at IS NULL
+     ORDER BY s.stage_id DESC LIMIT 1;
+    IF FOUND AND cur.stage = training_stage.stage THEN
+        -- the same stage goes on: its detail (the epoch) changes
+        UPDATE recsys.training_stages s SET detail = training_stage.detail, version_id = coalesce(training_stage.version_id, s.version_id)
+         WHERE s.stage_id = cur.stage_id;
+    ELSE
+        IF FOUND THEN
+            UPDATE recsys.training_stages s
+               SET finished_at = pg_catalog.clock_timestamp(),
+                   detail = CASE WHEN training_stage.stage IS NULL AND training_stage.detail IS NOT NULL
+                                 THEN training_stage.detail ELSE s.detail END
+             WHERE s.stage_id = cur.stage_id;
+        END IF;
+        IF stage IS NOT NULL THEN
+            INSERT INTO recsys.training_stages (model, version_id, stage, detail)
+            VALUES (training_stage.model, training_stage.version_id, training_stage.stage, training_stage.detail);
+        END IF;
+    END IF;
+    IF version_id IS NOT NULL THEN
+        -- the stages before the version existed (features) belong to it
+        UPDATE recsys.training_stages s SET version_id = training_stage.version_id
+         WHERE s.model = training_stage.model AND s.pid = pg_backend_pid()
+           AND s.statement_started = statement_timestamp() AND s.version_id IS NULL;
+    END IF;
+    -- (the decision has its own NOTICE, from the driver)
+    IF stage IS NOT NULL AND stage <> 'activation' THEN
+        RAISE NOTICE '%', pg_catalog.format('%s: model %s: %s%s', caller, model, stage, coalesce(': ' || detail, ''));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recsys.training_stage(text, text, bigint, text, text) IS 'a training''s progress: ends the calling CALL''s open stage of the model and starts STAGE (NULL: none; DETAIL then closes the open stage, as failed: ...), or updates the detail of the stage that goes on; raises a NOTICE per call with a stage (but activation, which the driver reports)';
 --@end
 
 --@begin recsys.bundle_scorer_init(integer, bigint)
@@ -530,6 +577,10 @@ BEGIN
             USING ERRCODE = 'wrong_object_type', HINT = pg_catalog.format('%s trains %s models here; pick another name.', caller, kind);
     END IF;
     active := recsys.active_version(model);
+    PERFORM recsys.training_stage(caller, model, NULL, 'features',
+                                  CASE WHEN (o ->> 'features')::boolean AND kind = 'bundle'
+                                       THEN 'refreshing item pairs, profiles and mined bundles' END);
+    CALL recsys.train_commit(trial);
     EXECUTE pg_catalog.format('SELECT %I.%I($1)', sch, pre || '_prepare') INTO new_data_to USING o;
     CALL recsys.train_commit(trial);
 
@@ -567,6 +618,7 @@ BEGIN
             DELETE FROM recsys.training_runs r WHERE r.version_id = v;
         END IF;
         UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
+        PERFORM recsys.training_stage(caller, model, v, 'fit', 'the held-out fit and the scorer''s samples');
         CALL recsys.train_commit(trial);
         -- the scorer learns to rerank the fit's candidates for one held-out bundle per customer, and from the
         -- feedback on what was shown since the active version went live
@@ -588,6 +640,7 @@ BEGIN
             IF NOT trial THEN
                 UPDATE recsys.model_versions mv SET status = 'failed', note = pg_catalog.format('failed: %s', err_message)
                  WHERE mv.version_id = v;
+                PERFORM recsys.training_stage(caller, model, v, NULL, pg_catalog.format('failed: %s', err_message));
                 CALL recsys.train_commit(trial);
                 PERFORM recsys.training_release(caller || ':' || model);
             END IF;
@@ -597,6 +650,7 @@ BEGIN
             -- nothing to learn from (no customer with a held-out bundle or basket): the version fails, clearly
             IF NOT trial THEN
                 UPDATE recsys.model_versions mv SET status = 'failed', note = 'no training samples' WHERE mv.version_id = v;
+                PERFORM recsys.training_stage(caller, model, v, NULL, 'failed: no training samples');
                 CALL recsys.train_commit(trial);
                 PERFORM recsys.training_release(caller || ':' || model);
             END IF;
@@ -625,6 +679,9 @@ BEGIN
     best := coalesce(best, scorer);
 
     -- scorer epochs: one committed row (and checkpoint) each, early stop on validation NDCG@20
+    PERFORM recsys.training_stage(caller, model, v, 'scorer',
+                                  pg_catalog.format('from epoch %s, at most %s', start_epoch, o ->> 'max_epochs'));
+    CALL recsys.train_commit(trial);
     FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
         t0 := pg_catalog.clock_timestamp();
         -- an epoch over no training rows (every customer validates) leaves the scorer as it was
@@ -644,6 +701,12 @@ BEGIN
             best := scorer;
             best_epoch := epoch;
         END IF;
+        PERFORM recsys.training_stage(caller, model, v, 'scorer',
+                    pg_catalog.format('epoch %s of at most %s: loss %s, validation NDCG@20 %s (best: epoch %s, %s), %s s',
+                                      epoch, o ->> 'max_epochs',
+                                      round((recsys.model_info(scorer) #>> '{config,train,mean_loss}')::numeric, 4),
+                                      round(val.ndcg20::numeric, 4), best_epoch, round(best_ndcg::numeric, 4),
+                                      round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1)));
         CALL recsys.train_commit(trial);
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
     END LOOP;
@@ -661,6 +724,8 @@ BEGIN
             encoder := recsys.model_init('gru', pg_catalog.jsonb_build_object('vocab', items,
                            'embed', o -> 'gru_embed', 'hidden', o -> 'gru_hidden'), (o ->> 'seed')::bigint);
         END IF;
+        PERFORM recsys.training_stage(caller, model, v, 'encoder', pg_catalog.format('%s epochs', o ->> 'gru_epochs'));
+        CALL recsys.train_commit(trial);
         FOR epoch IN 1 .. (o ->> 'gru_epochs')::int LOOP
             t0 := pg_catalog.clock_timestamp();
             -- incremental: only customers with events since the active version's data
@@ -676,11 +741,17 @@ BEGIN
                     pg_catalog.jsonb_build_object('stage', 'encoder', 'steps', steps), nsamples,
                     nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                     1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
+            PERFORM recsys.training_stage(caller, model, v, 'encoder',
+                        pg_catalog.format('epoch %s of %s: loss %s, %s sequences, %s s', epoch, o ->> 'gru_epochs',
+                                          round((recsys.model_info(encoder) #>> '{config,train,mean_loss}')::numeric, 4),
+                                          nsamples, round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1)));
             CALL recsys.train_commit(trial);
         END LOOP;
     END IF;
 
     -- the served model: the fit on all data, the best scorer, the encoder
+    PERFORM recsys.training_stage(caller, model, v, 'final', 'the fit on all prepared data, with the best scorer');
+    CALL recsys.train_commit(trial);
     EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4)', sch, pre || '_final') INTO new_weights USING v, o, best, encoder;
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate', data_to = new_data_to,
@@ -693,6 +764,7 @@ BEGIN
      WHERE mv.version_id = v;
     version_id := v;
     IF trial THEN
+        PERFORM recsys.training_stage(caller, model, v, NULL);
         RETURN;     -- the caller scores it and rolls it back
     END IF;
     -- committed here first: a coordinator's shards have no distributed transaction with it
@@ -711,6 +783,13 @@ BEGIN
                                         round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
          WHERE mv.version_id = v;
     END IF;
+    PERFORM recsys.training_stage(caller, model, v, 'activation',
+                CASE WHEN activated THEN pg_catalog.format('activated: validation NDCG@20 %s%s', round(best_ndcg::numeric, 4),
+                                                           CASE WHEN active_ndcg IS NOT NULL
+                                                                THEN pg_catalog.format(' (the active version had %s)', round(active_ndcg::numeric, 4))
+                                                                ELSE '' END)
+                     ELSE (SELECT mv.note FROM recsys.model_versions mv WHERE mv.version_id = v) END);
+    PERFORM recsys.training_stage(caller, model, v, NULL);
     CALL recsys.train_commit(trial);
     PERFORM recsys.training_release(caller || ':' || model);
     RAISE NOTICE '%: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',

@@ -11,6 +11,8 @@
 -- active, same query_start, which stays the CALL's start across its COMMITs), and stale otherwise.
 --#include sql/src/11_training.sql recsys.training_claims
 
+--#include sql/src/04_model_store.sql recsys.statement_live(integer, timestamp with time zone)
+
 --#include sql/src/11_training.sql recsys.training_claim(text)
 
 --#include sql/src/11_training.sql recsys.training_release(text)
@@ -144,6 +146,11 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 
 -- what every backend serves, readable by recsys_reader
 --#include sql/src/07_evaluation.sql recsys.serving
+
+-- where a training is: a row per stage, committed as it starts, and a NOTICE per stage and epoch
+--#include sql/src/04_model_store.sql recsys.training_stages
+--#include sql/src/11_training.sql recsys.training_stage(text, text, bigint, text, text)
+--#include sql/src/07_evaluation.sql recsys.training_progress
 
 -- a second rollback goes further back: the version rolled back from is a candidate again
 --#include sql/src/04_model_store.sql recsys.rollback(text)
