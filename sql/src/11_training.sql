@@ -215,9 +215,10 @@ $$;
 COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
---@begin recsys.schedule_training(text, text, jsonb)
-CREATE OR REPLACE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+-- the one check and command of a scheduled training, whether pg_cron lives here or in another database
+--@begin recsys.training_job(text, text, jsonb)
+CREATE FUNCTION recsys.training_job(model text, schedule text, options jsonb DEFAULT '{}') RETURNS text
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -225,23 +226,66 @@ BEGIN
         RAISE EXCEPTION 'invalid model name %', quote_literal(coalesce(model, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF schedule IS NULL OR btrim(schedule) = '' THEN
+        RAISE EXCEPTION 'a schedule is required'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use cron syntax, e.g. ''0 3 * * *'' for 3 a.m. every day.';
+    END IF;
     -- a misspelt name would create a new model at 3 a.m.: schedule only models that exist (or the two defaults)
-    IF model NOT IN ('default', 'items') AND NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = schedule_training.model) THEN
+    IF model NOT IN ('default', 'items') AND NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = training_job.model) THEN
         RAISE EXCEPTION 'model % does not exist', quote_literal(model)
             USING ERRCODE = 'undefined_object',
-                  HINT = pg_catalog.format('Train it once with CALL recsys.train(%L), or schedule one of SELECT name FROM recsys.models.', model);
+                  HINT = format('Train it once with CALL recsys.train(%L), or schedule one of SELECT name FROM recsys.models.', model);
     END IF;
     PERFORM recsys.train_options(options);
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in this database'
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.host, then CREATE EXTENSION pg_cron.';
-    END IF;
-    -- the job (one per model, rescheduling replaces it) runs the same CALL a DBA would type
-    RETURN cron.schedule('recsys-train-' || model, schedule, format('CALL recsys.train(%L, %L)', model, options));
+    -- the same CALL a DBA would type
+    RETURN format('CALL recsys.train(%L, %L)', model, coalesce(options, '{}'));
 END
 $$;
-COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; the model must exist (default and items may be new); returns the pg_cron job id; needs pg_cron in this database';
+COMMENT ON FUNCTION recsys.training_job(text, text, jsonb) IS 'the command of a scheduled training (CALL recsys.train(model, options)), after checking the model name, that the model exists (default and items may be new), the schedule and the options';
+--@end
+
+--@begin recsys.schedule_training(text, text, jsonb)
+CREATE OR REPLACE FUNCTION recsys.schedule_training(model text, schedule text, options jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    command text := recsys.training_job(model, schedule, options);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        IF coalesce(current_setting('cron.database_name', true), '') NOT IN ('', current_database()) THEN
+            -- pg_cron runs in another database, which this one cannot reach: say what to run there
+            RAISE EXCEPTION 'pg_cron lives in database %, not in this one', quote_ident(current_setting('cron.database_name'))
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = format('Run this there: %s', recsys.schedule_training_sql(model, schedule, options)),
+                      HINT = format('SELECT recsys.schedule_training_sql(%L, %L, %L) here returns that statement.', model, schedule, coalesce(options, '{}'));
+        END IF;
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.host, then CREATE EXTENSION pg_cron; or schedule from pg_cron''s database with recsys.schedule_training_sql.';
+    END IF;
+    -- one job per model, rescheduling replaces it
+    RETURN cron.schedule('recsys-train-' || model, schedule, command);
+END
+$$;
+COMMENT ON FUNCTION recsys.schedule_training(text, text, jsonb) IS 'schedules CALL recsys.train(model, options) with pg_cron (cron syntax, e.g. ''0 3 * * *''); one job per model named recsys-train-MODEL, replaced when scheduled again; the model must exist (default and items may be new); returns the pg_cron job id; needs pg_cron in this database (where it lives in another, recsys.schedule_training_sql gives the statement to run there)';
+--@end
+
+-- pg_cron lives in one database (cron.database_name); a shop in another schedules from there with
+-- cron.schedule_in_database, and this writes that statement, checked here
+--@begin recsys.schedule_training_sql(text, text, jsonb)
+CREATE FUNCTION recsys.schedule_training_sql(model text, schedule text, options jsonb DEFAULT '{}') RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the job's name carries the database: pg_cron replaces a job of the same name and user
+    RETURN format('SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+                  'recsys-train-' || model || '@' || current_database(), schedule,
+                  recsys.training_job(model, schedule, options), current_database());
+END
+$$;
+COMMENT ON FUNCTION recsys.schedule_training_sql(text, text, jsonb) IS 'the statement to run in pg_cron''s database (cron.database_name) that schedules CALL recsys.train(model, options) in this one: SELECT cron.schedule_in_database(''recsys-train-MODEL@DATABASE'', ...); checked as recsys.schedule_training checks; the job runs as the role that runs the statement';
 --@end
 
 CREATE FUNCTION recsys.unschedule_training(model text) RETURNS boolean
@@ -278,6 +322,10 @@ BEGIN
                 n := n + 1;
             END IF;
         END LOOP;
+    ELSIF coalesce(current_setting('cron.database_name', true), '') NOT IN ('', current_database()) THEN
+        -- jobs scheduled from pg_cron's database with recsys.schedule_training_sql are out of reach from here
+        RAISE WARNING 'recsys.uninstall: pg_cron lives in database %: remove this database''s recsys jobs there', quote_ident(current_setting('cron.database_name'))
+            USING DETAIL = format('Run there: SELECT cron.unschedule(jobid) FROM cron.job WHERE database = %L AND jobname LIKE ''recsys-train-%%'';', current_database());
     END IF;
     RAISE NOTICE 'recsys.uninstall: % scheduled training% removed; DROP EXTENSION recsys now deletes every model, version, impression, feedback row and experiment', n, CASE WHEN n = 1 THEN '' ELSE 's' END
         USING HINT = 'Dump the recsys schema first to keep them: pg_dump --schema=recsys.';
@@ -285,6 +333,42 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recsys.uninstall() IS 'run before DROP EXTENSION recsys: removes this database''s pg_cron jobs of recsys.schedule_training (a drop cannot reach them, and they would fail every night) and returns how many; DROP EXTENSION then deletes every model, version, impression, feedback row and experiment';
+--@end
+
+-- pg_cron's run log says only CALL (or the error): this puts each run of a recsys job beside what its CALL did,
+-- matched by the backend that ran it (job_pid) and the time
+--@begin recsys.scheduled_runs(integer)
+CREATE FUNCTION recsys.scheduled_runs(runs integer DEFAULT 20)
+RETURNS TABLE (jobid bigint, runid bigint, jobname text, status text, return_message text, start_time timestamptz,
+               end_time timestamptz, model text, version_id bigint, outcome text)
+    LANGUAGE plpgsql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Where pg_cron lives in another database, match its cron.job_run_details.job_pid to recsys.training_progress here (the stages of a run have its pid).';
+    END IF;
+    -- pg_cron's tables exist only where it is installed: a dynamic query
+    RETURN QUERY EXECUTE $q$
+        SELECT d.jobid, d.runid, j.jobname::text, d.status::text, d.return_message::text, d.start_time, d.end_time,
+               st.model, st.version_id,
+               coalesce(CASE WHEN st.stage = 'activation' OR st.detail LIKE 'failed: %' THEN st.detail END,
+                        CASE WHEN d.status = 'failed'
+                             THEN 'failed' || coalesce(' in stage ' || st.stage, '') || ': ' || d.return_message END,
+                        'stopped in stage ' || st.stage, d.status)
+          FROM cron.job_run_details d
+          JOIN cron.job j ON j.jobid = d.jobid
+          LEFT JOIN LATERAL (SELECT s.model, s.version_id, s.stage, s.detail FROM recsys.training_stages s
+                              WHERE s.pid = d.job_pid AND s.started_at >= d.start_time
+                                AND (d.end_time IS NULL OR s.started_at <= d.end_time)
+                              ORDER BY s.stage_id DESC LIMIT 1) st ON true
+         WHERE j.jobname LIKE 'recsys-train-%' AND j.database = pg_catalog.current_database()
+         ORDER BY d.runid DESC LIMIT $1 $q$ USING runs;
+END
+$$;
+COMMENT ON FUNCTION recsys.scheduled_runs(integer) IS 'the last RUNS runs of this database''s scheduled trainings (pg_cron''s cron.job_run_details, whose message says only CALL), each with what its CALL did: the model, the version and the outcome (activated, not activated and why, failed and why, or the stage it stopped in)';
 --@end
 
 ------------------------------------------------------------------------------

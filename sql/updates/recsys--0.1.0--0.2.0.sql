@@ -138,8 +138,13 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 --#include sql/src/11_training.sql recsys.train_options(jsonb)
 
 -- scheduling checks the model exists; recsys.uninstall() removes the cron jobs a drop cannot reach
+--#include sql/src/11_training.sql recsys.training_job(text, text, jsonb)
 --#include sql/src/11_training.sql recsys.schedule_training(text, text, jsonb)
 --#include sql/src/11_training.sql recsys.uninstall()
+
+-- pg_cron in another database: the statement to run there; each scheduled run beside what its CALL did
+--#include sql/src/11_training.sql recsys.schedule_training_sql(text, text, jsonb)
+--#include sql/src/11_training.sql recsys.scheduled_runs(integer)
 
 -- evaluate warns when the held-out pairs are in the training data
 --#include sql/src/07_evaluation.sql recsys.evaluate(text, bigint, regclass, integer[])
