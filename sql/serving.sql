@@ -62,6 +62,24 @@ SELECT count(*) AS k_rows, bool_and(reason LIKE 'from your session (GRU): %') AS
   FROM recommend_bundles('visitor-1', 5, (SELECT jsonb_build_object('session', jsonb_agg(product_id)) FROM
                                           (SELECT product_id FROM shop.products ORDER BY product_id LIMIT 3) p));
 
+-- scores on one 0..1 scale in every tier, not increasing down the list: a known customer (the scorer's sigmoid,
+-- then the fit's order and popularity fill-ins below it), an unknown one (popularity shares, summing to at most 1
+-- over every bundle), a visitor with a session (the GRU's softmax over the candidates, as shares), and items (the
+-- item scorer's sigmoid)
+CREATE TEMP TABLE tier_scores AS
+SELECT 'known' AS tier, rank, score FROM recommend_bundles(42, 200)
+UNION ALL SELECT 'unknown', rank, score FROM recommend_bundles(-1, 10000)
+UNION ALL SELECT 'session', rank, score
+  FROM recommend_bundles('visitor-1', 200, (SELECT jsonb_build_object('session', jsonb_agg(product_id)) FROM
+                                            (SELECT product_id FROM shop.products ORDER BY product_id LIMIT 3) p))
+UNION ALL SELECT 'items known', rank, score FROM recommend_items(42, 50)
+UNION ALL SELECT 'items unknown', rank, score FROM recommend_items(-1, 50);
+SELECT t.tier, count(*) > 10 AS many_rows, bool_and(t.score > 0 AND t.score <= 1) AS in_0_1,
+       bool_and(n.score IS NULL OR n.score <= t.score) AS not_increasing,
+       CASE WHEN t.tier IN ('unknown', 'session') THEN sum(t.score) <= 1.0001 END AS shares_sum_to_at_most_1
+  FROM tier_scores t LEFT JOIN tier_scores n ON n.tier = t.tier AND n.rank = t.rank + 1
+ GROUP BY t.tier ORDER BY t.tier;
+
 -- the model is loaded once per backend and reused until a version is activated
 SELECT (recsys.serving_status() ->> 'loads')::int AS loads_before,
        (SELECT count(*) FROM generate_series(1, 50) g, recommend_bundles(42, 5)) AS rows,

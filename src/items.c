@@ -484,7 +484,13 @@ item_rank(PG_FUNCTION_ARGS)
 						   c->stats.again[i] >= 0.3f ? psprintf(", %d%% of them again", (int) lroundf(100 * c->stats.again[i])) : "");
 		values[0] = Int32GetDatum(++emitted);
 		values[1] = CStringGetTextDatum(c->ext[i]);
-		values[2] = Float4GetDatum(r[j].score);
+		/*
+		 * on one 0..1 scale, as recommend_bundles: the scorer learned by binary cross-entropy whether the
+		 * customer buys the item in their next basket, so its sigmoid is that probability; the default blend
+		 * (before training, non-negative) is squashed as d / (1 + d). Applied after the ranking: ties stay
+		 */
+		values[2] = Float4GetDatum(c->has_scorer ? 1.0f / (1.0f + expf(-r[j].score))
+								   : Max(r[j].score, 0.0f) / (1.0f + Max(r[j].score, 0.0f)));
 		values[3] = CStringGetTextDatum(why);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -141,6 +141,18 @@ SessionRerank(ServingCache *c, const int32 *session, int nsession, Ranked *r, in
 			}
 		r[j].score = isfinite(best) ? (float) (best + log(mass)) : -1e30f;
 	}
+	/* scores 0..1 like the other tiers': the softmax of the bundles' log-masses over the candidates */
+	{
+		float		top = -INFINITY;
+		double		z = 0;
+
+		for (int j = 0; j < n; j++)
+			top = Max(top, r[j].score);
+		for (int j = 0; j < n; j++)
+			z += exp((double) r[j].score - top);
+		for (int j = 0; j < n; j++)
+			r[j].score = (float) (exp((double) r[j].score - top) / z);
+	}
 	qsort(r, n, sizeof(Ranked), RankedCmp);
 }
 
@@ -413,28 +425,36 @@ recommend_bundles(PG_FUNCTION_ARGS)
 								c->version_id, c->model, c->bundle_ext[top[j]],
 								isfinite(s[top[j]]) ? (double) logits[j] : (double) s[top[j]]),
 						 errhint("Its weights hold values too large to compute with; roll back to another version or retrain.")));
+		/*
+		 * Scores on one scale in every tier, 0..1: the scorer learned by binary cross-entropy whether a
+		 * candidate is the customer's next bundle, so its sigmoid is that probability (a version without a
+		 * scorer ranks by the normalised fit score, squashed the same way)
+		 */
 		for (int j = 0; j < nrerank; j++)
 		{
 			ranked[j].bundle = top[j];
-			ranked[j].score = logits[j];
+			ranked[j].score = 1.0f / (1.0f + expf(-logits[j]));
 			ranked[j].popular = false;
 		}
 		qsort(ranked, nrerank, sizeof(Ranked), RankedCmp);
 		if (session_tier && c->bm.has_encoder)
 			SessionRerank(c, o.session, o.nsession, ranked, nrerank);
 		nranked = nrerank;
-		/* past the reranked candidates, the fit's order, scored below them */
+		/*
+		 * past the reranked candidates, the fit's order, scored below them: the last candidate's score
+		 * scaled by the fit score relative to the first of these
+		 */
 		if (got > nrerank)
 		{
-			float		floor_score = nrerank ? ranked[nrerank - 1].score - 1 : 0;
-			float		smax = 0;
+			float		base = nrerank ? ranked[nrerank - 1].score : 1.0f;
+			float		first = s[top[nrerank]];
 
-			for (int32 b = 0; b < m->nb; b++)
-				smax = Max(smax, fabsf(s[b]));
 			for (int j = nrerank; j < got; j++)
 			{
+				float		ratio = first > 0 ? Max(s[top[j]], 0.0f) / first : 0.0f;
+
 				ranked[nranked].bundle = top[j];
-				ranked[nranked].score = floor_score + (smax > 0 ? s[top[j]] / smax - 1 : -1) - (float) j * 1e-6f;
+				ranked[nranked].score = base * Max(Min(ratio, 1.0f), 1e-6f) * (1.0f - (float) (j - nrerank + 1) * 1e-6f);
 				ranked[nranked].popular = false;
 				nranked++;
 			}
@@ -445,7 +465,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 			uint8	   *done = palloc0(Max(c->nb, 1));
 			int32	   *rest = palloc(sizeof(int32) * Max(c->nb, 1));
 			int			nrest;
-			float		low = nranked ? ranked[nranked - 1].score - 1 : 0;
+			float		low = nranked ? ranked[nranked - 1].score : 1.0f;
 
 			for (int j = 0; j < nranked; j++)
 				done[ranked[j].bundle] = 1;
@@ -454,8 +474,10 @@ recommend_bundles(PG_FUNCTION_ARGS)
 			nrest = rs_top_n(c->pop_score, c->nb, done, k - nranked, rest);
 			for (int j = 0; j < nrest; j++)
 			{
+				/* their popularity share, kept below the rows before */
+				low = Min(low * (1.0f - 1e-3f), c->pop_prob[rest[j]]);
 				ranked[nranked].bundle = rest[j];
-				ranked[nranked].score = low - 1 - (float) j * 1e-3f;
+				ranked[nranked].score = low;
 				ranked[nranked].popular = true;
 				nranked++;
 			}
@@ -469,7 +491,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		for (int j = 0; j < nranked; j++)
 		{
 			ranked[j].bundle = top[j];
-			ranked[j].score = c->pop_score[top[j]];
+			ranked[j].score = c->pop_prob[top[j]];
 			ranked[j].popular = true;
 		}
 	}

@@ -74,6 +74,7 @@ typedef struct ServingCache
 			   *bundle_recent;
 	float	   *bundle_item_buyers;	/* mean distinct buyers of its items */
 	float	   *pop_score;		/* the popularity tier's ranking */
+	float	   *pop_prob;		/* its scores: softmax of pop_score over every bundle (sums to 1) */
 	bool		has_times;		/* bundle purchases have times (trend is known) */
 	Datum	   *items_text,		/* each bundle's items array, built on first use */
 			   *items_int;

@@ -306,6 +306,7 @@ LoadData(ServingCache *c)
 	c->bundle_recent = MemoryContextAllocZero(cxt, sizeof(int32) * Max(c->nb, 1));
 	c->bundle_item_buyers = MemoryContextAllocZero(cxt, sizeof(float) * Max(c->nb, 1));
 	c->pop_score = MemoryContextAllocZero(cxt, sizeof(float) * Max(c->nb, 1));
+	c->pop_prob = MemoryContextAllocZero(cxt, sizeof(float) * Max(c->nb, 1));
 	for (int32 p = 0; p < c->user_bundles.ptr[c->nu]; p++)
 		max_ts = Max(max_ts, c->ub_ts[p]);
 	c->has_times = max_ts != PG_INT64_MIN;
@@ -332,6 +333,18 @@ LoadData(ServingCache *c)
 		/* buyers, recent buyers count again (trend); a bundle nobody took yet ranks by its items */
 		c->pop_score[b] = logf(1.0f + c->bundle_buyers[b]) + logf(1.0f + c->bundle_recent[b]) +
 			0.01f * logf(1.0f + c->bundle_item_buyers[b]);
+	}
+	/* the popularity tier's score: a bundle's share of the popularity, 0..1 like the other tiers' */
+	{
+		float		top = -INFINITY;
+		double		z = 0;
+
+		for (int32 b = 0; b < c->nb; b++)
+			top = Max(top, c->pop_score[b]);
+		for (int32 b = 0; b < c->nb; b++)
+			z += exp((double) c->pop_score[b] - top);
+		for (int32 b = 0; b < c->nb; b++)
+			c->pop_prob[b] = (float) (exp((double) c->pop_score[b] - top) / z);
 	}
 }
 

@@ -35,7 +35,7 @@ is "$(q "SELECT extversion FROM pg_extension WHERE extname = 'recsys'")" "$BASE"
 is "$(q "SELECT count(*) FROM recommend_items(7, 5)")" "5" "the base version's recommend_items answers"
 answers() {
     psql -X -At -d "$DB" 2>&1 <<'SQL'
-SELECT u, string_agg(bundle_id || '/' || round(score::numeric, 5) || '/' || reason, '; ' ORDER BY rank)
+SELECT u, string_agg(bundle_id || '/' || reason, '; ' ORDER BY rank)
   FROM generate_series(1, 40) u, recommend_bundles(u, 10) GROUP BY u ORDER BY u;
 SELECT string_agg(bundle_id::text, ',' ORDER BY rank) FROM recommend_bundles(-1, 5);
 SELECT string_agg(item_id::text, ',' ORDER BY rank) FROM similar_items((SELECT min(product_id) FROM shop.products), 5);
@@ -46,7 +46,11 @@ SELECT count(*) FROM recsys.feedback;
 SELECT variant, users FROM recsys.experiment_report('upgrade_ab') ORDER BY 1;
 SQL
 }
+# scores apart: 0.2.0 puts every tier on one 0..1 scale, so the baseline's (the experiment's base variant) become
+# s / (1 + s); the model's are unchanged
+scores() { psql -X -At -F ' ' -d "$DB" -c "SELECT u, rank, score FROM generate_series(1, 40) u, recommend_bundles(u, 10) ORDER BY 1, 2"; }
 before=$(answers)
+scores_before=$(scores)
 grep -q ERROR <<<"$before"; ok $((1 - $?)) "the base version answers every query"
 
 for hop in $(tr -s '-' ' ' <<<"${CHAIN#"$BASE"}"); do
@@ -55,6 +59,15 @@ for hop in $(tr -s '-' ' ' <<<"${CHAIN#"$BASE"}"); do
 done
 is "$(q "SELECT extversion FROM pg_extension WHERE extname = 'recsys'")" "$V" "the extension is at $V"
 after=$(answers)
+scores_after=$(scores)
+paste -d ' ' <(echo "$scores_before") <(echo "$scores_after") |
+    awk 'function abs(x) { return x < 0 ? -x : x }
+         NF != 6 || $1 != $4 || $2 != $5 { bad++; next }
+         abs($6 - $3) < 1e-5 * (1 + abs($3)) { same++; next }
+         abs($6 - $3 / (1 + $3)) < 1e-5 { squashed++; next }
+         { bad++ }
+         END { exit !(bad == 0 && same > 0 && squashed > 0) }'
+ok $? "every score is unchanged (the model's) or the baseline's s on the 0..1 scale as s / (1 + s)"
 [ "$before" = "$after" ]; ok $? "recommendations, reasons, similar and completing items, model bytes and CRCs, logs and the experiment are unchanged"
 [ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after") | head -10 | sed 's/^/#   /'
 is "$(q "SELECT count(*) FROM recsys.serving_status()")" "1" "serving_status answers after the update"

@@ -122,7 +122,8 @@ $$;
 COMMENT ON FUNCTION recsys.rank_bundles(integer, integer, boolean) IS 'baseline bundle ranking on dense indexes: bundle view (cosine co-occurrence of bundles over customers) plus item view (bundles holding items the user bought) plus popularity; NULL user_idx gives the labelled popularity tier';
 --@end
 
-CREATE FUNCTION recsys.recommend_bundles_baseline(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
+--@begin recsys.recommend_bundles_baseline(text, integer, jsonb)
+CREATE OR REPLACE FUNCTION recsys.recommend_bundles_baseline(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -142,13 +143,16 @@ BEGIN
            ARRAY(SELECT im.ext_id FROM recsys.bundle_items bi
                    JOIN recsys.id_map im ON im.space = 'item' AND im.idx = bi.item_idx
                   WHERE bi.bundle_idx = r.bundle_idx ORDER BY bi.item_idx),
-           r.score, r.reason
+           -- on the 0..1 scale of the model's tiers: the baseline's strength (co-occurrence, items, popularity;
+           -- non-negative) squashed as s / (1 + s), not a probability
+           (GREATEST(r.score, 0) / (1 + GREATEST(r.score, 0)))::real, r.reason
       FROM recsys.rank_bundles(u, recommend_bundles_baseline.k, (opts ->> 'exclude_taken')::boolean) r
       JOIN recsys.id_map b ON b.space = 'bundle' AND b.idx = r.bundle_idx
      ORDER BY r.rank;
 END
 $$;
-COMMENT ON FUNCTION recsys.recommend_bundles_baseline(text, integer, jsonb) IS 'the baseline ranker with ids as text (bundle co-occurrence, item view, popularity): what recommend_bundles serves while its model has no active version, and the item co-occurrence baseline of the quality harness; options: exclude_taken (default true)';
+COMMENT ON FUNCTION recsys.recommend_bundles_baseline(text, integer, jsonb) IS 'the baseline ranker with ids as text (bundle co-occurrence, item view, popularity): what recommend_bundles serves while its model has no active version, and the item co-occurrence baseline of the quality harness; score: its strength s squashed to 0..1 as s / (1 + s); options: exclude_taken (default true)';
+--@end
 
 CREATE FUNCTION recommend_bundles(user_id text, k integer DEFAULT 10, options jsonb DEFAULT '{}')
 RETURNS TABLE (rank integer, bundle_id text, items text[], score real, reason text)

@@ -157,6 +157,9 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 --#include sql/src/11_training.sql recsys.training_stage(text, text, bigint, text, text)
 --#include sql/src/07_evaluation.sql recsys.training_progress
 
+-- scores on one 0..1 scale in every tier (the C tiers are in the library); the baseline's squashed
+--#include sql/src/05_serving.sql recsys.recommend_bundles_baseline(text, integer, jsonb)
+
 -- a second rollback goes further back: the version rolled back from is a candidate again
 --#include sql/src/04_model_store.sql recsys.rollback(text)
 
