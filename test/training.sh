@@ -119,5 +119,10 @@ wait $A; ra=$?; wait $B; rb=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ]; ok $? "two models trained at the same time both finish ($(cat /tmp/recsys_train_a.$$ /tmp/recsys_train_b.$$ | tr '\n' ' '))"
 rm -f /tmp/recsys_train_a.$$ /tmp/recsys_train_b.$$
 # (a scheduled run under pg_cron: test/pgtap_cron/schedule.sql)
+# the other long calls say where they are, at client_min_messages = notice
+out=$(PGOPTIONS="-c client_min_messages=notice" psql -X -q -d "$DB" -c "SELECT count(*) FROM recsys.prepare()" -c "SELECT recsys.refresh_features() IS NOT NULL" 2>&1)
+[[ "$out" == *"NOTICE:  recsys.prepare: reading events ("*" s)"* && "$out" == *"NOTICE:  recsys.prepare: mapping ids"* &&
+   "$out" == *"NOTICE:  recsys.refresh_features: item pairs (association rules)"* && "$out" == *"NOTICE:  recsys.refresh_features: done: {"* ]]
+ok $? "prepare and refresh_features say each step as they go, with the seconds since the call began"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 tap_done

@@ -230,6 +230,20 @@ $$;
 COMMENT ON FUNCTION recsys.bundle_stats_refresh() IS 'rebuilds recsys.bundle_stats from the prepared bundles and bundle events: size, distinct buyers, mean buyers of the items, and the popularity score that breaks ties and ranks cold start';
 --@end
 
+-- a long call says where it is, at client_min_messages = notice, with the seconds since its statement began
+--@begin recsys.progress(text, text)
+CREATE FUNCTION recsys.progress(caller text, what text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE NOTICE '%', format('%s: %s (%s s)', caller, what,
+                             round(extract(epoch FROM clock_timestamp() - statement_timestamp())::numeric, 1));
+END
+$$;
+COMMENT ON FUNCTION recsys.progress(text, text) IS 'a NOTICE of where a long call is (recsys.prepare, recsys.refresh_features), with the seconds since its statement began';
+--@end
+
 --@begin recsys.prepare()
 CREATE OR REPLACE FUNCTION recsys.prepare() RETURNS TABLE (source text, rule text, rows bigint)
     LANGUAGE plpgsql VOLATILE
@@ -268,6 +282,7 @@ BEGIN
     CREATE TEMP TABLE rs_report (source text, rule text, rows bigint, ord serial) ON COMMIT DROP;
 
     -- items
+    PERFORM recsys.progress('recsys.prepare', 'reading items');
     SELECT * INTO s FROM recsys.sources WHERE kind = 'items';
     have_items := FOUND;
     CREATE TEMP TABLE rs_items (item text, name text, category text, price float8, in_stock boolean) ON COMMIT DROP;
@@ -294,6 +309,7 @@ BEGIN
     END IF;
 
     -- bundles
+    PERFORM recsys.progress('recsys.prepare', 'reading bundles');
     SELECT * INTO s FROM recsys.sources WHERE kind = 'bundles';
     have_bundles := FOUND;
     CREATE TEMP TABLE rs_bundles (bundle text, item text, name text) ON COMMIT DROP;
@@ -304,6 +320,7 @@ BEGIN
     END IF;
 
     -- events
+    PERFORM recsys.progress('recsys.prepare', 'reading events');
     CREATE TEMP TABLE rs_events (usr text, item text, ts timestamptz, basket text, weight float8) ON COMMIT DROP;
     SELECT * INTO s FROM recsys.sources WHERE kind = 'events';
     IF FOUND THEN
@@ -315,6 +332,7 @@ BEGIN
     END IF;
 
     -- bundle events
+    PERFORM recsys.progress('recsys.prepare', 'reading bundle events');
     CREATE TEMP TABLE rs_bevents (usr text, bundle text, ts timestamptz) ON COMMIT DROP;
     SELECT * INTO s FROM recsys.sources WHERE kind = 'bundle_events';
     IF FOUND THEN
@@ -340,6 +358,7 @@ BEGIN
     END IF;
 
     -- id maps: append new ids, never renumber
+    PERFORM recsys.progress('recsys.prepare', 'mapping ids');
     INSERT INTO rs_report (source, rule, rows)
     VALUES ('item_map', 'new_ids', recsys.map_append('item', ARRAY(
                 SELECT item FROM rs_items UNION SELECT item FROM rs_bundles UNION SELECT item FROM rs_events))),
@@ -348,6 +367,7 @@ BEGIN
                 SELECT usr FROM rs_events UNION SELECT usr FROM rs_bevents)));
 
     -- prepared tables, rebuilt in this transaction (readers see the old ones until commit)
+    PERFORM recsys.progress('recsys.prepare', 'writing the prepared tables and statistics');
     DELETE FROM recsys.item_attrs;
     INSERT INTO recsys.item_attrs
     SELECT m.idx, i.name, i.category, i.price, i.in_stock

@@ -321,18 +321,24 @@ DECLARE
 BEGIN
     -- the features are shared by every model: two trainings refresh them one after the other
     PERFORM pg_advisory_xact_lock(hashtextextended('recsys.refresh_features', 0));
+    PERFORM recsys.progress('recsys.refresh_features', 'item profiles');
     DELETE FROM recsys.item_features;
     INSERT INTO recsys.item_features SELECT * FROM recsys.item_profiles((o ->> 'window_days')::int);
+    PERFORM recsys.progress('recsys.refresh_features', 'customer profiles');
     DELETE FROM recsys.user_features;
     INSERT INTO recsys.user_features SELECT * FROM recsys.user_profiles((o ->> 'window_days')::int);
+    PERFORM recsys.progress('recsys.refresh_features', 'item pairs (association rules)');
     DELETE FROM recsys.item_pair_stats;
     INSERT INTO recsys.item_pair_stats SELECT * FROM recsys.item_pairs((o ->> 'min_pair_count')::int);
+    PERFORM recsys.progress('recsys.refresh_features', 'mining bundles from baskets');
     result := jsonb_build_object('items', (SELECT count(*) FROM recsys.item_features),
                                  'customers', (SELECT count(*) FROM recsys.user_features),
                                  'item_pairs', (SELECT count(*) FROM recsys.item_pair_stats),
                                  'mined_bundles', recsys.mine_bundles(o -> 'mining'));
     -- a shop without curated bundles serves its mined ones
+    PERFORM recsys.progress('recsys.refresh_features', 'adopting mined bundles');
     result := result || jsonb_build_object('adopted_bundles', recsys.adopt_mined_bundles((o ->> 'max_mined')::int, o ->> 'bundles'));
+    PERFORM recsys.progress('recsys.refresh_features', pg_catalog.format('done: %s', result));
     RETURN result;
 END
 $$;

@@ -176,6 +176,7 @@ GRANT ALL ON recsys.shard_samples TO recsys_admin;
 DROP FUNCTION recsys.register_bundles(regclass, name, name);
 --#include sql/src/05_serving.sql recsys.rank_bundles(integer, integer, boolean)
 --#include sql/src/02_sources.sql recsys.register_bundles(regclass, name, name, name)
+--#include sql/src/03_prepare.sql recsys.progress(text, text)
 --#include sql/src/03_prepare.sql recsys.prepare()
 --#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer, text)
 --#include sql/src/10_features.sql recsys.refresh_features(jsonb)
