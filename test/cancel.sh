@@ -62,7 +62,7 @@ done
 # pg_cancel_backend from another session, in the middle of mining
 psql -X -q -d "$DB" -c "SELECT count(*) FROM recsys.mine_bundles('{}')" >/dev/null 2>&1 &
 sleep 1.5
-PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE '%mine_bundles%' AND pid <> pg_backend_pid()")
+PID=$(q "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%mine_bundles%' AND pid <> pg_backend_pid()")
 MS=$(cancel_ms "$DB" "$PID")
 wait
 [ -n "$PID" ] && [ "$MS" -lt 1000 ]; ok $? "pg_cancel_backend stopped mine_bundles in ${MS} ms"

@@ -43,7 +43,7 @@ MD5=$(q "SELECT md5(weights) FROM recsys.model_versions WHERE version_id = 1")
 # 1. SIGKILL of the training backend mid-epoch: the postmaster resets every backend
 train_bg
 wait_epoch 3; ok $? "a second training is under way (epoch 3 committed)"
-PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%'")
+PID=$(q "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL recsys.train%'")
 kill -9 "$PID"
 wait
 wait_ready; ok $? "the server recovered from the killed backend"
@@ -76,7 +76,7 @@ ok $? "recsys.train resumes version $V after the restart"
 # 3. pg_cancel_backend stops a training within a second
 train_bg
 wait_epoch 2; ok $? "a fourth training is under way"
-PID=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%'")
+PID=$(q "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL recsys.train%'")
 MS=$(cancel_ms "$DB" "$PID")
 wait
 [ "$MS" -lt 1000 ]; ok $? "pg_cancel_backend stopped the training in ${MS} ms"

@@ -28,7 +28,7 @@ err=$(psql -X -q -d "$DB" -c "CALL recsys.train('default', '{\"max_epochs\": 1}'
 is "$(q "SELECT count(*) FROM recsys.model_versions")" "1" "the refused training left no version behind"
 
 # 2. killed mid-training, resumed from the last checkpoint
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL recsys.train%' AND pid <> pg_backend_pid()" >/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL recsys.train%' AND pid <> pg_backend_pid()" >/dev/null
 wait $TRAINER
 is "$(q "SELECT status FROM recsys.model_versions ORDER BY version_id DESC LIMIT 1")" "training" \
    "the killed training's version is left in status training, resumable"
