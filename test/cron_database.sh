@@ -14,7 +14,7 @@ ok $? "a shop of 300 customers prepared in database $DB"
 OPTS='{"max_epochs": 1, "gru_epochs": 0}'
 
 err=$(psql -X -q -v VERBOSITY=verbose -d "$DB" -c "SELECT recsys.schedule_training('default', '* * * * *', '$OPTS')" 2>&1)
-[[ "$err" == *"0A000"*"pg_cron lives in database postgres, not in this one"* && "$err" == *"cron.schedule_in_database("* ]]
+[[ "$err" == *"0A000"*"pg_cron is not installed in this database"* && "$err" == *"DETAIL:  pg_cron lives in database postgres. Run this there: SELECT cron.schedule_in_database("* ]]
 ok $? "schedule_training in the shop's database names pg_cron's database and the statement to run there"
 sql=$(q "SELECT recsys.schedule_training_sql('default', '* * * * *', '$OPTS')")
 is "$sql" "SELECT cron.schedule_in_database('recsys-train-default@$DB', '* * * * *', 'CALL recsys.train(''default'', ''{\"gru_epochs\": 0, \"max_epochs\": 1}'')', '$DB')" \

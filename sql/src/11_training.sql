@@ -255,9 +255,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         IF coalesce(current_setting('cron.database_name', true), '') NOT IN ('', current_database()) THEN
             -- pg_cron runs in another database, which this one cannot reach: say what to run there
-            RAISE EXCEPTION 'pg_cron lives in database %, not in this one', quote_ident(current_setting('cron.database_name'))
+            RAISE EXCEPTION 'pg_cron is not installed in this database'
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = format('Run this there: %s', recsys.schedule_training_sql(model, schedule, options)),
+                      DETAIL = format('pg_cron lives in database %s. Run this there: %s', quote_ident(current_setting('cron.database_name')),
+                                      recsys.schedule_training_sql(model, schedule, options)),
                       HINT = format('SELECT recsys.schedule_training_sql(%L, %L, %L) here returns that statement.', model, schedule, coalesce(options, '{}'));
         END IF;
         RAISE EXCEPTION 'pg_cron is not installed in this database'
