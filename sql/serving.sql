@@ -235,3 +235,59 @@ SELECT pg_temp.try($$SELECT * FROM similar_items(1000, 3, '{"exclude_taken": tru
 SELECT rank, reason FROM recommend_bundles('visitor-1', 2, '{"session": ["no-such-item", "nor-this"]}');
 SELECT count(*) FILTER (WHERE reason LIKE 'from your session%') = 2 AS known_session_is_personal
   FROM recommend_bundles('visitor-1', 2, jsonb_build_object('session', jsonb_build_array((SELECT min(product_id) FROM shop.products)::text)));
+
+-- item_pairs counts each item's partners over an inverted index (memory linear in the events); the same pairs and
+-- statistics as counting every basket's pairs in SQL
+CREATE TEMP TABLE ref_pairs AS
+WITH tx AS (SELECT e.basket_idx AS t, array_agg(DISTINCT e.item_idx ORDER BY e.item_idx) AS items
+              FROM recsys.events_clean e WHERE e.basket_idx IS NOT NULL GROUP BY 1),
+     n AS (SELECT count(*)::float8 AS n FROM tx),
+     ic AS (SELECT i, count(*) AS c FROM tx, unnest(items) i GROUP BY i),
+     pr AS (SELECT a, b, count(*) AS together FROM tx, unnest(items) a, unnest(items) b
+             WHERE a <> b AND cardinality(items) <= 50 GROUP BY a, b HAVING count(*) >= 2)
+SELECT pr.a, pr.b, pr.together, round((pr.together / n.n)::numeric, 9) AS support,
+       round((pr.together::float8 / ia.c)::numeric, 9) AS confidence,
+       round(((pr.together::float8 / ia.c) / (ib.c / n.n))::numeric, 9) AS lift
+  FROM pr, n, ic ia, ic ib WHERE ia.i = pr.a AND ib.i = pr.b;
+CREATE TEMP TABLE c_pairs AS
+SELECT p.item_a AS a, p.item_b AS b, p.together, round(p.support::numeric, 9) AS support,
+       round(p.confidence::numeric, 9) AS confidence, round(p.lift::numeric, 9) AS lift
+  FROM recsys.item_pairs(2, 50) p;
+SELECT (SELECT count(*) FROM ref_pairs) > 100 AS many_pairs,
+       (SELECT count(*) FROM (SELECT * FROM ref_pairs EXCEPT SELECT * FROM c_pairs) d) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM c_pairs EXCEPT SELECT * FROM ref_pairs) d) AS extra;
+
+-- mine_itemsets grows sets depth-first over an inverted index; the same sets, counts and lift as the SQL Apriori
+-- it replaced (baskets of 2..50 items, a set grown by larger items while 3 customers hold it, up to 4 items), run
+-- here as the reference
+CREATE TEMP TABLE ref_baskets AS
+SELECT e.basket_idx AS basket, min(e.user_idx) AS user_idx, array_agg(DISTINCT e.item_idx ORDER BY e.item_idx) AS items
+  FROM recsys.events_clean e WHERE e.basket_idx IS NOT NULL
+ GROUP BY 1 HAVING count(DISTINCT e.item_idx) BETWEEN 2 AND 50;
+CREATE TEMP TABLE ref_grown (items integer[], baskets bigint, customers bigint);
+DO $$
+DECLARE size integer;
+BEGIN
+    CREATE TEMP TABLE ref_level AS SELECT ARRAY[i] AS items FROM ref_baskets b, unnest(b.items) i GROUP BY i
+                                   HAVING count(DISTINCT b.user_idx) >= 3;
+    FOR size IN 2 .. 4 LOOP
+        CREATE TEMP TABLE ref_next AS
+        SELECT f.items || x AS items, count(*) AS baskets, count(DISTINCT b.user_idx) AS customers
+          FROM ref_level f JOIN ref_baskets b ON b.items @> f.items CROSS JOIN LATERAL unnest(b.items) x
+         WHERE x > f.items[cardinality(f.items)] GROUP BY 1 HAVING count(DISTINCT b.user_idx) >= 3;
+        INSERT INTO ref_grown SELECT * FROM ref_next;
+        DROP TABLE ref_level;
+        CREATE TEMP TABLE ref_level AS SELECT items FROM ref_next;
+        DROP TABLE ref_next;
+    END LOOP;
+END $$;
+CREATE TEMP TABLE ref_sets AS
+SELECT g.items, g.baskets, g.customers,
+       round(((g.baskets::float8 / (SELECT count(*) FROM ref_baskets))
+              / (SELECT exp(sum(ln(s.c::float8 / (SELECT count(*) FROM ref_baskets))))
+                   FROM (SELECT i, count(*) AS c FROM ref_baskets, unnest(items) i GROUP BY i) s WHERE s.i = ANY (g.items)))::numeric, 6) AS lift
+  FROM ref_grown g;
+CREATE TEMP TABLE c_sets AS SELECT m.items, m.baskets, m.customers, round(m.lift::numeric, 6) AS lift FROM recsys.mine_itemsets(3, 4, 50) m;
+SELECT (SELECT count(*) FROM ref_sets) > 50 AS many_sets, (SELECT max(cardinality(items)) FROM ref_sets) AS largest,
+       (SELECT count(*) FROM (SELECT * FROM ref_sets EXCEPT SELECT * FROM c_sets) d) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM c_sets EXCEPT SELECT * FROM ref_sets) d) AS extra;

@@ -22,7 +22,6 @@ is "$sql" "SELECT cron.schedule_in_database('recsys-train-default@$DB', '* * * *
 err=$(psql -X -q -d "$DB" -c "SELECT recsys.schedule_training_sql('nosuch', '0 3 * * *')" 2>&1)
 [[ "$err" == *"model 'nosuch' does not exist"* ]]; ok $? "it checks the model as schedule_training does"
 
-had_cron=$(c "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'")
 c "CREATE EXTENSION IF NOT EXISTS pg_cron" >/dev/null 2>&1
 # at the same minute, a training scheduled in pg_cron's own database, whose runs are shown beside what their CALL did
 psql -X -q -d postgres >/dev/null 2>&1 <<'SQL'
@@ -68,6 +67,6 @@ SELECT recsys.uninstall();
 DROP EXTENSION recsys CASCADE;
 DROP SCHEMA IF EXISTS cronshop2 CASCADE;
 SQL
-[ "$had_cron" = "0" ] && c "DROP EXTENSION pg_cron" >/dev/null 2>&1
+# pg_cron stays (see test/pgtap_cron/schedule.sql: a dropped and re-created pg_cron never runs the new jobs)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 tap_done

@@ -111,16 +111,24 @@ CREATE TABLE recsys.mined_bundles (
 COMMENT ON TABLE recsys.mined_bundles IS 'bundles mined from baskets: frequent itemsets of 2 to max_size items with support, lift over independence and categories spanned; each was bought together by at least min_customers distinct customers, so none reveals one person''s basket';
 SELECT pg_catalog.pg_extension_config_dump('recsys.mined_bundles', '');
 
-CREATE FUNCTION recsys.mine_bundles_run(options jsonb DEFAULT '{}') RETURNS bigint
+-- frequent item sets of the prepared baskets, in C
+--@begin recsys.mine_itemsets(integer, integer, integer)
+CREATE FUNCTION recsys.mine_itemsets(min_customers integer, max_size integer, max_basket integer)
+RETURNS TABLE (items integer[], baskets bigint, customers bigint, support double precision, lift double precision)
+    AS 'MODULE_PATHNAME', 'mine_itemsets'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.mine_itemsets(integer, integer, integer) IS 'the item sets of 2 to max_size items that at least min_customers customers bought together in one basket (each customer''s history when no basket column is registered; baskets of 2 to max_basket distinct items): baskets holding the set, customers, support (share of those baskets) and lift (support over the product of its items'' supports); depth-first over an inverted index, memory linear in the events';
+--@end
+
+--@begin recsys.mine_bundles_run(jsonb)
+CREATE OR REPLACE FUNCTION recsys.mine_bundles_run(options jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     o jsonb;
     key text;
-    n_baskets bigint;
-    by_basket boolean;
-    set_size integer;
     total bigint := 0;
 BEGIN
     IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
@@ -138,57 +146,23 @@ BEGIN
         RAISE EXCEPTION 'min_customers must be at least 2 and max_size from 2 to 5'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    by_basket := EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL);
-    CREATE TEMP TABLE rs_baskets ON COMMIT DROP AS
-    SELECT CASE WHEN by_basket THEN e.basket_idx ELSE e.user_idx END AS basket, min(e.user_idx) AS user_idx,
-           array_agg(DISTINCT e.item_idx ORDER BY e.item_idx) AS items
-      FROM recsys.events_clean e WHERE NOT by_basket OR e.basket_idx IS NOT NULL
-     GROUP BY 1 HAVING count(DISTINCT e.item_idx) BETWEEN 2 AND (o ->> 'max_basket')::int;
-    SELECT count(*) INTO n_baskets FROM rs_baskets;
+    -- the frequent sets come from C (recsys.mine_itemsets: memory linear in the events); kept when their lift, and
+    -- across categories when asked, pass
     DELETE FROM recsys.mined_bundles;
-    IF n_baskets = 0 THEN
-        RETURN 0;
+    INSERT INTO recsys.mined_bundles (bundle_key, items, size, baskets, customers, support, lift, categories)
+    SELECT 'mined:' || array_to_string(m.items, '-'), m.items, cardinality(m.items), m.baskets, m.customers, m.support,
+           m.lift, (SELECT count(DISTINCT a.category) FROM recsys.item_attrs a WHERE a.item_idx = ANY (m.items))
+      FROM recsys.mine_itemsets((o ->> 'min_customers')::int, (o ->> 'max_size')::int, (o ->> 'max_basket')::int) m
+     WHERE m.lift >= (o ->> 'min_lift')::float8;
+    IF (o ->> 'cross_category')::boolean THEN
+        DELETE FROM recsys.mined_bundles m WHERE m.categories < 2;
     END IF;
-    CREATE TEMP TABLE rs_item_support ON COMMIT DROP AS
-    SELECT i AS item_idx, count(*)::float8 / n_baskets AS support FROM rs_baskets, unnest(items) i GROUP BY i;
-    CREATE UNIQUE INDEX ON rs_item_support (item_idx);
-    ANALYZE rs_item_support;
-    -- Apriori: itemsets of size s grow from frequent ones of size s - 1 by a larger item
-    CREATE TEMP TABLE rs_frequent ON COMMIT DROP AS
-    SELECT ARRAY[s.item_idx] AS items FROM rs_item_support s
-     WHERE s.support * n_baskets >= (o ->> 'min_customers')::int;
-    CREATE INDEX ON rs_baskets USING gin (items);
-    ANALYZE rs_baskets;
-    FOR set_size IN 2 .. (o ->> 'max_size')::int LOOP
-        -- each frequent itemset grows by the larger items of the baskets that hold it (GIN finds them)
-        CREATE TEMP TABLE rs_next ON COMMIT DROP AS
-        SELECT f.items || x AS items, count(*) AS baskets, count(DISTINCT b.user_idx) AS customers
-          FROM rs_frequent f
-          JOIN rs_baskets b ON b.items @> f.items
-          CROSS JOIN LATERAL unnest(b.items) x
-         WHERE x > f.items[cardinality(f.items)]
-           AND x IN (SELECT s.item_idx FROM rs_item_support s WHERE s.support * n_baskets >= (o ->> 'min_customers')::int)
-         GROUP BY 1
-        HAVING count(DISTINCT b.user_idx) >= (o ->> 'min_customers')::int;
-        INSERT INTO recsys.mined_bundles (bundle_key, items, size, baskets, customers, support, lift, categories)
-        SELECT 'mined:' || array_to_string(n.items, '-'), n.items, set_size, n.baskets, n.customers,
-               n.baskets::float8 / n_baskets,
-               (n.baskets::float8 / n_baskets) / (SELECT exp(sum(ln(s.support))) FROM rs_item_support s WHERE s.item_idx = ANY (n.items)),
-               (SELECT count(DISTINCT a.category) FROM recsys.item_attrs a WHERE a.item_idx = ANY (n.items))
-          FROM rs_next n;
-        DELETE FROM recsys.mined_bundles m
-         WHERE m.size = set_size
-           AND (m.lift < (o ->> 'min_lift')::float8 OR ((o ->> 'cross_category')::boolean AND m.categories < 2));
-        DROP TABLE rs_frequent;
-        ALTER TABLE rs_next RENAME TO rs_frequent;
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM rs_frequent);
-    END LOOP;
     SELECT count(*) INTO total FROM recsys.mined_bundles;
-    DROP TABLE IF EXISTS rs_frequent, rs_item_support, rs_baskets;
     RETURN total;
 END
 $$;
-COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked';
+COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked: recsys.mine_itemsets, then the lift and category rules';
+--@end
 --@begin recsys.mine_bundles(jsonb)
 CREATE FUNCTION recsys.mine_bundles(options jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE plpgsql VOLATILE

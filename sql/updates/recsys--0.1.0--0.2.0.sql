@@ -183,7 +183,8 @@ DROP FUNCTION recsys.register_bundles(regclass, name, name);
 
 -- mining and splitting check their options with the same rule, then run as before
 ALTER FUNCTION recsys.mine_bundles(jsonb) RENAME TO mine_bundles_run;
-COMMENT ON FUNCTION recsys.mine_bundles_run(jsonb) IS 'the mining step of recsys.mine_bundles, on options it has checked';
+--#include sql/src/10_features.sql recsys.mine_itemsets(integer, integer, integer)
+--#include sql/src/10_features.sql recsys.mine_bundles_run(jsonb)
 --#include sql/src/10_features.sql recsys.mine_bundles(jsonb)
 
 ALTER FUNCTION recsys.split_pairs(text, jsonb) RENAME TO split_pairs_run;

@@ -58,9 +58,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    -- ease_fit and item_pairs read the prepared tables through SPI: STABLE, and kept in the leader
    AND NOT (p.oid IN ('recsys.ease_fit(double precision)'::regprocedure, 'recsys.item_pairs(integer, integer)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r')
-   -- feature extraction reads the prepared tables through SPI: STABLE, kept in the leader
+   -- feature extraction and mining read the prepared tables through SPI: STABLE, kept in the leader
    AND NOT (p.oid IN ('recsys.user_sequences(integer)'::regprocedure, 'recsys.item_profiles(integer)'::regprocedure,
-                      'recsys.user_profiles(integer)'::regprocedure)
+                      'recsys.user_profiles(integer)'::regprocedure, 'recsys.mine_itemsets(integer, integer, integer)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- the bundle fit and its samples, and the item samples, read prepared data through SPI and take seconds:
    -- VOLATILE, in the leader

@@ -1,0 +1,409 @@
+/*
+ * mining.c — frequent item sets of the prepared baskets, for recsys.mine_bundles:
+ * recsys.mine_itemsets(min_customers, max_size, max_basket).
+ *
+ * The baskets (each customer's history when no basket column is registered) with 2 to
+ * max_basket distinct items are kept as arrays in the order of their customer, and
+ * inverted (item -> baskets). A depth-first search grows each set by larger items:
+ * the baskets holding a set are those of its prefix that hold the new item, and the
+ * candidates' basket and distinct-customer counts are kept in dense arrays (a basket's
+ * customer is the smallest customer index among its rows; baskets come customer by
+ * customer, so a customer counts once). A set is kept, and grown, when at least
+ * min_customers customers hold it (the privacy floor and Apriori's rule). Memory is
+ * linear in the events; the SQL Apriori it replaced joined every basket to every
+ * frequent set through a GIN index.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/tuplestore.h"
+
+#include "prepared.h"
+
+typedef struct Baskets
+{
+	int64		n;				/* kept baskets, in customer order */
+	int64	   *start;			/* basket t's items: items[start[t] .. start[t + 1]) */
+	int32	   *items;			/* ascending within a basket */
+	int32	   *user;
+	int32		n_items;
+	int64	   *inv_start;		/* item i's baskets: inv[inv_start[i] .. inv_start[i + 1]), ascending */
+	int32	   *inv;
+	int64	   *item_baskets;
+} Baskets;
+
+typedef struct Miner
+{
+	Baskets    *b;
+	int			min_customers;
+	int			max_size;
+	int32	   *set;			/* the set being grown */
+	int32	   *count;			/* per candidate item: baskets, customers, the last customer seen */
+	int32	   *customers;
+	int32	   *last_user;
+	int32	   *touched;
+	ReturnSetInfo *rsinfo;
+	int64		found;
+} Miner;
+
+typedef struct Kept
+{
+	int32		item;
+	int32		baskets;
+	int32		customers;
+} Kept;
+
+/* one raw basket: sort key (its customer) and its distinct items */
+typedef struct RawBasket
+{
+	int32		user;
+	int64		start;
+	int32		n;
+} RawBasket;
+
+static int
+RawBasketCmp(const void *x, const void *y)
+{
+	const RawBasket *a = x,
+			   *b = y;
+
+	if (a->user != b->user)
+		return a->user < b->user ? -1 : 1;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+static int
+Int32Cmp(const void *x, const void *y)
+{
+	int32		a = *(const int32 *) x,
+				b = *(const int32 *) y;
+
+	return (a > b) - (a < b);
+}
+
+/* the baskets as read: their items end to end, and where each kept one starts */
+typedef struct RawReader
+{
+	int32	   *raw;
+	int64		nraw,
+				cap_raw;
+	RawBasket  *rb;
+	int64		nrb,
+				cap_rb;
+	int32		user;			/* the smallest customer among the current basket's rows */
+	int64		start;			/* where its items start in raw */
+	int			max_basket;
+	MemoryContext mcxt;			/* where the arrays live: SPI calls switch to their own context */
+} RawReader;
+
+/* the current basket ends: kept when it holds 2..max_basket distinct items, else its items are dropped */
+static void
+RawBasketEnd(RawReader *rd)
+{
+	int64		n = rd->nraw - rd->start;
+
+	if (n >= 2 && n <= rd->max_basket)
+	{
+		if (rd->nrb == rd->cap_rb)
+		{
+			rd->cap_rb = rd->cap_rb ? rd->cap_rb * 2 : 1024;
+			rd->rb = rd->rb ? repalloc_huge(rd->rb, sizeof(RawBasket) * rd->cap_rb)
+				: MemoryContextAllocExtended(rd->mcxt, sizeof(RawBasket) * rd->cap_rb, MCXT_ALLOC_HUGE);
+		}
+		rd->rb[rd->nrb].user = rd->user;
+		rd->rb[rd->nrb].start = rd->start;
+		rd->rb[rd->nrb].n = (int32) n;
+		rd->nrb++;
+	}
+	else
+		rd->nraw = rd->start;
+	rd->user = PG_INT32_MAX;
+	rd->start = rd->nraw;
+}
+
+/*
+ * reads the baskets of 2..max_basket distinct items, customer by customer, and inverts them, into mcxt (call
+ * inside SPI: its calls leave CurrentMemoryContext at SPI's own, freed by SPI_finish)
+ */
+static void
+BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
+{
+	bool		by_basket;
+	Portal		portal;
+	RawReader	rd;
+	int32	   *raw;
+	RawBasket  *rb;
+	int64		nrb;
+	int64		cur = PG_INT64_MIN;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.user = PG_INT32_MAX;
+	rd.max_basket = max_basket;
+	rd.mcxt = mcxt;
+	bk->n_items = RecsysSpaceCount("item");
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL)", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the prepared events");
+	{
+		bool		isnull;
+
+		by_basket = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	portal = SPI_cursor_open_with_args(NULL, by_basket
+									   ? "SELECT basket_idx, user_idx, item_idx FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 3"
+									   : "SELECT user_idx::bigint, user_idx, item_idx FROM recsys.events_clean ORDER BY 1, 3",
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		key = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			int32		user = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+			int32		item = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+
+			if (key != cur && cur != PG_INT64_MIN)
+				RawBasketEnd(&rd);
+			cur = key;
+			rd.user = Min(rd.user, user);
+			/* the rule of prepared.h: an item appended since the count was read is skipped */
+			if (item < 0 || item >= bk->n_items)
+				continue;
+			if (rd.nraw > rd.start && rd.raw[rd.nraw - 1] == item)
+				continue;		/* ordered by item: a repeat */
+			if (rd.nraw == rd.cap_raw)
+			{
+				rd.cap_raw = rd.cap_raw ? rd.cap_raw * 2 : 4096;
+				rd.raw = rd.raw ? repalloc_huge(rd.raw, sizeof(int32) * rd.cap_raw)
+					: MemoryContextAllocExtended(rd.mcxt, sizeof(int32) * rd.cap_raw, MCXT_ALLOC_HUGE);
+			}
+			rd.raw[rd.nraw++] = item;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(mcxt);
+	if (cur != PG_INT64_MIN)
+		RawBasketEnd(&rd);
+	raw = rd.raw;
+	rb = rd.rb;
+	nrb = rd.nrb;
+
+	/* customer order (stable within a customer), so each candidate counts a customer once */
+	if (nrb > 1)
+		qsort(rb, nrb, sizeof(RawBasket), RawBasketCmp);
+	bk->n = nrb;
+	bk->start = palloc_extended(sizeof(int64) * (nrb + 1), MCXT_ALLOC_HUGE);
+	bk->user = palloc_extended(sizeof(int32) * Max(nrb, 1), MCXT_ALLOC_HUGE);
+	bk->items = palloc_extended(sizeof(int32) * Max(rd.nraw, 1), MCXT_ALLOC_HUGE);
+	bk->start[0] = 0;
+	for (int64 t = 0; t < nrb; t++)
+	{
+		memcpy(bk->items + bk->start[t], raw + rb[t].start, sizeof(int32) * rb[t].n);
+		bk->start[t + 1] = bk->start[t] + rb[t].n;
+		bk->user[t] = rb[t].user;
+	}
+	if (raw)
+		pfree(raw);
+	if (rb)
+		pfree(rb);
+
+	/* item -> baskets, ascending (counting sort) */
+	bk->inv_start = palloc0(sizeof(int64) * (bk->n_items + 1));
+	for (int64 q = 0; q < bk->start[nrb]; q++)
+		bk->inv_start[bk->items[q] + 1]++;
+	bk->item_baskets = palloc(sizeof(int64) * Max(bk->n_items, 1));
+	for (int32 i = 0; i < bk->n_items; i++)
+	{
+		bk->item_baskets[i] = bk->inv_start[i + 1];
+		bk->inv_start[i + 1] += bk->inv_start[i];
+	}
+	bk->inv = palloc_extended(sizeof(int32) * Max(bk->start[nrb], 1), MCXT_ALLOC_HUGE);
+	{
+		int64	   *fill = palloc(sizeof(int64) * Max(bk->n_items, 1));
+
+		memcpy(fill, bk->inv_start, sizeof(int64) * Max(bk->n_items, 1));
+		for (int64 t = 0; t < nrb; t++)
+			for (int64 q = bk->start[t]; q < bk->start[t + 1]; q++)
+				bk->inv[fill[bk->items[q]]++] = (int32) t;
+		pfree(fill);
+	}
+}
+
+/* whether basket t holds item c (its items ascend) */
+static bool
+BasketHolds(const Baskets *bk, int64 t, int32 c)
+{
+	int64		lo = bk->start[t],
+				hi = bk->start[t + 1] - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (bk->items[mid] == c)
+			return true;
+		if (bk->items[mid] < c)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+static void
+Emit(Miner *m, int size, int32 baskets, int32 customers)
+{
+	const Baskets *bk = m->b;
+	Datum	   *elems = palloc(sizeof(Datum) * size);
+	double		support = (double) baskets / bk->n;
+	double		expected = 1;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+
+	for (int j = 0; j < size; j++)
+	{
+		elems[j] = Int32GetDatum(m->set[j]);
+		expected *= (double) bk->item_baskets[m->set[j]] / bk->n;
+	}
+	values[0] = PointerGetDatum(construct_array(elems, size, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	values[1] = Int64GetDatum(baskets);
+	values[2] = Int64GetDatum(customers);
+	values[3] = Float8GetDatum(support);
+	values[4] = Float8GetDatum(support / expected);
+	tuplestore_putvalues(m->rsinfo->setResult, m->rsinfo->setDesc, values, nulls);
+	pfree(elems);
+	m->found++;
+}
+
+/* grows m->set[0 .. size) (held by the baskets tx[0 .. ntx)) by each larger item enough customers share */
+static void
+Grow(Miner *m, int size, const int32 *tx, int64 ntx)
+{
+	const Baskets *bk = m->b;
+	int32		top = m->set[size - 1];
+	int			nt = 0;
+	Kept	   *kept;
+	int			nkept = 0;
+
+	for (int64 p = 0; p < ntx; p++)
+	{
+		int64		t = tx[p];
+		int32		u = bk->user[t];
+
+		/* the basket's items ascend: those after the set's last are at its end */
+		for (int64 q = bk->start[t + 1] - 1; q >= bk->start[t] && bk->items[q] > top; q--)
+		{
+			int32		c = bk->items[q];
+
+			if (m->count[c]++ == 0)
+			{
+				m->touched[nt++] = c;
+				m->customers[c] = 0;
+				m->last_user[c] = -1;
+			}
+			if (m->last_user[c] != u)
+			{
+				m->customers[c]++;
+				m->last_user[c] = u;
+			}
+		}
+	}
+	/* the counts are shared by every depth: read them out and clear them before growing further */
+	kept = palloc(sizeof(Kept) * Max(nt, 1));
+	for (int j = 0; j < nt; j++)
+	{
+		int32		c = m->touched[j];
+
+		if (m->customers[c] >= m->min_customers)
+		{
+			kept[nkept].item = c;
+			kept[nkept].baskets = m->count[c];
+			kept[nkept].customers = m->customers[c];
+			nkept++;
+		}
+		m->count[c] = 0;
+	}
+	qsort(kept, nkept, sizeof(Kept), Int32Cmp);	/* by item: the first member */
+	for (int j = 0; j < nkept; j++)
+	{
+		m->set[size] = kept[j].item;
+		Emit(m, size + 1, kept[j].baskets, kept[j].customers);
+		if (size + 1 < m->max_size)
+		{
+			int32	   *sub = palloc(sizeof(int32) * kept[j].baskets);
+			int64		nsub = 0;
+
+			for (int64 p = 0; p < ntx; p++)
+				if (BasketHolds(bk, tx[p], kept[j].item))
+					sub[nsub++] = tx[p];
+			Grow(m, size + 1, sub, nsub);
+			pfree(sub);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(kept);
+}
+
+/* ---------- recsys.mine_itemsets(min_customers, max_size, max_basket) ---------- */
+
+PG_FUNCTION_INFO_V1(mine_itemsets);
+
+Datum
+mine_itemsets(PG_FUNCTION_ARGS)
+{
+	int32		min_customers = PG_GETARG_INT32(0);
+	int32		max_size = PG_GETARG_INT32(1);
+	int32		max_basket = PG_GETARG_INT32(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext outer = CurrentMemoryContext;
+	Baskets		bk;
+	Miner		m;
+
+	if (min_customers < 2 || max_size < 2 || max_size > 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_customers must be at least 2 and max_size from 2 to 5")));
+	if (max_basket < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_basket must be at least 2, got %d", max_basket)));
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&bk, 0, sizeof(bk));
+	SPI_connect();
+	/* the baskets outlive SPI_finish: read them into the caller's context */
+	BasketsLoad(&bk, max_basket, outer);
+	SPI_finish();
+
+	memset(&m, 0, sizeof(m));
+	m.b = &bk;
+	m.min_customers = min_customers;
+	m.max_size = max_size;
+	m.rsinfo = rsinfo;
+	m.set = palloc(sizeof(int32) * max_size);
+	m.count = palloc0(sizeof(int32) * Max(bk.n_items, 1));
+	m.customers = palloc0(sizeof(int32) * Max(bk.n_items, 1));
+	m.last_user = palloc(sizeof(int32) * Max(bk.n_items, 1));
+	m.touched = palloc(sizeof(int32) * Max(bk.n_items, 1));
+	for (int32 a = 0; a < bk.n_items; a++)
+	{
+		int64		n = bk.inv_start[a + 1] - bk.inv_start[a];
+
+		/* an item fewer baskets hold than the floor grows no set */
+		if (n < min_customers)
+			continue;
+		m.set[0] = a;
+		Grow(&m, 1, bk.inv + bk.inv_start[a], n);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_NULL();
+}
