@@ -9,13 +9,15 @@
 #     medium 100,000 customers,  20,000 products, 10,000 bundles,  2,000,000 order lines
 #     large 1,000,000 customers, 100,000 products, 50,000 bundles, 20,000,000 order lines
 # RECSYS_SCALE_SECONDS sets each serving run's length (default 10); RECSYS_SCALE_TRAIN_OPTIONS adds options to the
-# bundle model's training (e.g. '{"dense_max": 0}' fits at low rank whatever the size). A step that fails prints its error and the run
+# bundle model's training (e.g. '{"dense_max": 0}' fits at low rank whatever the size); RECSYS_SCALE_NOTICES=1 prints
+# each step's progress NOTICEs (prepare's and the features' steps, the training's stages and epochs) under it. A step that fails prints its error and the run
 # goes on, so the table shows where a size stops. Runs as a superuser (it reads /proc for the backend's memory).
 set -uo pipefail
 SIZE=${1:-small}
 DB=${2:-recsys_scale}
 SECS=${RECSYS_SCALE_SECONDS:-10}
 TRAIN_OPTIONS=${RECSYS_SCALE_TRAIN_OPTIONS:-\{\}}
+MESSAGES=$([ "${RECSYS_SCALE_NOTICES:-0}" = 1 ] && echo notice || echo warning)
 case "$SIZE" in
     small)  C=10000;   P=5000;   B=1000;  L=200000 ;;
     medium) C=100000;  P=20000;  B=10000; L=2000000 ;;
@@ -33,7 +35,7 @@ step() {  # label sql
     local t0 t1 out mem
     t0=$(date +%s.%N)
     out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" 2>&1 <<SQL
-SET client_min_messages = warning;
+SET client_min_messages = $MESSAGES;
 $2
 SELECT 'VmHWM ' || (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s+(\d+)'))[1];
 SQL
@@ -41,12 +43,14 @@ SQL
     local rc=$?
     t1=$(date +%s.%N)
     mem=$(sed -n 's/^VmHWM \([0-9]*\)$/\1/p' <<<"$out" | tail -1)
+    # the steps' progress NOTICEs (RECSYS_SCALE_NOTICES=1), indented under the step
+    [ "$MESSAGES" = notice ] && grep '^NOTICE: ' <<<"$out" | sed 's/^NOTICE:  /      /'
     if [ $rc -eq 0 ]; then
         printf '%-34s %9.1f s   peak %7.0f MB\n' "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
                "$(awk -v m="${mem:-0}" 'BEGIN {print m / 1024}')"
     else
         FAILED=1
-        printf '%-34s %9.1f s   FAILED: %s\n' "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$(grep -m1 ERROR <<<"$out")"
+        printf '%-34s %9.1f s   FAILED: %s\n' "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$(grep -m1 -E "ERROR|FATAL|server closed" <<<"$out" || tail -1 <<<"$out")"
     fi
 }
 
