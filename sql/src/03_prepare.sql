@@ -248,6 +248,8 @@ COMMENT ON FUNCTION recsys.progress(text, text) IS 'a NOTICE of where a long cal
 CREATE OR REPLACE FUNCTION recsys.prepare() RETURNS TABLE (source text, rule text, rows bigint)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- sorts and hashes over every event: up to 256 MB each before they spill to temporary files
+    SET work_mem = '256MB'
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -288,6 +288,8 @@ COMMENT ON FUNCTION recsys.adopt_mined_bundles(integer, text) IS 'makes the max_
 CREATE OR REPLACE FUNCTION recsys.refresh_features(options jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- sorts and hashes over every event: up to 256 MB each before they spill to temporary files
+    SET work_mem = '256MB'
 AS $$
 DECLARE
     o jsonb := recsys.check_options(options, 'refresh_features');
