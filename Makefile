@@ -26,8 +26,10 @@ PG_CPPFLAGS = -I$(srcdir)/src $(OPENBLAS_CFLAGS) -DRECSYS_VERSION='"$(EXTVERSION
 # overridable; -Werror is added by CI only (RECSYS_WERROR=1). -O3 lets gcc vectorise the
 # elementwise loops of the core (activations, optimiser steps) next to the BLAS calls.
 OPTFLAGS ?= -O3
-# -fno-math-errno: no errno branch around sqrtf/expf, so the optimiser loops vectorise (nothing reads errno)
-MATHFLAGS = -fno-math-errno
+# -fno-math-errno: no errno branch around sqrtf/expf, so the optimiser loops vectorise (nothing reads errno);
+# -fno-trapping-math: a compare may become a select, so the GRU's gate loops (a clamp in their inlined e^x)
+# vectorise (nothing enables floating-point traps; results are unchanged)
+MATHFLAGS = -fno-math-errno -fno-trapping-math
 PG_CFLAGS = $(OPTFLAGS) $(MATHFLAGS) -Wall $(if $(RECSYS_WERROR),-Werror,)
 SHLIB_LINK = -lopenblas -lm
 # RECSYS_SANITIZE=undefined (or address,undefined): a sanitizer build of the module; scripts/sanitize.sh runs

@@ -48,6 +48,7 @@ typedef struct Miner
 	int32	   *customers;
 	int32	   *last_user;
 	int32	   *touched;
+	int32	   *slot[5];		/* per depth: a kept item's position among the kept, else -1 */
 	ReturnSetInfo *rsinfo;
 	int64		found;
 } Miner;
@@ -239,27 +240,6 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 	}
 }
 
-/* whether basket t holds item c (its items ascend) */
-static bool
-BasketHolds(const Baskets *bk, int64 t, int32 c)
-{
-	int64		lo = bk->start[t],
-				hi = bk->start[t + 1] - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (bk->items[mid] == c)
-			return true;
-		if (bk->items[mid] < c)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 static void
 Emit(Miner *m, int size, int32 baskets, int32 customers)
 {
@@ -338,18 +318,52 @@ Grow(Miner *m, int size, const int32 *tx, int64 ntx)
 	{
 		m->set[size] = kept[j].item;
 		Emit(m, size + 1, kept[j].baskets, kept[j].customers);
-		if (size + 1 < m->max_size)
-		{
-			int32	   *sub = palloc(sizeof(int32) * kept[j].baskets);
-			int64		nsub = 0;
+	}
+	if (size + 1 < m->max_size && nkept > 0)
+	{
+		/*
+		 * the baskets of each grown set, in one more pass over these baskets (testing each basket for each
+		 * kept item would cost kept x baskets: hours for a staple in a million baskets)
+		 */
+		int32	   *slot = m->slot[size];
+		int64	   *at = palloc(sizeof(int64) * (nkept + 1));
+		int32	   *subs;
 
-			for (int64 p = 0; p < ntx; p++)
-				if (BasketHolds(bk, tx[p], kept[j].item))
-					sub[nsub++] = tx[p];
-			Grow(m, size + 1, sub, nsub);
-			pfree(sub);
+		at[0] = 0;
+		for (int j = 0; j < nkept; j++)
+		{
+			slot[kept[j].item] = j;
+			at[j + 1] = at[j] + kept[j].baskets;
 		}
-		CHECK_FOR_INTERRUPTS();
+		subs = palloc_extended(sizeof(int32) * Max(at[nkept], 1), MCXT_ALLOC_HUGE);
+		{
+			int64	   *fill = palloc(sizeof(int64) * nkept);
+
+			memcpy(fill, at, sizeof(int64) * nkept);
+			for (int64 p = 0; p < ntx; p++)
+			{
+				int64		t = tx[p];
+
+				for (int64 q = bk->start[t + 1] - 1; q >= bk->start[t] && bk->items[q] > top; q--)
+				{
+					int32		j = slot[bk->items[q]];
+
+					if (j >= 0)
+						subs[fill[j]++] = (int32) t;
+				}
+			}
+			pfree(fill);
+		}
+		for (int j = 0; j < nkept; j++)
+			slot[kept[j].item] = -1;
+		for (int j = 0; j < nkept; j++)
+		{
+			m->set[size] = kept[j].item;
+			Grow(m, size + 1, subs + at[j], at[j + 1] - at[j]);
+			CHECK_FOR_INTERRUPTS();
+		}
+		pfree(subs);
+		pfree(at);
 	}
 	pfree(kept);
 }
@@ -394,6 +408,11 @@ mine_itemsets(PG_FUNCTION_ARGS)
 	m.customers = palloc0(sizeof(int32) * Max(bk.n_items, 1));
 	m.last_user = palloc(sizeof(int32) * Max(bk.n_items, 1));
 	m.touched = palloc(sizeof(int32) * Max(bk.n_items, 1));
+	for (int d = 0; d < max_size; d++)
+	{
+		m.slot[d] = palloc(sizeof(int32) * Max(bk.n_items, 1));
+		memset(m.slot[d], 0xff, sizeof(int32) * Max(bk.n_items, 1));	/* -1 */
+	}
 	for (int32 a = 0; a < bk.n_items; a++)
 	{
 		int64		n = bk.inv_start[a + 1] - bk.inv_start[a];

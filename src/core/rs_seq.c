@@ -147,6 +147,61 @@ reserve(RsSeq *m, int batch, int steps, int k)
 	}
 }
 
+/* one row's GRU step: gates z, r, n (kept for backward), the recurrent part of n, the new state */
+RS_VECTOR_CLONES static void
+gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs_real *restrict hb,
+				rs_real *restrict gate, rs_real *restrict hn, rs_real *restrict out, int H)
+{
+	for (int j = 0; j < H; j++)
+	{
+		rs_real		z = rs_sigmoid_v(gx[j] + gh[j]),
+					r = rs_sigmoid_v(gx[H + j] + gh[H + j]),
+					n = rs_tanh_v(gx[2 * H + j] + r * gh[2 * H + j]);
+
+		gate[j] = z;
+		gate[H + j] = r;
+		gate[2 * H + j] = n;
+		hn[j] = gh[2 * H + j];
+		out[j] = (1 - z) * n + z * hb[j];
+	}
+}
+
+/* one row's GRU step backward: the gates' pre-activation gradients (input and recurrent), the state's */
+RS_VECTOR_CLONES static void
+gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
+				 const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh, rs_real *restrict dpb, int H)
+{
+	for (int j = 0; j < H; j++)
+	{
+		rs_real		z = gate[j],
+					r = gate[H + j],
+					n = gate[2 * H + j];
+		rs_real		dn = dhb[j] * (1 - z),
+					dz = dhb[j] * (hb[j] - n);
+		rs_real		dan = dn * (1 - n * n);
+		rs_real		dr = dan * hn[j];
+		rs_real		dza = dz * z * (1 - z),
+					dra = dr * r * (1 - r);
+
+		dgx[j] = dza;
+		dgh[j] = dza;
+		dgx[H + j] = dra;
+		dgh[H + j] = dra;
+		dgx[2 * H + j] = dan;
+		dgh[2 * H + j] = dan * r;
+		dpb[j] = dhb[j] * z;
+	}
+}
+
+/* dst[j] += sum of the rows of src (rows x width) */
+RS_VECTOR_CLONES static void
+add_rows(rs_real *restrict dst, const rs_real *restrict src, int64_t rows, int width)
+{
+	for (int64_t r = 0; r < rows; r++)
+		for (int j = 0; j < width; j++)
+			dst[j] += src[r * width + j];
+}
+
 rs_real *
 rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
 {
@@ -209,22 +264,7 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 				memcpy(out, gate, sizeof(rs_real) * H);
 			}
 			else
-			{
-				rs_real    *hn = m->hn + row * H;
-
-				for (int j = 0; j < H; j++)
-				{
-					rs_real		z = rs_sigmoid(gx[j] + gh[j]),
-								r = rs_sigmoid(gx[H + j] + gh[H + j]),
-								n = rs_tanh(gx[2 * H + j] + r * gh[2 * H + j]);
-
-					gate[j] = z;
-					gate[H + j] = r;
-					gate[2 * H + j] = n;
-					hn[j] = gh[2 * H + j];
-					out[j] = (1 - z) * n + z * hb[j];
-				}
-			}
+				gru_forward_row(gx, gh, hb, gate, m->hn + row * H, out, H);
 		}
 		rs_check_interrupts();
 	}
@@ -362,26 +402,7 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 				memset(dpb, 0, sizeof(rs_real) * H);
 			}
 			else
-			{
-				const rs_real *hn = m->hn + row * H;
-
-				for (int j = 0; j < H; j++)
-				{
-					rs_real		z = gate[j],
-								r = gate[H + j],
-								n = gate[2 * H + j];
-					rs_real		dn = dhb[j] * (1 - z),
-								dz = dhb[j] * (hb[j] - n);
-					rs_real		dan = dn * (1 - n * n);
-					rs_real		dr = dan * hn[j];
-
-					dgx[j] = dgh[j] = dz * z * (1 - z);
-					dgx[H + j] = dgh[H + j] = dr * r * (1 - r);
-					dgx[2 * H + j] = dan;
-					dgh[2 * H + j] = dan * r;
-					dpb[j] = dhb[j] * z;
-				}
-			}
+				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgx, dgh, dpb, H);
 		}
 		/* the gradient into the previous state; recurrent weights wait for one GEMM after the loop */
 		rs_gemm(0, 1, batch, H, GH, 1, m->dgh + (int64_t) t * batch * GH, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
@@ -397,15 +418,11 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		return;
 	/* recurrent weights over all steps at once: K = T*B instead of T products with K = B */
 	rs_gemm(1, 0, H, GH, steps * batch, 1, m->h_all, H, m->dgh, GH, 1, m->g[RS_SEQ_WH], GH);
-	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
-		for (int j = 0; j < GH; j++)
-			m->g[RS_SEQ_BH][j] += m->dgh[r * GH + j];
+	add_rows(m->g[RS_SEQ_BH], m->dgh, (int64_t) steps * batch, GH);
 	/* input projection of all steps at once, then embedding rows */
 	rs_gemm(1, 0, E, GH, steps * batch, 1, m->x_all, E, m->dgx, GH, 1, m->g[RS_SEQ_WX], GH);
 	rs_check_interrupts();
-	for (int64_t r = 0; r < (int64_t) steps * batch; r++)
-		for (int j = 0; j < GH; j++)
-			m->g[RS_SEQ_BX][j] += m->dgx[r * GH + j];
+	add_rows(m->g[RS_SEQ_BX], m->dgx, (int64_t) steps * batch, GH);
 	/* dX overwrites x_all, which backward no longer needs */
 	rs_gemm(0, 1, steps * batch, E, GH, 1, m->dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->x_all, E);
 	rs_check_interrupts();
