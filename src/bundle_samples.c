@@ -113,6 +113,8 @@ bundle_samples(PG_FUNCTION_ARGS)
 			values[3] = PointerGetDatum(construct_array(feats, RS_BUNDLE_NFEAT, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
 			values[4] = Float4GetDatum(c == pos ? 1.0f : 0.0f);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			/* copied by the tuplestore: 100 candidates of 100,000 customers would keep 600 MB of arrays */
+			pfree(DatumGetPointer(values[3]));
 		}
 		/* a validating customer whose bundle was missed still counts, as a miss */
 		if (pos < 0)

@@ -261,6 +261,7 @@ Emit(Miner *m, int size, int32 baskets, int32 customers)
 	values[3] = Float8GetDatum(support);
 	values[4] = Float8GetDatum(support / expected);
 	tuplestore_putvalues(m->rsinfo->setResult, m->rsinfo->setDesc, values, nulls);
+	pfree(DatumGetPointer(values[0]));	/* copied by the tuplestore */
 	pfree(elems);
 	m->found++;
 }

@@ -47,6 +47,7 @@ user_sequences(PG_FUNCTION_ARGS)
 	int64	   *ts;
 	int32		nu,
 				ni;
+	MemoryContext row_cxt;
 
 	if (max_len < 1 || max_len > 10000)
 		ereport(ERROR,
@@ -60,6 +61,8 @@ user_sequences(PG_FUNCTION_ARGS)
 	RecsysCsrLoadWith("SELECT user_idx::bigint, item_idx, ts FROM recsys.events_clean "
 					  "ORDER BY user_idx, ts NULLS FIRST, basket_idx NULLS FIRST, item_idx",
 					  nu, ni, &ev, 1, &ts, CurrentMemoryContext);
+	/* a row's arrays live until the tuplestore has copied them */
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "recsys sequence row", ALLOCSET_DEFAULT_SIZES);
 	for (int32 u = 0; u < nu; u++)
 	{
 		int32		end = ev.ptr[u + 1],
@@ -72,9 +75,11 @@ user_sequences(PG_FUNCTION_ARGS)
 		bool		nulls[3] = {false, false, false};
 		int			dims[1];
 		int			lbs[1] = {1};
+		MemoryContext outer_row;
 
 		if (n == 0)
 			continue;
+		outer_row = MemoryContextSwitchTo(row_cxt);
 		items = palloc(sizeof(Datum) * n);
 		times = palloc(sizeof(Datum) * n);
 		tnull = palloc(sizeof(bool) * n);
@@ -90,9 +95,8 @@ user_sequences(PG_FUNCTION_ARGS)
 		values[2] = PointerGetDatum(construct_md_array(times, tnull, 1, dims, lbs, TIMESTAMPTZOID, 8,
 													   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(items);
-		pfree(times);
-		pfree(tnull);
+		MemoryContextSwitchTo(outer_row);
+		MemoryContextReset(row_cxt);
 		if ((u & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -206,6 +210,7 @@ item_profiles(PG_FUNCTION_ARGS)
 				all_buyers = 0,
 				all_recent = 0;
 	int32		dim;
+	MemoryContext row_cxt;
 
 	CheckWindow(window);
 	InitMaterializedSRF(fcinfo, 0);
@@ -232,10 +237,13 @@ item_profiles(PG_FUNCTION_ARGS)
 		all_recent += recent[i];
 	}
 	dim = cat.ncat + PRICE_BANDS;
+	/* a row's text and array live until the tuplestore has copied them */
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "recsys item profile row", ALLOCSET_DEFAULT_SIZES);
 	for (int32 i = 0; i < ni; i++)
 	{
 		Datum		values[8];
 		bool		nulls[8] = {false, false, false, false, false, false, false, false};
+		MemoryContext outer_row = MemoryContextSwitchTo(row_cxt);
 		Datum	   *content = palloc0(sizeof(Datum) * Max(dim, 1));
 		double		trend;
 
@@ -267,7 +275,8 @@ item_profiles(PG_FUNCTION_ARGS)
 			nulls[6] = true;
 		values[7] = PointerGetDatum(construct_array(content, dim, FLOAT4OID, 4, true, TYPALIGN_INT));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(content);
+		MemoryContextSwitchTo(outer_row);
+		MemoryContextReset(row_cxt);
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -293,6 +302,7 @@ user_profiles(PG_FUNCTION_ARGS)
 	Catalogue	cat;
 	int64		max_ts = PG_INT64_MIN;
 	double	   *share;
+	MemoryContext row_cxt;
 
 	CheckWindow(window);
 	InitMaterializedSRF(fcinfo, 0);
@@ -314,8 +324,12 @@ user_profiles(PG_FUNCTION_ARGS)
 	for (int32 p = 0; p < ev.ptr[nu]; p++)
 		max_ts = Max(max_ts, ts[p]);
 	share = palloc(sizeof(double) * Max(cat.ncat, 1));
+	/* a row's text and jsonb live until the tuplestore has copied them: a million customers leaked gigabytes */
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "recsys user profile row", ALLOCSET_DEFAULT_SIZES);
 	for (int32 u = 0; u < nu; u++)
 	{
+		MemoryContext outer_row;
+
 		int32		n = ev.ptr[u + 1] - ev.ptr[u];
 		int64		last = PG_INT64_MIN;
 		int64		freq = 0,
@@ -330,6 +344,7 @@ user_profiles(PG_FUNCTION_ARGS)
 
 		if (n == 0)
 			continue;
+		outer_row = MemoryContextSwitchTo(row_cxt);
 		memset(share, 0, sizeof(double) * Max(cat.ncat, 1));
 		for (int32 p = ev.ptr[u]; p < ev.ptr[u + 1]; p++)
 		{
@@ -381,6 +396,8 @@ user_profiles(PG_FUNCTION_ARGS)
 			nulls[6] = true;
 		values[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(aff.data));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(outer_row);
+		MemoryContextReset(row_cxt);
 		if ((u & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
