@@ -291,3 +291,26 @@ CREATE TEMP TABLE c_sets AS SELECT m.items, m.baskets, m.customers, round(m.lift
 SELECT (SELECT count(*) FROM ref_sets) > 50 AS many_sets, (SELECT max(cardinality(items)) FROM ref_sets) AS largest,
        (SELECT count(*) FROM (SELECT * FROM ref_sets EXCEPT SELECT * FROM c_sets) d) AS missing,
        (SELECT count(*) FROM (SELECT * FROM c_sets EXCEPT SELECT * FROM ref_sets) d) AS extra;
+
+-- basket_takers intersects the items' inverted lists of baskets: the same customers, basket counts and latest
+-- times as finding in SQL the baskets that hold every item of each set
+CREATE TEMP TABLE t_sets AS
+SELECT (row_number() OVER (ORDER BY m.bundle_key))::integer AS k, m.items FROM recsys.mined_bundles m ORDER BY m.bundle_key LIMIT 300;
+CREATE TEMP TABLE ref_takers AS
+SELECT s.k, b.user_idx, count(*) AS n, max(l.last) AS last_ts
+  FROM t_sets s
+  JOIN (SELECT e.basket_idx, min(e.user_idx) AS user_idx, array_agg(e.item_idx) AS items
+          FROM recsys.events_clean e WHERE e.basket_idx IS NOT NULL GROUP BY e.basket_idx) b ON b.items @> s.items
+ CROSS JOIN LATERAL (SELECT max(e.ts) AS last FROM recsys.events_clean e
+                      WHERE e.basket_idx = b.basket_idx AND e.item_idx = ANY (s.items)) l
+ GROUP BY s.k, b.user_idx;
+CREATE TEMP TABLE c_takers AS
+SELECT t.k, t.user_idx, t.n, t.last_ts
+  FROM recsys.basket_takers(ARRAY(SELECT k FROM t_sets ORDER BY k),
+                            ARRAY[0] || ARRAY(SELECT (sum(cardinality(items)) OVER (ORDER BY k))::integer FROM t_sets ORDER BY k),
+                            ARRAY(SELECT it FROM t_sets, unnest(items) WITH ORDINALITY u(it, o) ORDER BY k, o)) t;
+SELECT (SELECT count(*) FROM ref_takers) > 100 AS many_takers,
+       (SELECT count(*) FROM (SELECT * FROM ref_takers EXCEPT SELECT * FROM c_takers) d) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM c_takers EXCEPT SELECT * FROM ref_takers) d) AS extra;
+SELECT pg_temp.try($$SELECT * FROM recsys.basket_takers('{1}', '{0}', '{}')$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.basket_takers('{1}', '{0,5}', '{1,2}')$$);

@@ -22,6 +22,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "prepared.h"
@@ -31,6 +32,7 @@ typedef struct Baskets
 	int64		n;				/* kept baskets, in customer order */
 	int64	   *start;			/* basket t's items: items[start[t] .. start[t + 1]) */
 	int32	   *items;			/* ascending within a basket */
+	int64	   *ts;				/* per item of a basket: its latest time (PG_INT64_MIN: none), when asked */
 	int32	   *user;
 	int32		n_items;
 	int64	   *inv_start;		/* item i's baskets: inv[inv_start[i] .. inv_start[i + 1]), ascending */
@@ -92,6 +94,7 @@ Int32Cmp(const void *x, const void *y)
 typedef struct RawReader
 {
 	int32	   *raw;
+	int64	   *raw_ts;			/* parallel to raw when times are kept */
 	int64		nraw,
 				cap_raw;
 	RawBasket  *rb;
@@ -100,6 +103,7 @@ typedef struct RawReader
 	int32		user;			/* the smallest customer among the current basket's rows */
 	int64		start;			/* where its items start in raw */
 	int			max_basket;
+	bool		with_ts;
 	MemoryContext mcxt;			/* where the arrays live: SPI calls switch to their own context */
 } RawReader;
 
@@ -132,8 +136,8 @@ RawBasketEnd(RawReader *rd)
  * reads the baskets of 2..max_basket distinct items, customer by customer, and inverts them, into mcxt (call
  * inside SPI: its calls leave CurrentMemoryContext at SPI's own, freed by SPI_finish)
  */
-static void
-BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
+static bool
+BasketsLoad(Baskets *bk, int max_basket, bool with_ts, bool baskets_only, MemoryContext mcxt)
 {
 	bool		by_basket;
 	Portal		portal;
@@ -144,8 +148,10 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 	int64		cur = PG_INT64_MIN;
 
 	memset(&rd, 0, sizeof(rd));
+	memset(bk, 0, sizeof(Baskets));
 	rd.user = PG_INT32_MAX;
 	rd.max_basket = max_basket;
+	rd.with_ts = with_ts;
 	rd.mcxt = mcxt;
 	bk->n_items = RecsysSpaceCount("item");
 	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL)", true, 1) != SPI_OK_SELECT)
@@ -155,9 +161,11 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 
 		by_basket = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	if (!by_basket && baskets_only)
+		return false;
 	portal = SPI_cursor_open_with_args(NULL, by_basket
-									   ? "SELECT basket_idx, user_idx, item_idx FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 3"
-									   : "SELECT user_idx::bigint, user_idx, item_idx FROM recsys.events_clean ORDER BY 1, 3",
+									   ? "SELECT basket_idx, user_idx, item_idx, ts FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 3"
+									   : "SELECT user_idx::bigint, user_idx, item_idx, ts FROM recsys.events_clean ORDER BY 1, 3",
 									   0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
@@ -170,6 +178,15 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 			int64		key = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 			int32		user = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
 			int32		item = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+			int64		ts = PG_INT64_MIN;
+
+			if (with_ts)
+			{
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4, &isnull);
+
+				if (!isnull)
+					ts = DatumGetInt64(d);
+			}
 
 			if (key != cur && cur != PG_INT64_MIN)
 				RawBasketEnd(&rd);
@@ -179,13 +196,23 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 			if (item < 0 || item >= bk->n_items)
 				continue;
 			if (rd.nraw > rd.start && rd.raw[rd.nraw - 1] == item)
-				continue;		/* ordered by item: a repeat */
+			{
+				/* ordered by item: a repeat, whose time may be later */
+				if (with_ts && ts > rd.raw_ts[rd.nraw - 1])
+					rd.raw_ts[rd.nraw - 1] = ts;
+				continue;
+			}
 			if (rd.nraw == rd.cap_raw)
 			{
 				rd.cap_raw = rd.cap_raw ? rd.cap_raw * 2 : 4096;
 				rd.raw = rd.raw ? repalloc_huge(rd.raw, sizeof(int32) * rd.cap_raw)
 					: MemoryContextAllocExtended(rd.mcxt, sizeof(int32) * rd.cap_raw, MCXT_ALLOC_HUGE);
+				if (with_ts)
+					rd.raw_ts = rd.raw_ts ? repalloc_huge(rd.raw_ts, sizeof(int64) * rd.cap_raw)
+						: MemoryContextAllocExtended(rd.mcxt, sizeof(int64) * rd.cap_raw, MCXT_ALLOC_HUGE);
 			}
+			if (with_ts)
+				rd.raw_ts[rd.nraw] = ts;
 			rd.raw[rd.nraw++] = item;
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -206,15 +233,21 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 	bk->start = palloc_extended(sizeof(int64) * (nrb + 1), MCXT_ALLOC_HUGE);
 	bk->user = palloc_extended(sizeof(int32) * Max(nrb, 1), MCXT_ALLOC_HUGE);
 	bk->items = palloc_extended(sizeof(int32) * Max(rd.nraw, 1), MCXT_ALLOC_HUGE);
+	if (with_ts)
+		bk->ts = palloc_extended(sizeof(int64) * Max(rd.nraw, 1), MCXT_ALLOC_HUGE);
 	bk->start[0] = 0;
 	for (int64 t = 0; t < nrb; t++)
 	{
 		memcpy(bk->items + bk->start[t], raw + rb[t].start, sizeof(int32) * rb[t].n);
+		if (with_ts)
+			memcpy(bk->ts + bk->start[t], rd.raw_ts + rb[t].start, sizeof(int64) * rb[t].n);
 		bk->start[t + 1] = bk->start[t] + rb[t].n;
 		bk->user[t] = rb[t].user;
 	}
 	if (raw)
 		pfree(raw);
+	if (rd.raw_ts)
+		pfree(rd.raw_ts);
 	if (rb)
 		pfree(rb);
 
@@ -238,6 +271,7 @@ BasketsLoad(Baskets *bk, int max_basket, MemoryContext mcxt)
 				bk->inv[fill[bk->items[q]]++] = (int32) t;
 		pfree(fill);
 	}
+	return true;
 }
 
 static void
@@ -393,10 +427,10 @@ mine_itemsets(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_basket must be at least 2, got %d", max_basket)));
 	InitMaterializedSRF(fcinfo, 0);
-	memset(&bk, 0, sizeof(bk));
 	SPI_connect();
 	/* the baskets outlive SPI_finish: read them into the caller's context */
-	BasketsLoad(&bk, max_basket, outer);
+	if (!BasketsLoad(&bk, max_basket, false, false, outer))
+		elog(ERROR, "no baskets were read");
 	SPI_finish();
 
 	memset(&m, 0, sizeof(m));
@@ -423,6 +457,159 @@ mine_itemsets(PG_FUNCTION_ARGS)
 			continue;
 		m.set[0] = a;
 		Grow(&m, 1, bk.inv + bk.inv_start[a], n);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_NULL();
+}
+
+/* ---------- recsys.basket_takers(ks, starts, items) ---------- */
+
+/*
+ * Who took each of a list of item sets (set j: k = ks[j], items[starts[j] .. starts[j + 1]), 0-based): the
+ * customers with a basket holding all its items, how many such baskets and the latest time of those items in them.
+ * The baskets of a set are the intersection of its items' inverted lists, the rarest first; the baskets come
+ * customer by customer, so each customer's are consecutive. A shop without baskets has no takers.
+ */
+PG_FUNCTION_INFO_V1(basket_takers);
+
+Datum
+basket_takers(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ks_a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *starts_a = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *items_a = PG_GETARG_ARRAYTYPE_P(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext outer = CurrentMemoryContext;
+	int			nsets = ArrayGetNItems(ARR_NDIM(ks_a), ARR_DIMS(ks_a));
+	int			nstarts = ArrayGetNItems(ARR_NDIM(starts_a), ARR_DIMS(starts_a));
+	int			nitems = ArrayGetNItems(ARR_NDIM(items_a), ARR_DIMS(items_a));
+	int32	   *ks,
+			   *starts,
+			   *items;
+	Baskets		bk;
+	bool		have;
+	int32	   *cur,
+			   *next;
+	int64		cap;
+
+	if (ARR_HASNULL(ks_a) || ARR_HASNULL(starts_a) || ARR_HASNULL(items_a) || ARR_ELEMTYPE(ks_a) != INT4OID ||
+		ARR_ELEMTYPE(starts_a) != INT4OID || ARR_ELEMTYPE(items_a) != INT4OID || nstarts != nsets + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("basket_takers takes n set numbers, n + 1 starts and the sets' items, without NULLs")));
+	ks = (int32 *) ARR_DATA_PTR(ks_a);
+	starts = (int32 *) ARR_DATA_PTR(starts_a);
+	items = (int32 *) ARR_DATA_PTR(items_a);
+	for (int j = 0; j < nsets; j++)
+		if (starts[j] < 0 || starts[j] > starts[j + 1] || starts[j + 1] > nitems)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("set %d's starts are out of order or past the items", j + 1)));
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	have = BasketsLoad(&bk, PG_INT32_MAX, true, true, outer);
+	SPI_finish();
+	if (!have)
+		PG_RETURN_NULL();
+	cap = 1024;
+	cur = palloc(sizeof(int32) * cap);
+	next = palloc(sizeof(int32) * cap);
+	for (int j = 0; j < nsets; j++)
+	{
+		int32		n = starts[j + 1] - starts[j];
+		const int32 *set = items + starts[j];
+		int32		rare = -1;
+		int64		ncur = 0;
+
+		for (int q = 0; q < n; q++)
+			if (set[q] < 0 || set[q] >= bk.n_items)
+			{
+				rare = -2;		/* an item no basket can hold */
+				break;
+			}
+			else if (rare < 0 || bk.item_baskets[set[q]] < bk.item_baskets[rare])
+				rare = set[q];
+		if (rare < 0)
+			continue;
+		/* the rarest item's baskets, kept when they hold every other item */
+		if (bk.item_baskets[rare] > cap)
+		{
+			cap = bk.item_baskets[rare];
+			cur = repalloc_huge(cur, sizeof(int32) * cap);
+			next = repalloc_huge(next, sizeof(int32) * cap);
+		}
+		memcpy(cur, bk.inv + bk.inv_start[rare], sizeof(int32) * bk.item_baskets[rare]);
+		ncur = bk.item_baskets[rare];
+		for (int q = 0; q < n && ncur > 0; q++)
+		{
+			int64		nnext = 0,
+						a = bk.inv_start[set[q]],
+						end = bk.inv_start[set[q] + 1];
+
+			if (set[q] == rare)
+				continue;
+			/* both ascending: a merge, galloping through the longer list */
+			for (int64 p = 0; p < ncur && a < end; p++)
+			{
+				int32		t = cur[p];
+				int64		step = 1;
+
+				while (a + step < end && bk.inv[a + step] < t)
+					step *= 2;
+				{
+					int64		lo = a,
+								hi = Min(a + step, end - 1);
+
+					while (lo < hi)
+					{
+						int64		mid = lo + (hi - lo) / 2;
+
+						if (bk.inv[mid] < t)
+							lo = mid + 1;
+						else
+							hi = mid;
+					}
+					a = lo;
+				}
+				if (a < end && bk.inv[a] == t)
+					next[nnext++] = t;
+			}
+			{
+				int32	   *tmp = cur;
+
+				cur = next;
+				next = tmp;
+			}
+			ncur = nnext;
+		}
+		/* per customer: the baskets and the latest time of the set's items in them */
+		for (int64 p = 0; p < ncur;)
+		{
+			int32		u = bk.user[cur[p]];
+			int64		nb = 0,
+						last = PG_INT64_MIN;
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			for (; p < ncur && bk.user[cur[p]] == u; p++)
+			{
+				int64		t = cur[p];
+
+				nb++;
+				for (int64 x = bk.start[t]; x < bk.start[t + 1]; x++)
+					for (int q = 0; q < n; q++)
+						if (bk.items[x] == set[q] && bk.ts[x] > last)
+							last = bk.ts[x];
+			}
+			values[0] = Int32GetDatum(ks[j]);
+			values[1] = Int32GetDatum(u);
+			values[2] = Int64GetDatum(nb);
+			if (last == PG_INT64_MIN)
+				nulls[3] = true;
+			else
+				values[3] = TimestampTzGetDatum(last);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	PG_RETURN_NULL();

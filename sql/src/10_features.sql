@@ -121,6 +121,16 @@ RETURNS TABLE (items integer[], baskets bigint, customers bigint, support double
 COMMENT ON FUNCTION recsys.mine_itemsets(integer, integer, integer) IS 'the item sets of 2 to max_size items that at least min_customers customers bought together in one basket (each customer''s history when no basket column is registered; baskets of 2 to max_basket distinct items): baskets holding the set, customers, support (share of those baskets) and lift (support over the product of its items'' supports); depth-first over an inverted index, memory linear in the events';
 --@end
 
+-- who took each of a list of item sets in one basket, in C
+--@begin recsys.basket_takers(integer[], integer[], integer[])
+CREATE FUNCTION recsys.basket_takers(ks integer[], starts integer[], items integer[])
+RETURNS TABLE (k integer, user_idx integer, n bigint, last_ts timestamptz)
+    AS 'MODULE_PATHNAME', 'basket_takers'
+    LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.basket_takers(integer[], integer[], integer[]) IS 'for item sets given as set numbers ks, starts (n + 1 offsets, from 0) and their items: each customer with a prepared basket holding every item of a set, how many such baskets and the latest time of those items in them; none on a shop without baskets; what recsys.adopt_mined_bundles counts as taking a mined bundle';
+--@end
+
 --@begin recsys.mine_bundles_run(jsonb)
 CREATE OR REPLACE FUNCTION recsys.mine_bundles_run(options jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -240,27 +250,15 @@ BEGIN
     SELECT y.k, y.item_idx, count(*) OVER (PARTITION BY y.k) AS size
       FROM (SELECT DISTINCT a.k, it.idx AS item_idx FROM rs_adopted a CROSS JOIN LATERAL pg_catalog.unnest(a.items) AS it(idx)) y;
     ANALYZE rs_adopted_items;
-    -- a customer took a mined bundle when one of their baskets holds every one of its items. The baskets to check
-    -- are those holding the bundle's rarest item, so a staple in hundreds of mined sets is not joined to each of
-    -- them; the rest is one hash join over the events
+    -- a customer took a mined bundle when one of their baskets holds every one of its items: in C, intersecting the
+    -- items' inverted lists of baskets (the SQL join it replaced took six minutes on 20 M order lines)
     CREATE TEMP TABLE rs_adopted_takers ON COMMIT DROP AS
-    WITH rare AS (
-        SELECT DISTINCT ON (a.k) a.k, a.item_idx
-          FROM rs_adopted_items a LEFT JOIN recsys.item_stats s ON s.item_idx = a.item_idx
-         ORDER BY a.k, s.n_events NULLS FIRST, a.item_idx
-    ), candidates AS (
-        SELECT DISTINCT r.k, e.basket_idx
-          FROM rare r JOIN recsys.events_clean e ON e.item_idx = r.item_idx
-         WHERE e.basket_idx IS NOT NULL
-    )
-    SELECT h.user_idx, h.k, count(*) AS n, max(h.ts) AS last_ts
-      FROM (SELECT e.user_idx, c.basket_idx, c.k, max(e.ts) AS ts
-              FROM candidates c
-              JOIN rs_adopted_items a ON a.k = c.k
-              JOIN recsys.events_clean e ON e.basket_idx = c.basket_idx AND e.item_idx = a.item_idx
-             GROUP BY e.user_idx, c.basket_idx, c.k, a.size
-            HAVING count(DISTINCT e.item_idx) = a.size) h
-     GROUP BY h.user_idx, h.k;
+    SELECT t.user_idx, t.k, t.n, t.last_ts
+      FROM recsys.basket_takers(ARRAY(SELECT a.k FROM rs_adopted a ORDER BY a.k),
+                                ARRAY[0] || ARRAY(SELECT (sum(cardinality(a.items)) OVER (ORDER BY a.k))::integer
+                                                    FROM rs_adopted a ORDER BY a.k),
+                                ARRAY(SELECT it.idx FROM rs_adopted a CROSS JOIN LATERAL pg_catalog.unnest(a.items) WITH ORDINALITY AS it(idx, o)
+                                       ORDER BY a.k, it.o)) t;
     IF curated THEN
         DELETE FROM rs_adopted a WHERE NOT EXISTS (SELECT 1 FROM rs_adopted_takers t WHERE t.k = a.k);
     END IF;

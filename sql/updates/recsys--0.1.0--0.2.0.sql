@@ -178,6 +178,7 @@ DROP FUNCTION recsys.register_bundles(regclass, name, name);
 --#include sql/src/02_sources.sql recsys.register_bundles(regclass, name, name, name)
 --#include sql/src/03_prepare.sql recsys.progress(text, text)
 --#include sql/src/03_prepare.sql recsys.prepare()
+--#include sql/src/10_features.sql recsys.basket_takers(integer[], integer[], integer[])
 --#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer, text)
 --#include sql/src/10_features.sql recsys.refresh_features(jsonb)
 

@@ -60,7 +60,8 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
             AND p.provolatile = 's' AND p.proparallel = 'r')
    -- feature extraction and mining read the prepared tables through SPI: STABLE, kept in the leader
    AND NOT (p.oid IN ('recsys.user_sequences(integer)'::regprocedure, 'recsys.item_profiles(integer)'::regprocedure,
-                      'recsys.user_profiles(integer)'::regprocedure, 'recsys.mine_itemsets(integer, integer, integer)'::regprocedure)
+                      'recsys.user_profiles(integer)'::regprocedure, 'recsys.mine_itemsets(integer, integer, integer)'::regprocedure,
+                      'recsys.basket_takers(integer[], integer[], integer[])'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- the bundle fit and its samples, and the item samples, read prepared data through SPI and take seconds:
    -- VOLATILE, in the leader
