@@ -134,39 +134,57 @@ rs_sigmoid(rs_real x)
 
 /*
  * The GRU's gates in loops the compiler vectorises: e^x inlined (Cephes' range reduction and degree-6 polynomial,
- * relative error about 1e-7, x clamped to [-87, 88]) instead of one libm call per element, which cost the GRU
- * epoch a tenth of its time. Conversions and compares only, so the baseline (SSE2) build vectorises it too.
+ * within a float's rounding of expf) instead of one libm call per element, which cost the GRU epoch a tenth of
+ * its time. Only x <= 0 is needed (sigmoid and tanh both take e^-|x|), so the one clamp is on the integer
+ * exponent; a float compare or fminf in the loop stops gcc from vectorising it under PostgreSQL's -fwrapv.
  */
 #ifndef RS_DOUBLE
 static inline float
-rs_expf_poly(float x)
+rs_expf_neg(float x)
 {
-	float		xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-	/* n = round(x / ln 2), by truncating a positive number */
-	int32_t		n = (int32_t) (xc * 1.44269504088896341f + 128.5f) - 128;
-	float		fn = (float) n;
-	float		r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
-	float		p = 1.9875691500e-4f;
+	/* n = floor(x / ln 2 + 0.5) by truncating a positive number; below -87.3 the result is 0 (scale 2^-127 = 0) */
+	int32_t		sn = (int32_t) (x * 1.44269504088896341f + 128.5f);
+	float		fn,
+				r,
+				p = 1.9875691500e-4f;
 	union
 	{
-		int32_t		i;
+		uint32_t	i;
 		float		f;
 	}			scale;
 
+	sn = sn < 1 ? 1 : sn;
+	fn = (float) (sn - 128);
+	r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
 	p = p * r + 1.3981999507e-3f;
 	p = p * r + 8.3334519073e-3f;
 	p = p * r + 4.1665795894e-2f;
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
-	scale.i = (n + 127) << 23;
+	scale.i = ((uint32_t) sn - 1u) << 23;
 	return p * scale.f;
 }
-#define rs_sigmoid_v(x) (1.0f / (1.0f + rs_expf_poly(-(x))))
+
+/* 1 / (1 + e^-x), from e = e^-|x|: (x >= 0 ? 1 : e) / (1 + e), the choice made from x's sign bit */
+static inline float
+rs_sigmoid_v(float x)
+{
+	union
+	{
+		float		f;
+		int32_t		i;
+	}			u = {x};
+	float		e = rs_expf_neg(-fabsf(x));
+	float		pos = (float) (1 + (u.i >> 31));
+
+	return (pos + (1.0f - pos) * e) / (1.0f + e);
+}
+
 static inline float
 rs_tanh_v(float x)
 {
-	float		e = rs_expf_poly(-2.0f * fabsf(x));
+	float		e = rs_expf_neg(-2.0f * fabsf(x));
 
 	return copysignf((1.0f - e) / (1.0f + e), x);
 }

@@ -147,21 +147,34 @@ reserve(RsSeq *m, int batch, int steps, int k)
 	}
 }
 
-/* one row's GRU step: gates z, r, n (kept for backward), the recurrent part of n, the new state */
+/*
+ * one row's GRU step: gates z, r, n (kept for backward), the recurrent part of n, the new state. The three gate
+ * blocks get pointers of their own: with PostgreSQL's -fwrapv, an index H + j may wrap, and gcc would not vectorise
+ */
 RS_VECTOR_CLONES static void
 gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs_real *restrict hb,
 				rs_real *restrict gate, rs_real *restrict hn, rs_real *restrict out, int H)
 {
+	const rs_real *xz = gx,
+			   *xr = gx + H,
+			   *xn = gx + 2 * H,
+			   *hz = gh,
+			   *hr = gh + H,
+			   *hh = gh + 2 * H;
+	rs_real    *gz = gate,
+			   *gr = gate + H,
+			   *gn = gate + 2 * H;
+
 	for (int j = 0; j < H; j++)
 	{
-		rs_real		z = rs_sigmoid_v(gx[j] + gh[j]),
-					r = rs_sigmoid_v(gx[H + j] + gh[H + j]),
-					n = rs_tanh_v(gx[2 * H + j] + r * gh[2 * H + j]);
+		rs_real		z = rs_sigmoid_v(xz[j] + hz[j]),
+					r = rs_sigmoid_v(xr[j] + hr[j]),
+					n = rs_tanh_v(xn[j] + r * hh[j]);
 
-		gate[j] = z;
-		gate[H + j] = r;
-		gate[2 * H + j] = n;
-		hn[j] = gh[2 * H + j];
+		gz[j] = z;
+		gr[j] = r;
+		gn[j] = n;
+		hn[j] = hh[j];
 		out[j] = (1 - z) * n + z * hb[j];
 	}
 }
@@ -171,11 +184,21 @@ RS_VECTOR_CLONES static void
 gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
 				 const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh, rs_real *restrict dpb, int H)
 {
+	const rs_real *gz = gate,
+			   *gr = gate + H,
+			   *gn = gate + 2 * H;
+	rs_real    *xz = dgx,
+			   *xr = dgx + H,
+			   *xn = dgx + 2 * H,
+			   *hz = dgh,
+			   *hr = dgh + H,
+			   *hh = dgh + 2 * H;
+
 	for (int j = 0; j < H; j++)
 	{
-		rs_real		z = gate[j],
-					r = gate[H + j],
-					n = gate[2 * H + j];
+		rs_real		z = gz[j],
+					r = gr[j],
+					n = gn[j];
 		rs_real		dn = dhb[j] * (1 - z),
 					dz = dhb[j] * (hb[j] - n);
 		rs_real		dan = dn * (1 - n * n);
@@ -183,12 +206,12 @@ gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const
 		rs_real		dza = dz * z * (1 - z),
 					dra = dr * r * (1 - r);
 
-		dgx[j] = dza;
-		dgh[j] = dza;
-		dgx[H + j] = dra;
-		dgh[H + j] = dra;
-		dgx[2 * H + j] = dan;
-		dgh[2 * H + j] = dan * r;
+		xz[j] = dza;
+		hz[j] = dza;
+		xr[j] = dra;
+		hr[j] = dra;
+		xn[j] = dan;
+		hh[j] = dan * r;
 		dpb[j] = dhb[j] * z;
 	}
 }
@@ -198,8 +221,12 @@ RS_VECTOR_CLONES static void
 add_rows(rs_real *restrict dst, const rs_real *restrict src, int64_t rows, int width)
 {
 	for (int64_t r = 0; r < rows; r++)
+	{
+		const rs_real *row = src + r * width;
+
 		for (int j = 0; j < width; j++)
-			dst[j] += src[r * width + j];
+			dst[j] += row[j];
+	}
 }
 
 rs_real *
