@@ -82,13 +82,13 @@ printf "Most popular bundles|Bought together (item co-occurrence)|recsys model '
 gnuplot <<GP
 set terminal pngcairo size 900,500 font ",11" noenhanced
 set output "$OUT/recall_vs_baselines.png"
-set title "Does the model beat simple rules? Held-out bundles found on $SPLIT (higher is better)" font ",13"
+set title "Does the model beat simple rules?\nHeld-out bundles found on $SPLIT (higher is better)" font ",13"
 set datafile separator "|"
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set ylabel "share of held-out bundles found (NDCG: weighted by rank)"
+set ylabel "held-out bundles found (NDCG: by rank)"
 set yrange [0:*]
 set offsets 0, 0, graph 0.12, 0
 set grid ytics
