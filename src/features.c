@@ -9,8 +9,8 @@
  *   support    = together / transactions
  *   confidence = together / transactions holding a
  *   lift       = confidence / (transactions holding b / transactions)
- * The transactions are kept as arrays and inverted (item -> transactions), and
- * each item's partners are counted in a dense array: memory linear in the events.
+ * The transactions are read as arrays and inverted (item -> transactions, src/baskets.c),
+ * and each item's partners are counted in a dense array: memory linear in the events.
  * Transactions larger than max_basket count towards the item totals but not the
  * pairs (their pairs would be quadratic and say little).
  */
@@ -21,62 +21,7 @@
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
-#include "prepared.h"
-
-/*
- * The transactions' items, kept to count the pairs after the scan: memory linear in the event
- * rows, where a hash of every pair seen (most seen once) grew past 5 GB on 20 M order lines
- */
-typedef struct PairArgs
-{
-	int			max_basket;
-	int64	   *item_count;
-	int32	   *items;			/* each kept transaction's distinct items, ascending, end to end */
-	int64		nitems,
-				cap_items;
-	int64	   *start;			/* transaction t's items: items[start[t] .. start[t + 1]) */
-	int64		ntx,
-				cap_tx;
-} PairArgs;
-
-/* one transaction's distinct items: count them, and keep them for the pairs */
-static void
-CountTransaction(int32 *items, int n, void *arg)
-{
-	PairArgs   *a = arg;
-	int			m = 0;
-
-	/* items arrive sorted by the query; drop repeats */
-	for (int i = 0; i < n; i++)
-		if (m == 0 || items[m - 1] != items[i])
-			items[m++] = items[i];
-	for (int i = 0; i < m; i++)
-		a->item_count[items[i]]++;
-	if (m > a->max_basket || m < 2)
-		return;
-	if (a->nitems + m > a->cap_items)
-	{
-		a->cap_items = Max(a->cap_items * 2, a->nitems + m);
-		a->items = repalloc_huge(a->items, sizeof(int32) * a->cap_items);
-	}
-	if (a->ntx + 2 > a->cap_tx)
-	{
-		a->cap_tx *= 2;
-		a->start = repalloc_huge(a->start, sizeof(int64) * a->cap_tx);
-	}
-	memcpy(a->items + a->nitems, items, sizeof(int32) * m);
-	a->nitems += m;
-	a->start[++a->ntx] = a->nitems;
-}
-
-static int
-Int32Cmp(const void *x, const void *y)
-{
-	int32		a = *(const int32 *) x,
-				b = *(const int32 *) y;
-
-	return (a > b) - (a < b);
-}
+#include "baskets.h"
 
 PG_FUNCTION_INFO_V1(item_pairs);
 
@@ -88,13 +33,9 @@ item_pairs(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext outer = CurrentMemoryContext;
 	int64	   *item_count;
-	int64		transactions = 0;
+	int64		transactions;
 	int			n_items;
-	bool		by_basket;
-	PairArgs	args;
-	int64	   *inv_start;
-	int64	   *fill;
-	int32	   *inv;
+	Baskets		bk;
 	int32	   *together;
 	int32	   *touched;
 
@@ -107,51 +48,13 @@ item_pairs(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_basket must be at least 2, got %d", max_basket)));
 	InitMaterializedSRF(fcinfo, 0);
-
 	SPI_connect();
-	if (SPI_execute("SELECT coalesce(max(idx) + 1, 0)::int, "
-					"EXISTS (SELECT 1 FROM recsys.events_clean WHERE basket_idx IS NOT NULL) "
-					"FROM recsys.id_map WHERE space = 'item'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the item map");
-	{
-		bool		isnull;
-
-		n_items = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		by_basket = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	/* everything outlives SPI_finish: allocate in the caller's context */
-	item_count = MemoryContextAllocZero(outer, sizeof(int64) * Max(n_items, 1));
-	memset(&args, 0, sizeof(args));
-	args.max_basket = max_basket;
-	args.item_count = item_count;
-	args.cap_items = 1024;
-	args.items = MemoryContextAllocHuge(outer, sizeof(int32) * args.cap_items);
-	args.cap_tx = 1024;
-	args.start = MemoryContextAllocHuge(outer, sizeof(int64) * args.cap_tx);
-	args.start[0] = 0;
-	{
-		int64		rows;
-
-		transactions = RecsysForEachGroup(by_basket
-										  ? "SELECT basket_idx, item_idx FROM recsys.events_clean WHERE basket_idx IS NOT NULL ORDER BY 1, 2"
-										  : "SELECT user_idx::bigint, item_idx FROM recsys.events_clean ORDER BY 1, 2",
-										  n_items, CountTransaction, &args, &rows);
-	}
+	/* every transaction counts towards the totals; those of 2..max_basket items are kept for the pairs */
+	BasketsLoad(&bk, max_basket, false, false, outer);
 	SPI_finish();
-
-	/* the transactions of each item (counting sort), ascending */
-	inv_start = MemoryContextAllocZero(outer, sizeof(int64) * (n_items + 1));
-	for (int64 q = 0; q < args.nitems; q++)
-		inv_start[args.items[q] + 1]++;
-	for (int i = 0; i < n_items; i++)
-		inv_start[i + 1] += inv_start[i];
-	fill = palloc(sizeof(int64) * Max(n_items, 1));
-	memcpy(fill, inv_start, sizeof(int64) * Max(n_items, 1));
-	inv = MemoryContextAllocHuge(outer, sizeof(int32) * Max(args.nitems, 1));
-	for (int64 t = 0; t < args.ntx; t++)
-		for (int64 q = args.start[t]; q < args.start[t + 1]; q++)
-			inv[fill[args.items[q]]++] = (int32) t;
-	pfree(fill);
+	n_items = bk.n_items;
+	item_count = bk.item_groups;
+	transactions = bk.groups;
 
 	/*
 	 * per item a, the items after it in its transactions, counted in a dense array: both directions of
@@ -163,20 +66,20 @@ item_pairs(PG_FUNCTION_ARGS)
 	{
 		int			nt = 0;
 
-		for (int64 p = inv_start[a]; p < inv_start[a + 1]; p++)
+		for (int64 p = bk.inv_start[a]; p < bk.inv_start[a + 1]; p++)
 		{
-			int64		t = inv[p];
+			int64		t = bk.inv[p];
 
 			/* the transaction's items ascend: those after a are at its end */
-			for (int64 q = args.start[t + 1] - 1; q >= args.start[t] && args.items[q] > a; q--)
+			for (int64 q = bk.start[t + 1] - 1; q >= bk.start[t] && bk.items[q] > a; q--)
 			{
-				int32		b = args.items[q];
+				int32		b = bk.items[q];
 
 				if (together[b]++ == 0)
 					touched[nt++] = b;
 			}
 		}
-		qsort(touched, nt, sizeof(int32), Int32Cmp);
+		qsort(touched, nt, sizeof(int32), BasketsInt32Cmp);
 		for (int j = 0; j < nt; j++)
 		{
 			int32		b = touched[j];
