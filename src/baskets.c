@@ -85,6 +85,15 @@ RawBasketEnd(RawReader *rd)
 	rd->start = rd->nraw;
 }
 
+void
+BasketsCheckMax(int max_basket)
+{
+	if (max_basket < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_basket must be at least 2, got %d", max_basket)));
+}
+
 bool
 BasketsLoad(Baskets *bk, int max_basket, bool with_ts, bool baskets_only, MemoryContext mcxt)
 {

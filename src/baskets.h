@@ -31,6 +31,9 @@ typedef struct Baskets
  */
 extern bool BasketsLoad(Baskets *bk, int max_basket, bool with_ts, bool baskets_only, MemoryContext mcxt);
 
+/* ERRORs unless a basket bound (max_basket) is at least 2, the smallest basket with a pair */
+extern void BasketsCheckMax(int max_basket);
+
 /* qsort comparator of int32 */
 extern int	BasketsInt32Cmp(const void *x, const void *y);
 

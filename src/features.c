@@ -43,10 +43,7 @@ item_pairs(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("min_count must be at least 1, got %d", min_count)));
-	if (max_basket < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_basket must be at least 2, got %d", max_basket)));
+	BasketsCheckMax(max_basket);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	/* every transaction counts towards the totals; those of 2..max_basket items are kept for the pairs */

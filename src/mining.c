@@ -200,10 +200,7 @@ mine_itemsets(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("min_customers must be at least 2 and max_size from 2 to 5")));
-	if (max_basket < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_basket must be at least 2, got %d", max_basket)));
+	BasketsCheckMax(max_basket);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	/* the baskets outlive SPI_finish: read them into the caller's context */

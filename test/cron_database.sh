@@ -9,6 +9,18 @@ source "$ROOT/test/tap.sh"
 DB=recsys_cron_shop
 q() { psql -X -At -d "$DB" -c "$1"; }
 c() { psql -X -At -d postgres -c "$1"; }
+# the status of the first finished run of the jobs matching a condition on d (run details) and j (job); pg_cron 1.4
+# schedules by the minute, so a run starts at the next minute boundary
+first_run() {
+    local st=""
+    for _ in $(seq 1 100); do
+        st=$(c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                 WHERE $1 AND d.status IN ('succeeded', 'failed') ORDER BY d.runid LIMIT 1")
+        [ -n "$st" ] && break
+        sleep 1
+    done
+    echo "$st"
+}
 setup_shop "$DB" 300
 ok $? "a shop of 300 customers prepared in database $DB"
 OPTS='{"max_epochs": 1, "gru_epochs": 0}'
@@ -35,14 +47,7 @@ SELECT recsys.schedule_training('default', '* * * * *', '{"max_epochs": 1, "gru_
 SQL
 job=$(c "$sql")
 [ "${job:-0}" -gt 0 ]; ok $? "run in pg_cron's database, it schedules job $job"
-# pg_cron 1.4 schedules by the minute: the run starts at the next minute boundary
-st=""
-for _ in $(seq 1 100); do
-    st=$(c "SELECT status FROM cron.job_run_details WHERE jobid = $job AND status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1")
-    [ -n "$st" ] && break
-    sleep 1
-done
-is "$st" "succeeded" "pg_cron ran the shop's training in the shop's database"
+is "$(first_run "d.jobid = $job")" "succeeded" "pg_cron ran the shop's training in the shop's database"
 is "$(q "SELECT count(*) FROM recsys.model_versions WHERE status = 'active'")" "1" "the shop has an active version from it"
 pid=$(c "SELECT job_pid FROM cron.job_run_details WHERE jobid = $job ORDER BY runid LIMIT 1")
 is "$(q "SELECT string_agg(DISTINCT stage, ',' ORDER BY stage) || ' ' || bool_and(state = 'done') FROM recsys.training_progress WHERE stage_id IN (SELECT stage_id FROM recsys.training_stages WHERE pid = ${pid:-0})")" \
@@ -53,13 +58,7 @@ out=$(PGOPTIONS="-c client_min_messages=warning" psql -X -q -d "$DB" -c "SELECT 
 [[ "$out" == *"pg_cron lives in database postgres"* && "$out" == *"cron.unschedule(jobid) FROM cron.job WHERE database = '$DB'"* ]]
 ok $? "uninstall in the shop warns that its jobs live in pg_cron's database, and how to remove them there"
 
-st=""
-for _ in $(seq 1 100); do
-    st=$(c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'recsys-train-default' AND d.status IN ('succeeded', 'failed') LIMIT 1")
-    [ -n "$st" ] && break
-    sleep 1
-done
-is "$st" "succeeded" "a training scheduled in pg_cron's database ran"
+is "$(first_run "j.jobname = 'recsys-train-default'")" "succeeded" "a training scheduled in pg_cron's database ran"
 run=$(c "SELECT return_message || '|' || model || '|' || (version_id = 2) || '|' || (outcome ~ '^(activated|not activated): validation NDCG@20') FROM recsys.scheduled_runs() ORDER BY runid LIMIT 1")
 is "$run" "CALL|default|true|true" "recsys.scheduled_runs puts pg_cron's bare 'CALL' beside the model, the version and the decision"
 psql -X -q -d postgres >/dev/null 2>&1 <<'SQL'
