@@ -1,10 +1,10 @@
 /*
  * mining.c — frequent item sets of the prepared baskets, for recsys.mine_bundles:
- * recsys.mine_itemsets(min_customers, max_size, max_basket).
+ * recsys.mine_itemsets(min_customers, max_size, max_basket); and who took each of a list
+ * of sets, for recsys.adopt_mined_bundles: recsys.basket_takers(ks, starts, items).
  *
- * The baskets (each customer's history when no basket column is registered) with 2 to
- * max_basket distinct items are kept as arrays in the order of their customer, and
- * inverted (item -> baskets). A depth-first search grows each set by larger items:
+ * The baskets come from src/baskets.c: arrays in the order of their customer, and the
+ * inverted index item -> baskets. A depth-first search grows each set by larger items:
  * the baskets holding a set are those of its prefix that hold the new item, and the
  * candidates' basket and distinct-customer counts are kept in dense arrays (a basket's
  * customer is the smallest customer index among its rows; baskets come customer by

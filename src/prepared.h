@@ -44,7 +44,7 @@ typedef void (*RecsysGroupFn) (int32 *members, int n, void *arg);
 
 /*
  * Reads (group key, member index) rows through an SPI cursor and hands each group's
- * members to fn: users' bundles, baskets' items. query returns a bigint group key and
+ * members to fn (users' bundles; baskets go through src/baskets.c). query returns a bigint group key and
  * an integer member in 0..limit-1, ordered by the key; members outside are skipped, as
  * in the compressed rows. Call between SPI_connect and SPI_finish.
  * Returns the number of groups; *rows gets the number of rows read.
