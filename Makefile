@@ -3,8 +3,8 @@ EXTENSION  = recsys
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = recsys
 
-CORE_OBJS = src/core/rs_kind.o src/core/rs_fit.o src/core/rs_lowrank.o src/core/rs_items.o src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o
-OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/baskets.o src/mining.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o src/items.o $(CORE_OBJS)
+CORE_OBJS = src/core/rs_kind.o src/core/rs_fit.o src/core/rs_lowrank.o src/core/rs_items.o src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o src/core/rs_demand.o
+OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/baskets.o src/mining.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o src/items.o src/demand.o $(CORE_OBJS)
 
 # SQL: one source file per concept (sql/src/NN_concept.sql, in dependency order) holds every object's current
 # definition; the install script of the version in work is their concatenation, and its upgrade script from the
@@ -18,7 +18,7 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES)
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress suites: sql/NAME.sql against expected/NAME.out
-REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input hostile items
+REGRESS = version weights_format registration prepare recommend demo_shop nn ease features serving catalogue metrics evaluation bad_input hostile items promotions
 REGRESS_OPTS = --inputdir=.
 
 OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)

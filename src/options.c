@@ -47,6 +47,23 @@ static const RecsysOptionSpec specs[] = {
 	{"items", "in_stock", "boolean", NULL, NULL, "false", "only items in stock"},
 	{"items", "max_price", "number", "0", "1e15", NULL, "only items costing at most this"},
 	{"items", "model", "string", NULL, NULL, "\"items\"", "the item model to serve (recommend_items)"},
+	/* recommend_promotions (SQL) */
+	{"recommend_promotions", "model", "string", NULL, NULL, "\"promotions\"", "the response model to serve (before one is trained, each offer's measured shares)"},
+	{"recommend_promotions", "at", "string", NULL, NULL, NULL, "the time the offers must run at (a timestamp as text; default now)"},
+	{"recommend_promotions", "margin", "number", "0", "1", "0.3", "the shop's margin as a share of the target's price"},
+	/* recsys.forecast_demand and recsys.demand_backtest (SQL and C) */
+	{"forecast_demand", "level", "string", NULL, NULL, "\"item\"", "what to forecast: item, category or bundle"},
+	{"forecast_demand", "origin", "string", NULL, NULL, NULL, "the last day of history (a date as text; default the day of the newest event)"},
+	{"forecast_demand", "history_days", "integer", "28", "3650", "364", "days of history the model learns from"},
+	{"forecast_demand", "method", "string", NULL, NULL, "\"model\"", "model (the global MLP over all series), seasonal_naive or ets (exponential smoothing with weekday factors)"},
+	{"forecast_demand", "epochs", "integer", "1", "200", "20", "training epochs of the global model at most (early stop on the last weeks)"},
+	{"forecast_demand", "hidden", "integer", "1", "1024", "32", "hidden units of the global model"},
+	{"forecast_demand", "lr", "number", "0.000000001", "100", "0.003", "learning rate of the global model"},
+	{"forecast_demand", "max_samples", "integer", "1000", "100000000", "400000", "training windows at most (a seeded sample)"},
+	{"forecast_demand", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the model and the sample"},
+	{"forecast_demand", "coverage", "number", "0.5", "0.99", "0.8", "the prediction interval's coverage"},
+	{"forecast_demand", "store", "boolean", NULL, NULL, "true", "keep the forecasts in recsys.demand_forecasts"},
+	{"forecast_demand", "origins", "integer", "1", "52", "4", "rolling origins of recsys.demand_backtest, a week apart"},
 	/* recsys.train (SQL); lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh) */
 	{"train", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the held-out split, the scorer and the GRU"},
 	{"train", "lambda", "number", "0.000001", "1000000000", "500", "ridge of the bundle fit"},

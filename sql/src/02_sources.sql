@@ -21,26 +21,30 @@ COMMENT ON TABLE recsys.sources IS 'registered shop relations, one per kind (eve
 SELECT pg_catalog.pg_extension_config_dump('recsys.sources', '');
 
 -- Column types each role accepts (domains are checked by their base type).
-CREATE FUNCTION recsys.column_types_for(role text) RETURNS regtype[]
+--@begin recsys.column_types_for(text)
+CREATE OR REPLACE FUNCTION recsys.column_types_for(role text) RETURNS regtype[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
-        WHEN role IN ('user', 'item', 'bundle', 'basket')
+        WHEN role IN ('user', 'item', 'bundle', 'basket', 'promotion', 'target')
             THEN ARRAY['smallint', 'integer', 'bigint', 'text', 'character varying', 'character', 'uuid']::regtype[]
-        WHEN role = 'time'
+        WHEN role IN ('time', 'starts', 'ends')
             THEN ARRAY['timestamp with time zone', 'timestamp without time zone', 'date']::regtype[]
-        WHEN role IN ('weight', 'price')
+        WHEN role IN ('weight', 'price', 'discount')
             THEN ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision']::regtype[]
         WHEN role = 'stock'
             THEN ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision', 'boolean']::regtype[]
-        WHEN role = 'name'
+        WHEN role IN ('name', 'target_kind', 'discount_unit')
             THEN ARRAY['text', 'character varying', 'character']::regtype[]
         WHEN role = 'category'
             THEN ARRAY['text', 'character varying', 'character', 'smallint', 'integer', 'bigint']::regtype[]
+        WHEN role = 'treated'
+            THEN ARRAY['boolean']::regtype[]
     END
 $$;
-COMMENT ON FUNCTION recsys.column_types_for(text) IS 'the column types a source role (user, item, bundle, basket, time, weight, price, stock, name, category) accepts';
+COMMENT ON FUNCTION recsys.column_types_for(text) IS 'the column types a source role (user, item, bundle, basket, time, weight, price, stock, name, category; for promotions promotion, target, discount, starts, ends, target_kind, discount_unit, treated) accepts';
+--@end
 
 -- Validates one column of a registered relation and returns its type.
 CREATE FUNCTION recsys.check_source_column(relation regclass, col name, role text) RETURNS regtype

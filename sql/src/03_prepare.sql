@@ -415,6 +415,8 @@ BEGIN
     SELECT item_idx, count(*), sum(n) FROM recsys.user_items GROUP BY item_idx;
 
     PERFORM recsys.bundle_stats_refresh();
+    -- promotions and who saw them, against the events just prepared
+    PERFORM recsys.prepare_promotions();
 
     ANALYZE recsys.id_map, recsys.events_clean, recsys.user_items, recsys.bundle_items,
             recsys.user_bundles, recsys.item_attrs, recsys.item_stats, recsys.bundle_stats, recsys.bundle_attrs;

@@ -47,6 +47,7 @@ BEGIN
         DELETE FROM recsys.user_bundles x WHERE x.user_idx = u;            GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_bundles', n);
         DELETE FROM recsys.user_features x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('user_features', n);
         DELETE FROM recsys.train_samples x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('train_samples', n);
+        DELETE FROM recsys.promotion_exposures x WHERE x.user_idx = u;     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('promotion_exposures', n);
         DELETE FROM recsys.shard_samples x WHERE x.user_idx = u;           GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('shard_samples', n);
         -- the index is not reused (recsys.id_spaces keeps the mark past it): a hole is harmless
         DELETE FROM recsys.id_map m WHERE m.space = 'user' AND m.idx = u;  GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('id_map', n);

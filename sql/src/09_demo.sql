@@ -231,3 +231,166 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION recsys.demo_shop(name, integer, bigint, boolean) IS 'creates the deterministic demo shop in a new schema (customers, products, orders, order_items, order_lines view, bundles, bundle_items, bundle_orders) and, unless register is false, registers it as the recsys sources; returns row counts';
+
+-- Campaigns, seasonality and known promotion effects for a demo shop (the uses beyond recommendation: who
+-- responds to which offer, and how much will sell). The truth is kept beside the data, as the customers' tastes
+-- are: each exposure's purchase probability with and without the offer, so an estimate can be checked.
+--@begin recsys.demo_promotions(name, bigint, boolean)
+CREATE FUNCTION recsys.demo_promotions(target_schema name DEFAULT 'shop', seed bigint DEFAULT 42,
+                                       register boolean DEFAULT true)
+RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    counts jsonb;
+    cum float8[];
+    total float8;
+    first_day constant date := date '2024-11-01';
+    ndays constant integer := 730;
+BEGIN
+    IF target_schema IS NULL OR seed IS NULL OR register IS NULL THEN
+        RAISE EXCEPTION 'target_schema, seed and register must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('%I.orders', target_schema)) IS NULL
+       OR pg_catalog.to_regclass(pg_catalog.format('%I.customers', target_schema)) IS NULL THEN
+        RAISE EXCEPTION 'schema % holds no demo shop', pg_catalog.quote_ident(target_schema)
+            USING ERRCODE = 'undefined_table', HINT = 'Create one first with recsys.demo_shop(target_schema).';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('%I.campaigns', target_schema)) IS NOT NULL THEN
+        RAISE EXCEPTION 'the demo shop in schema % already has campaigns', pg_catalog.quote_ident(target_schema)
+            USING ERRCODE = 'duplicate_table';
+    END IF;
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(target_schema) || ', pg_catalog, pg_temp', true);
+
+    -- two years of orders (November 2024 to October 2026): busier at weekends and towards the year's end. Each
+    -- order keeps its own uniform draw and moves to the day where the seasonal distribution reaches it.
+    SELECT array_agg(c ORDER BY d), max(c + w) INTO cum, total
+      FROM (SELECT d, w, coalesce(sum(w) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS c
+              FROM (SELECT d, (ARRAY[1.2, 0.85, 0.9, 0.95, 1.0, 1.15, 1.35])[extract(dow FROM first_day + d)::int + 1]
+                              * (1 + 0.35 * cos(2 * pi() * (extract(doy FROM first_day + d) - 355) / 365.25)) AS w
+                      FROM generate_series(0, ndays - 1) d) x) y;
+    UPDATE orders o
+       SET ordered_at = (first_day + (width_bucket(recsys.demo_uniform(seed, 21, o.order_id) * total, cum) - 1))::timestamptz
+                        + interval '8 hours' + recsys.demo_uniform(seed, 29, o.order_id) * interval '13 hours';
+    UPDATE bundle_orders b
+       SET ordered_at = (first_day + (width_bucket(recsys.demo_uniform(seed, 47, pg_catalog.hashtext(b::text)) * total, cum) - 1))::timestamptz
+                        + interval '10 hours';
+
+    -- campaigns: a target (a category, a curated bundle or one product), a discount and two weeks; the first five
+    -- hold out a random 30% of the customers they pick (randomised), the rest go to every customer of the
+    -- department (targeted: no control group). Two more run from November 2026 on: offers to recommend now.
+    CREATE TABLE campaigns (
+        campaign_id   text PRIMARY KEY,
+        name          text NOT NULL,
+        target_kind   text NOT NULL,
+        target        text NOT NULL,
+        dept          integer NOT NULL,
+        discount      numeric NOT NULL,
+        discount_unit text NOT NULL,
+        starts        timestamptz NOT NULL,
+        ends          timestamptz NOT NULL,
+        randomised    boolean NOT NULL,
+        strength      double precision NOT NULL
+    );
+    INSERT INTO campaigns VALUES
+      ('C1', '20% off coffee beans',          'category', 'Coffee Beans',     4, 20, 'percent', '2026-03-02', '2026-03-16', true,  1.0),
+      ('C2', '15% off running socks',         'category', 'Running Socks',    5, 15, 'percent', '2026-04-06', '2026-04-20', true,  0.8),
+      ('C3', '10 off the Brava starter kit',  'bundle',   '518',              4, 10, 'amount',  '2026-05-04', '2026-05-18', true,  1.2),
+      ('C4', '25% off phone cases',           'category', 'Phone Case',       1, 25, 'percent', '2026-06-01', '2026-06-15', true,  1.4),
+      ('C5', '5 off the Forge Lite apron',    'item',     '1213',             8,  5, 'amount',  '2026-07-06', '2026-07-20', true,  0.6),
+      ('C6', '20% off memory cards',          'category', 'Memory Card',      3, 20, 'percent', '2026-08-03', '2026-08-17', false, 1.0),
+      ('C7', '15% off game controllers',      'category', 'Controller',       6, 15, 'percent', '2026-09-07', '2026-09-21', false, 0.9),
+      ('C8', '20% off descaler',              'category', 'Descaler',         4, 20, 'percent', '2026-11-01', '2026-12-31', true,  1.0),
+      ('C9', '10% off wireless earbuds',      'category', 'Wireless Earbuds', 1, 10, 'percent', '2026-11-01', '2026-12-31', true,  0.7),
+      ('C10', '15% off knife sharpeners',     'category', 'Knife Sharpener',  8, 15, 'percent', '2026-11-01', '2026-12-31', true,  1.1);
+    COMMENT ON TABLE campaigns IS 'demo shop: promotions (target, discount, window); randomised ones hold out 30% of the customers they pick; strength is the hidden size of the lift';
+
+    -- what each customer would do with and without each offer (hidden, like the customers' tastes): customers of
+    -- the department buy anyway (a small lift), customers with it as their second department are the persuadable
+    -- ones, the rest barely react
+    CREATE TABLE campaign_truth (
+        campaign_id text NOT NULL,
+        customer_id bigint NOT NULL,
+        p_without   double precision NOT NULL,
+        p_with      double precision NOT NULL,
+        PRIMARY KEY (campaign_id, customer_id)
+    );
+    INSERT INTO campaign_truth
+    SELECT k.campaign_id, c.customer_id, a.p0, least(a.p0 + k.strength * a.lift, 0.95)
+      FROM campaigns k CROSS JOIN customers c
+     CROSS JOIN LATERAL (
+        SELECT CASE WHEN c.fav_dept = k.dept THEN 0.22 WHEN c.second_dept = k.dept THEN 0.05 ELSE 0.01 END AS p0,
+               CASE WHEN c.fav_dept = k.dept THEN 0.03 WHEN c.second_dept = k.dept THEN 0.12 ELSE 0.01 END AS lift
+     ) a;
+    COMMENT ON TABLE campaign_truth IS 'demo shop: each customer''s hidden chance to buy each campaign''s target in its window, without and with the offer';
+
+    -- exposures: randomised campaigns pick half the customers and hold 30% of them out; targeted ones reach every
+    -- customer of the department
+    CREATE TABLE campaign_exposures (
+        campaign_id text NOT NULL,
+        customer_id bigint NOT NULL,
+        exposed_at  timestamptz NOT NULL,
+        treated     boolean NOT NULL,
+        p_without   double precision NOT NULL,
+        p_with      double precision NOT NULL,
+        PRIMARY KEY (campaign_id, customer_id)
+    );
+    INSERT INTO campaign_exposures
+    SELECT k.campaign_id, c.customer_id, k.starts,
+           NOT k.randomised OR recsys.demo_uniform(seed, 61, c.customer_id * 100 + k.n) >= 0.3,
+           t.p_without, t.p_with
+      FROM (SELECT cp.*, row_number() OVER (ORDER BY cp.starts, cp.campaign_id)::int AS n FROM campaigns cp) k
+     CROSS JOIN customers c
+      JOIN campaign_truth t ON t.campaign_id = k.campaign_id AND t.customer_id = c.customer_id
+     WHERE CASE WHEN k.randomised THEN recsys.demo_uniform(seed, 60, c.customer_id * 100 + k.n) < 0.5
+                ELSE k.dept IN (c.fav_dept, c.second_dept) END;
+    COMMENT ON TABLE campaign_exposures IS 'demo shop: who each campaign reached (treated) or held out (not treated), with the hidden purchase probabilities without and with the offer';
+
+    -- what they bought: one order per buyer in the campaign's window, the target at the offer's price for the
+    -- treated (the customer's brand; a bundle's items for a bundle); past campaigns only
+    INSERT INTO orders
+    SELECT 900000000 + k.n * 1000000 + e.customer_id, e.customer_id,
+           k.starts + recsys.demo_uniform(seed, 63, e.customer_id * 100 + k.n) * (k.ends - k.starts),
+           'completed', k.dept, (k.dept - 1) * 6 + (c.fav_brand - 1) * 2
+      FROM campaign_exposures e
+      JOIN (SELECT cp.*, row_number() OVER (ORDER BY cp.starts, cp.campaign_id)::int AS n FROM campaigns cp) k USING (campaign_id)
+      JOIN customers c USING (customer_id)
+     WHERE k.ends <= timestamptz '2026-11-01'
+       AND recsys.demo_uniform(seed, 62, e.customer_id * 100 + k.n) < CASE WHEN e.treated THEN e.p_with ELSE e.p_without END;
+    INSERT INTO order_items
+    SELECT o.order_id, p.product_id, 1,
+           round(CASE WHEN e.treated AND k.discount_unit = 'percent' THEN p.price * (1 - k.discount / 100)
+                      WHEN e.treated THEN greatest(p.price - k.discount / CASE k.target_kind WHEN 'bundle' THEN 4 ELSE 1 END, 0)
+                      ELSE p.price END, 2)
+      FROM orders o
+      JOIN (SELECT cp.*, row_number() OVER (ORDER BY cp.starts, cp.campaign_id)::int AS n FROM campaigns cp) k
+        ON o.order_id / 1000000 = 900 + k.n
+      JOIN campaign_exposures e ON e.campaign_id = k.campaign_id AND e.customer_id = o.customer_id
+      JOIN products p ON CASE k.target_kind
+                             WHEN 'category' THEN p.category = k.target AND p.dept = k.dept AND p.line = 'Lite'
+                                                  AND p.brand = (SELECT d.brands[cu.fav_brand] FROM departments d, customers cu
+                                                                  WHERE d.dept = k.dept AND cu.customer_id = o.customer_id)
+                             WHEN 'bundle' THEN p.product_id IN (SELECT bi.product_id FROM bundle_items bi WHERE bi.bundle_id = k.target::bigint)
+                             ELSE p.product_id = k.target::bigint END
+     WHERE o.order_id >= 900000000;
+
+    SELECT pg_catalog.jsonb_build_object(
+             'campaigns', (SELECT count(*) FROM campaigns),
+             'exposures', (SELECT count(*) FROM campaign_exposures),
+             'campaign_orders', (SELECT count(*) FROM orders WHERE order_id >= 900000000),
+             'first_order', (SELECT min(ordered_at)::date FROM orders), 'last_order', (SELECT max(ordered_at)::date FROM orders))
+      INTO counts;
+    IF register THEN
+        PERFORM recsys.register_promotions(pg_catalog.format('%I.campaigns', target_schema)::regclass,
+                                           'campaign_id', 'target', 'discount', 'starts', 'ends',
+                                           target_kind_column => 'target_kind', discount_unit_column => 'discount_unit',
+                                           name_column => 'name');
+        PERFORM recsys.register_promotion_exposures(pg_catalog.format('%I.campaign_exposures', target_schema)::regclass,
+                                                    'customer_id', 'campaign_id', 'exposed_at', 'treated');
+    END IF;
+    RETURN counts;
+END
+$fn$;
+COMMENT ON FUNCTION recsys.demo_promotions(name, bigint, boolean) IS 'adds to a demo shop (recsys.demo_shop) two years of seasonal order times (weekends and the year''s end busier), ten campaigns (campaigns: randomised ones hold out 30%, targeted ones do not; three run from November 2026), every customer''s hidden purchase probabilities with and without each offer (campaign_truth), the exposures (campaign_exposures) and the orders they caused, and registers them unless register is false; returns counts';
+--@end

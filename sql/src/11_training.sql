@@ -181,6 +181,11 @@ DECLARE
     -- the item model beside a bundle model: items beside the default one, else MODEL_items
     item_model text := CASE WHEN model = 'default' THEN 'items' ELSE model || '_items' END;
 BEGIN
+    IF model = 'promotions' OR model LIKE '%\_promotions' THEN
+        -- the promotions' response model by name: it alone
+        CALL recsys.train_promotions(model, options);
+        RETURN;
+    END IF;
     IF model = 'items' OR model LIKE '%\_items' THEN
         -- an item model by name: it alone
         CALL recsys.train_driver('recsys.train', model, options, 'recsys.items', false, w);
@@ -212,7 +217,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone; with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone, MODEL promotions or ending in _promotions the promotions'' response model (recsys.train_promotions); with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
 -- the one check and command of a scheduled training, whether pg_cron lives here or in another database

@@ -272,7 +272,7 @@ ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path
 -- No user code on recsys tables: nobody may add a trigger, rule or policy to them (a trigger on a table that a
 -- superuser's recsys.prepare() writes would run as that superuser). The extension's own triggers call its own
 -- functions and pass.
---#include sql/src/14_security.sql recsys.guard_tables()
+--#include sql/src/17_security.sql recsys.guard_tables()
 CREATE EVENT TRIGGER recsys_guard_tables ON ddl_command_end
     WHEN TAG IN ('CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
     EXECUTE FUNCTION recsys.guard_tables();
@@ -286,5 +286,29 @@ ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEF
 --#include sql/src/12_items.sql item model
 --#include sql/src/05_serving.sql recommend_items(text, integer, jsonb)
 
+-- Promotions and demand: offers as data (who saw them, who was held out), the campaigns' measured uplift, a
+-- response model trained by CALL recsys.train('promotions') and served by recommend_promotions, and forecasts of
+-- what each item, category and bundle will sell, with their backtest and the stock they put at risk
+--#include sql/src/02_sources.sql recsys.column_types_for(text)
+--#include sql/src/15_promotions.sql promotion sources
+--#include sql/src/15_promotions.sql recsys.register_promotions(regclass, name, name, name, name, name, name, name, name)
+--#include sql/src/15_promotions.sql recsys.register_promotion_exposures(regclass, name, name, name, name)
+--#include sql/src/15_promotions.sql recsys.prepare_promotions()
+--#include sql/src/15_promotions.sql recsys.campaign_results
+--#include sql/src/15_promotions.sql recsys.promotion_features(integer, integer, timestamp with time zone)
+--#include sql/src/15_promotions.sql recsys.promotion_samples_for(bigint, jsonb)
+--#include sql/src/15_promotions.sql recsys.promotion_validate(bigint, bytea)
+--#include sql/src/15_promotions.sql recsys.train_promotions(text, jsonb)
+--#include sql/src/15_promotions.sql recommend_promotions(text, integer, jsonb)
+--#include sql/src/15_promotions.sql recommend_promotions(bigint, integer, jsonb)
+--#include sql/src/09_demo.sql recsys.demo_promotions(name, bigint, boolean)
+--#include sql/src/16_demand.sql demand forecasts
+--#include sql/src/16_demand.sql recsys.demand_origin(jsonb)
+--#include sql/src/16_demand.sql recsys.forecast_demand(integer, jsonb)
+--#include sql/src/16_demand.sql recsys.demand_backtest(integer, jsonb)
+--#include sql/src/16_demand.sql recsys.item_stock()
+--#include sql/src/16_demand.sql recsys.stock_risk(integer, integer)
+--#include sql/src/16_demand.sql recsys.forecast_accuracy
+
 -- Privileges, for every object this script and the ones before it created
---#include sql/src/14_security.sql privileges
+--#include sql/src/17_security.sql privileges

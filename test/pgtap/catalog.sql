@@ -29,7 +29,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND p.prokind <> 'p';
 
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text),
-          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)",recsys.experiment_report(text),"recsys.log_feedback(text,text,text,numeric,text)","recsys.log_impressions(text,text[],bigint,text,text,text)","recsys.recommend_bundles_logged(text,integer,jsonb)","recsys.recommend_bundles_traced(text,integer,jsonb)","recsys.statement_live(integer,timestamp with time zone)",recsys.training_claim(text),recsys.training_release(text),"similar_items(text,integer,jsonb)"}',
+          '{"complete_bundle(text[],integer,jsonb)","recommend_bundles(bigint,integer,jsonb)","recommend_bundles(text,integer,jsonb)","recommend_bundles_batch(bigint[],integer,jsonb)","recommend_bundles_batch(text[],integer,jsonb)","recommend_items(text,integer,jsonb)","recommend_promotions(text,integer,jsonb)",recsys.experiment_report(text),"recsys.log_feedback(text,text,text,numeric,text)","recsys.log_impressions(text,text[],bigint,text,text,text)","recsys.recommend_bundles_logged(text,integer,jsonb)","recsys.recommend_bundles_traced(text,integer,jsonb)","recsys.statement_live(integer,timestamp with time zone)",recsys.training_claim(text),recsys.training_release(text),"similar_items(text,integer,jsonb)"}',
           'SECURITY DEFINER only where callers must not read the tables (serving, the experiment report, the application''s logging) and for the training claim and the progress view''s liveness check (they read other roles'' pg_stat_activity rows)')
   FROM members m JOIN pg_proc p ON p.oid = m.objid WHERE m.catalog = 'pg_proc'::regclass AND p.prosecdef;
 -- C serving pins it around its queries instead (src/serving.c, PinSearchPath); test/pgtap/security.sql attacks both kinds
@@ -74,6 +74,12 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
                       'recsys.similar_items_idx(integer, integer, jsonb)'::regprocedure,
                       'recsys.complete_bundle_idx(integer[], integer, jsonb)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
+   -- the demand model's fit reads the daily sales through SPI: STABLE, in the leader; its forecasts too, with the
+   -- model optional (NULL: the baselines alone)
+   AND NOT (p.oid = 'recsys.demand_fit(bytea, text, date, integer, jsonb)'::regprocedure
+            AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
+   AND NOT (p.oid = 'recsys.demand_predict(bytea, text, date, integer, jsonb)'::regprocedure
+            AND p.provolatile = 's' AND p.proparallel = 'r' AND NOT p.proisstrict)
    -- a customer's features under a fit read their history through SPI: STABLE, in the leader
    AND NOT (p.oid = 'recsys.bundle_features(bytea, integer, integer[])'::regprocedure
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
@@ -102,7 +108,7 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.prona
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'public'
               AND p.proname NOT IN ('recommend_bundles', 'recommend_bundles_batch', 'recommend_items', 'complete_bundle',
-                                    'similar_items')
+                                    'similar_items', 'recommend_promotions')
               AND p.oid IN (SELECT objid FROM members)), 0::bigint,
           'nothing but the serving functions lands in the extension schema');
 

@@ -94,12 +94,15 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           recsys.active_version(text),
                           recsys.recommend_bundles_traced(text, integer, jsonb),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
-                          recsys.normal_cdf(double precision)
+                          recsys.normal_cdf(double precision),
+                          @extschema@.recommend_promotions(text, integer, jsonb),
+                          @extschema@.recommend_promotions(bigint, integer, jsonb)
    TO recsys_reader;
 GRANT EXECUTE ON FUNCTION recsys.recommend_bundles_logged(text, integer, jsonb),
                           recsys.log_impressions(text, text[], bigint, text, text, text),
                           recsys.log_feedback(text, text, text, numeric, text)
    TO recsys_app;
 GRANT SELECT ON recsys.model_overview, recsys.training_curve, recsys.evaluation_history, recsys.bundle_performance,
-                recsys.experiment_results, recsys.serving TO recsys_reader;
+                recsys.experiment_results, recsys.serving, recsys.campaign_results, recsys.forecast_accuracy,
+                recsys.demand_forecasts TO recsys_reader;
 --@end

@@ -1,0 +1,104 @@
+-- Promotions and demand on the demo shop, where the truth is known (recsys.demo_promotions keeps each customer's
+-- chance to buy with and without each offer): registration and its rules, the campaigns' uplift against their
+-- held-out customers, the response model (CALL recsys.train('promotions')), offers ranked by the margin they add,
+-- and demand forecasts against their baselines.
+\i test/regress_setup.psql
+DROP SCHEMA IF EXISTS shop CASCADE;
+SELECT (recsys.demo_shop()) ->> 'customers' AS customers;
+SELECT p ->> 'campaigns' AS campaigns, p ->> 'first_order' AS first_order, p ->> 'last_order' AS last_order
+  FROM recsys.demo_promotions() p;
+
+-- registration is validated like every registration
+SELECT pg_temp.try($$SELECT recsys.register_promotions('shop.campaigns', 'campaign_id', 'nope', 'discount', 'starts', 'ends')$$);
+SELECT pg_temp.try($$SELECT recsys.register_promotions('shop.campaigns', 'campaign_id', 'target', 'name', 'starts', 'ends')$$);
+SELECT pg_temp.try($$SELECT recsys.register_promotion_exposures('shop.campaign_exposures', 'customer_id', 'campaign_id', 'exposed_at', 'p_with')$$);
+
+-- prepare reads them, by rule
+SELECT source, rule, rows FROM recsys.prepare() WHERE source LIKE 'promotion%' ORDER BY source, rule;
+-- an offer it cannot use is dropped and counted: a bad unit, a window that ends before it starts, an unknown target
+CREATE TABLE shop.more_campaigns AS SELECT * FROM shop.campaigns;
+INSERT INTO shop.more_campaigns VALUES
+  ('X1', 'bad unit', 'item', '1000', 1, 5, 'euros', '2026-03-01', '2026-03-10', true, 1),
+  ('X2', 'backwards', 'item', '1000', 1, 5, 'amount', '2026-03-10', '2026-03-01', true, 1),
+  ('X3', 'no such product', 'item', '424242', 1, 5, 'amount', '2026-03-01', '2026-03-10', true, 1);
+SELECT recsys.register_promotions('shop.more_campaigns', 'campaign_id', 'target', 'discount', 'starts', 'ends',
+                                  'target_kind', 'discount_unit', 'name') ->> 'kind' AS kind;
+SELECT rule, rows FROM recsys.prepare() WHERE source = 'promotions' AND rows > 0 ORDER BY rule;
+
+-- the randomised campaigns' uplift: each 95% interval holds the true effect (the mean of p_with - p_without over
+-- the customers the campaign picked); a targeted campaign without held-out customers measures none
+SELECT c.promo_id, c.randomised, c.status,
+       CASE WHEN c.randomised AND c.status = 'ended'
+            THEN t.truth BETWEEN c.uplift_low AND c.uplift_high END AS interval_holds_truth,
+       c.randomised = (c.uplift IS NOT NULL) AS uplift_only_when_randomised
+  FROM recsys.campaign_results c
+  JOIN (SELECT campaign_id, avg(p_with - p_without) AS truth FROM shop.campaign_exposures GROUP BY 1) t
+    ON t.campaign_id = c.promo_id
+ ORDER BY c.starts;
+
+-- before any training, offers rank on the campaigns' measured shares, and say so
+SELECT count(*) AS offers, bool_and(reason LIKE '%no response model is trained%') AS says_untrained
+  FROM recommend_promotions(17, 5, '{"at": "2026-11-15"}');
+
+-- the response model: one committed row per epoch with validation log loss and AUC, early stop, activation
+CALL recsys.train('promotions', '{"max_epochs": 12, "patience": 3}');
+SELECT count(*) > 1 AS epochs, bool_and((r.metrics ->> 'valid_auc')::float8 > 0.6) AS auc_above_chance
+  FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id)
+ WHERE v.model = 'promotions' AND r.epoch > 0;
+SELECT status, metrics ? 'valid_logloss' AS has_logloss FROM recsys.model_versions WHERE model = 'promotions';
+SELECT stage, state FROM recsys.training_progress WHERE model = 'promotions' ORDER BY started_at;
+
+-- recommend_promotions: the offers running then, ranked by expected incremental margin, with a reason
+SELECT count(*) AS offers, bool_and(p_with >= 0 AND p_with <= 1 AND p_without >= 0 AND p_without <= 1) AS probabilities,
+       bool_and(version_id = recsys.active_version('promotions')) AS traced,
+       bool_and(reason ~ 'lifts purchase from [0-9.]+% to [0-9.]+%') AS reasons
+  FROM recommend_promotions(17, 5, '{"at": "2026-11-15"}');
+SELECT array_agg(rank ORDER BY expected_margin DESC) = array_agg(rank ORDER BY rank) AS ranked_by_margin
+  FROM recommend_promotions(17, 5, '{"at": "2026-11-15"}');
+SELECT count(*) AS offers_before_any FROM recommend_promotions(17, 5, '{"at": "2020-01-01"}');
+SELECT count(*) AS unknown_customer FROM recommend_promotions('somebody new', 2, '{"at": "2026-11-15"}');
+SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 0)$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"at": "soon"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"margin": 2}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"colour": "red"}')$$);
+
+-- in the simulator: each of 400 customers gets the top offer of each ranking; the margin it truly adds is
+-- p_with x (margin - discount) - p_without x margin. Ranking by expected incremental margin earns more than
+-- ranking by the chance to buy, which courts the customers who buy anyway.
+WITH picks AS (
+    SELECT c.customer_id,
+           (SELECT r.promo_id FROM recommend_promotions(c.customer_id, 3, '{"at": "2026-11-15"}') r ORDER BY r.rank LIMIT 1) AS by_margin,
+           (SELECT r.promo_id FROM recommend_promotions(c.customer_id, 3, '{"at": "2026-11-15"}') r ORDER BY r.p_with DESC LIMIT 1) AS by_p_buy
+      FROM shop.customers c WHERE c.customer_id <= 400
+), value AS (
+    SELECT t.campaign_id, t.customer_id,
+           t.p_with * (0.3 * p.price - p.price * p.discount / 100) - t.p_without * 0.3 * p.price AS gain
+      FROM shop.campaign_truth t JOIN recsys.promotions p ON p.promo_id = t.campaign_id
+)
+SELECT sum(a.gain) > sum(b.gain) AS margin_ranking_earns_more
+  FROM picks k
+  JOIN value a ON a.customer_id = k.customer_id AND a.campaign_id = k.by_margin
+  JOIN value b ON b.customer_id = k.customer_id AND b.campaign_id = k.by_p_buy;
+
+-- erasure reaches the exposures
+SELECT (recsys.forget_user('17') -> 'promotion_exposures')::int > 0 AS exposures_erased;
+
+-- demand: the backtest over rolling origins beats seasonal naive by at least 10% (items) and 15% (categories)
+SELECT level, method, origins, mase_vs_seasonal_naive < CASE level WHEN 'item' THEN 0.9 ELSE 0.85 END AS beats_target,
+       interval_coverage BETWEEN 0.5 AND 1 AS interval_covers
+  FROM (SELECT * FROM recsys.demand_backtest(28, '{"origins": 2}')
+        UNION ALL SELECT * FROM recsys.demand_backtest(28, '{"origins": 2, "level": "category"}')) b
+ WHERE method = 'model';
+-- forecasts are stored with the version that made them, the baselines beside them
+SELECT count(DISTINCT key) > 100 AS items, count(DISTINCT day) AS days, bool_and(lo <= forecast AND forecast <= hi) AS ordered
+  FROM recsys.forecast_demand(14);
+SELECT method, count(*) > 0 AS stored, bool_and(version_id = recsys.active_version('demand_item')) AS traced
+  FROM recsys.demand_forecasts GROUP BY method ORDER BY method;
+SELECT count(*) > 0 AS bundle_series FROM recsys.forecast_demand(7, '{"level": "bundle", "store": false}');
+-- stock against the forecasts: out-of-stock items first, slow movers last
+SELECT count(*) > 0 AS at_risk, bool_or(risk = 'stock-out') AS stock_outs, bool_or(risk = 'slow mover') AS slow_movers
+  FROM recsys.stock_risks;
+SELECT pg_temp.try($$SELECT * FROM recsys.forecast_demand(0)$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.forecast_demand(7, '{"level": "aisle"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.forecast_demand(7, '{"origin": "2019-01-01"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recsys.forecast_demand(200, '{"history_days": 100}')$$);
