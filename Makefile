@@ -59,7 +59,7 @@ endif
 # the tests compile without the server include path (CORE_CC): only src/core_host.c, the
 # hooks to pg_prng and pg_crc32c, sees PostgreSQL's headers (HOST_CC).
 NN_SRCS = src/core/rs_kind.c src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_ease.c
-UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c test/unit/test_kinds.c src/core/rs_bundle.c src/core/rs_fit.c src/core/rs_lowrank.c test/unit/test_lowrank.c src/core/rs_items.c test/unit/test_items.c
+UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c test/unit/test_kinds.c src/core/rs_bundle.c src/core/rs_fit.c src/core/rs_lowrank.c test/unit/test_lowrank.c src/core/rs_items.c test/unit/test_items.c test/unit/test_demand.c src/core/rs_demand.c
 UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c test/unit/core_host.o test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 CORE_CC = $(CC) -std=gnu11 $(OPTFLAGS) $(MATHFLAGS) -Wall -I$(srcdir)/src $(OPENBLAS_CFLAGS)

@@ -55,6 +55,36 @@ SELECT r.rank, b.name AS bundle, r.reason FROM recommend_bundles('visitor', 3, '
 SELECT rank, bundle_id, score, reason FROM recommend_bundles(-1, 3);
 SQL
 
+log "promotions and demand: campaigns, two years of seasonal orders, the response model, forecasts"
+psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+SELECT recsys.demo_promotions();
+SELECT count(*) AS prepared_rules FROM recsys.prepare();
+\echo 'what each campaign did (uplift: the share who bought when shown minus the share of the held-out customers):'
+SELECT promo_id, name, treated, held_out, round(100 * rate_treated::numeric, 1) AS "bought % (shown)",
+       round(100 * rate_held_out::numeric, 1) AS "bought % (held out)",
+       round(100 * uplift::numeric, 1) || ' [' || round(100 * uplift_low::numeric, 1) || ', ' || round(100 * uplift_high::numeric, 1) || ']' AS "uplift, points [95% CI]",
+       status
+  FROM recsys.campaign_results ORDER BY starts;
+SET client_min_messages = warning;
+CALL recsys.train('promotions');
+SQL
+PROMO_USER=$(psql -X -At -d postgres -c "SELECT customer_id FROM shop.customers WHERE second_dept = 1 ORDER BY customer_id LIMIT 1")
+psql -X -q -v ON_ERROR_STOP=1 -d postgres <<SQL
+\echo 'the offers running on 2026-11-15 for customer $PROMO_USER, ranked by the margin they add (not by who buys anyway):'
+SELECT rank, promo_id, name, round(100 * p_without::numeric, 1) AS "p buy % without", round(100 * p_with::numeric, 1) AS "with",
+       round(expected_margin::numeric, 2) AS "expected margin", reason
+  FROM recommend_promotions($PROMO_USER, 3, '{"at": "2026-11-15"}') ORDER BY rank;
+\echo 'demand: the backtest of the global model against the baselines (4 rolling origins, 28 days ahead):'
+SELECT level, method, round(mase::numeric, 3) AS mase, round(wape::numeric, 3) AS wape,
+       round(interval_coverage::numeric, 3) AS "80% interval covers", round(mase_vs_seasonal_naive::numeric, 3) AS "vs seasonal naive"
+  FROM (SELECT * FROM recsys.demand_backtest(28, '{"level": "category"}')
+        UNION ALL SELECT * FROM recsys.demand_backtest(28, '{"level": "item"}')) b ORDER BY level, mase;
+SELECT count(*) AS item_days_forecast FROM recsys.forecast_demand(28);
+\echo 'stock at risk over a 7-day lead time (and slow movers with more than 8 weeks of cover):'
+SELECT item_id, name, stock, round(demand_lead::numeric, 1) AS "demand in 7 days", round(cover_days::numeric) AS cover_days, risk
+  FROM recsys.stock_risks LIMIT 10;
+SQL
+
 if [ "$KEEP" = 1 ]; then
     echo "cluster left running: psql -h /tmp -p $PORT -U postgres postgres"
     echo "stop it with: runuser -u postgres -- $PGBIN/pg_ctl -D $PGDATA_DIR stop"

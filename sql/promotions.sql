@@ -80,6 +80,40 @@ SELECT sum(a.gain) > sum(b.gain) AS margin_ranking_earns_more
   JOIN value a ON a.customer_id = k.customer_id AND a.campaign_id = k.by_margin
   JOIN value b ON b.customer_id = k.customer_id AND b.campaign_id = k.by_p_buy;
 
+-- recommend_bundles attaches the running offer on a bundle's items that adds the most margin, when asked
+CALL recsys.train('default', '{"max_epochs": 2, "gru_epochs": 0, "features": false}');
+-- offers running then attach to bundles that hold their target, for the customers for whom the model expects
+-- them to add margin
+SELECT count(*) >= 20 AS offers_attached,
+       bool_and(EXISTS (SELECT 1 FROM recsys.promotions p JOIN recsys.id_map m ON m.space = 'bundle' AND m.ext_id = r.bundle_id::text
+                         WHERE r.reason LIKE '%; offer: %' || p.name || ' lifts purchase from%'
+                           AND p.items && ARRAY(SELECT bi.item_idx FROM recsys.bundle_items bi WHERE bi.bundle_idx = m.idx)
+                           AND p.starts <= '2026-11-15' AND '2026-11-15' < p.ends)) AS on_bundles_holding_their_target
+  FROM shop.customers c
+ CROSS JOIN LATERAL recommend_bundles(c.customer_id, 10, '{"promotions": true, "promotions_at": "2026-11-15"}') r
+ WHERE c.second_dept = 1 AND r.reason LIKE '%; offer: %';
+SELECT 88 AS promo_customer \gset
+SELECT count(*) FILTER (WHERE reason LIKE '%; offer: %') AS offers_unasked FROM recommend_bundles(:promo_customer, 10);
+SELECT count(*) FILTER (WHERE reason LIKE '%; offer: %') AS offers_before_any
+  FROM recommend_bundles(:promo_customer, 10, '{"promotions": true, "promotions_at": "2020-01-01"}');
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(1, 3, '{"promotions": "yes"}')$$);
+SELECT pg_temp.try($$SELECT * FROM recommend_bundles(1, 3, '{"promotions": true, "promotions_at": 5}')$$);
+
+-- without a registered exposures relation, the application's log: offers shown (and held out, variant holdout)
+-- as impressions of kind promotion, redemptions as purchase feedback
+DELETE FROM recsys.sources WHERE kind = 'promotion_exposures';
+SELECT sum(recsys.log_impressions(c::text, ARRAY['C1'], NULL, 'spring_offer', CASE WHEN c % 4 = 0 THEN 'holdout' ELSE 'offer' END, 'promotion')) AS logged
+  FROM generate_series(1, 200) c;
+SELECT count(*) AS redemptions FROM (
+    SELECT recsys.log_feedback(c::text, 'C1', 'purchase', 9.99, 'promotion') FROM generate_series(1, 200, 3) c) f;
+UPDATE recsys.impressions SET shown_at = '2026-03-03' WHERE target_kind = 'promotion';
+UPDATE recsys.feedback SET at = '2026-03-05' WHERE target_kind = 'promotion';
+SELECT rule, rows FROM recsys.prepare() WHERE source = 'promotion_exposures' ORDER BY rule;
+SELECT promo_id, treated, held_out, buyers_treated >= 50 AS redemptions_count FROM recsys.campaign_results WHERE treated + held_out > 0;
+SELECT pg_temp.try($$SELECT recsys.log_impressions('1', ARRAY['C1'], NULL, NULL, NULL, 'coupon')$$);
+SELECT recsys.register_promotion_exposures('shop.campaign_exposures', 'customer_id', 'campaign_id', 'exposed_at', 'treated') ->> 'kind' AS kind;
+SELECT count(*) > 0 AS prepared_again FROM recsys.prepare();
+
 -- erasure reaches the exposures
 SELECT (recsys.forget_user('17') -> 'promotion_exposures')::int > 0 AS exposures_erased;
 

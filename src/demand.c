@@ -42,6 +42,21 @@ static const char *const LevelQueries[][2] = {
 		"  JOIN recsys.id_map m ON m.space = 'bundle' AND m.idx = x.bundle_idx GROUP BY 1, 2 ORDER BY 1, 2"},
 };
 
+/* each level's promotion days ($1: the first day): the series a promotion covers, its first and last day */
+static const char *const PromoQueries[][2] = {
+	{"item",
+		"SELECT m.ext_id, p.starts::date - $1, (p.ends - interval '1 microsecond')::date - $1"
+		"  FROM recsys.promotions p CROSS JOIN LATERAL pg_catalog.unnest(p.items) AS i(idx)"
+		"  JOIN recsys.id_map m ON m.space = 'item' AND m.idx = i.idx"},
+	{"category",
+		"SELECT c.category, p.starts::date - $1, (p.ends - interval '1 microsecond')::date - $1"
+		"  FROM recsys.promotions p CROSS JOIN LATERAL pg_catalog.unnest(p.categories) AS c(category)"},
+	{"bundle",
+		"SELECT DISTINCT m.ext_id, p.starts::date - $1, (p.ends - interval '1 microsecond')::date - $1"
+		"  FROM recsys.promotions p JOIN recsys.bundle_items bi ON bi.item_idx = ANY (p.items)"
+		"  JOIN recsys.id_map m ON m.space = 'bundle' AND m.idx = bi.bundle_idx"},
+};
+
 typedef struct DemandSeries
 {
 	RsDemandData d;				/* the history: days first .. origin */
@@ -80,8 +95,64 @@ DateCalendar(DateADT day, int *dow, int *doy)
  * every series of a level over the T days ending at origin and the ahead days after it (zeros where nothing
  * sold), in CurrentMemoryContext; series with no sale in the history are left out
  */
+static int
+KeyCmp(const void *a, const void *b)
+{
+	return strcmp(**(char *const *const *) a, **(char *const *const *) b);
+}
+
+/* marks the days each series' promotions run, over T + horizon days from first (after the series are read) */
 static void
-DemandRead(DemandSeries *s, const char *level, DateADT origin, int T, int ahead)
+DemandPromotions(DemandSeries *s, const char *level, DateADT first, int width)
+{
+	const char *query = NULL;
+	char	 ***sorted;
+	uint8	   *promo;
+	Oid			types[1] = {DATEOID};
+	Datum		args[1] = {DateADTGetDatum(first)};
+	MemoryContext outer = CurrentMemoryContext;
+
+	for (int i = 0; i < lengthof(PromoQueries); i++)
+		if (strcmp(PromoQueries[i][0], level) == 0)
+			query = PromoQueries[i][1];
+	if (query == NULL || s->d.n == 0)
+		return;
+	/* the series' keys in strcmp order, to find a promotion's series by binary search */
+	sorted = palloc(sizeof(char **) * s->d.n);
+	for (int i = 0; i < s->d.n; i++)
+		sorted[i] = &s->keys[i];
+	qsort(sorted, s->d.n, sizeof(char **), KeyCmp);
+	promo = MemoryContextAllocExtended(outer, (Size) s->d.n * width, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	SPI_connect();
+	if (SPI_execute_with_args(query, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the promotions");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		null1,
+					null2;
+		char	   *key = SPI_getvalue(tup, desc, 1);
+		int32		from = DatumGetInt32(SPI_getbinval(tup, desc, 2, &null1)),
+					to = DatumGetInt32(SPI_getbinval(tup, desc, 3, &null2));
+		char	  **k = &key,
+				 ***hit;
+
+		if (key == NULL || null1 || null2)
+			continue;
+		hit = bsearch(&k, sorted, s->d.n, sizeof(char **), KeyCmp);
+		if (hit == NULL)
+			continue;
+		for (int t = Max(from, 0); t <= Min(to, width - 1); t++)
+			promo[(Size) (*hit - s->keys) * width + t] = 1;
+	}
+	SPI_finish();
+	s->d.promo = promo;
+	s->d.promo_width = width;
+}
+
+static void
+DemandRead(DemandSeries *s, const char *level, DateADT origin, int T, int ahead, int horizon)
 {
 	const char *query = LevelQuery(level);
 	MemoryContext outer = CurrentMemoryContext;
@@ -164,7 +235,10 @@ DemandRead(DemandSeries *s, const char *level, DateADT origin, int T, int ahead)
 	}
 	s->d.T = T;
 	s->ahead = ahead;
+	s->d.promo = NULL;
+	s->d.promo_width = 0;
 	DateCalendar(first, &s->d.dow0, &s->d.doy0);
+	DemandPromotions(s, level, first, T + horizon);
 }
 
 static double
@@ -237,7 +311,7 @@ demand_fit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epochs, max_samples and lr must be positive and coverage between 0 and 1")));
 
-	DemandRead(&s, level, origin, history, 0);
+	DemandRead(&s, level, origin, history, 0, horizon);
 	if (s.d.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -312,7 +386,7 @@ demand_predict(PG_FUNCTION_ARGS)
 					 errmsg("demand weights must be an mlp from %d features to 3 quantiles", RS_DEMAND_NFEAT)));
 	}
 	InitMaterializedSRF(fcinfo, 0);
-	DemandRead(&s, level, origin, history, actuals ? horizon : 0);
+	DemandRead(&s, level, origin, history, actuals ? horizon : 0, horizon);
 	if (s.d.n == 0)
 		return (Datum) 0;
 	naive = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(float) * (Size) s.d.n * horizon, MCXT_ALLOC_HUGE);

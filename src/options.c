@@ -41,6 +41,8 @@ static const RecsysOptionSpec specs[] = {
 	{"recommend_bundles", "session", "array", NULL, NULL, NULL, "a visitor's item ids in order (at most 1000; the GRU reads the last 50)"},
 	{"recommend_bundles", "model", "string", NULL, NULL, "\"default\"", "the model to serve"},
 	{"recommend_bundles", "version", "integer", "1", EXACT, NULL, "serve this version rather than the active one (or an experiment's)"},
+	{"recommend_bundles", "promotions", "boolean", NULL, NULL, "false", "attach to each bundle's reason the running offer on its items that adds the most margin for the customer (recommend_promotions)"},
+	{"recommend_bundles", "promotions_at", "string", NULL, NULL, NULL, "the time the attached offers must run at (a timestamp as text; default now)"},
 	/* recommend_items and complete_bundle (SQL; each knows a subset) */
 	{"items", "exclude_bought", "boolean", NULL, NULL, NULL, "leave out items the customer bought (default: true for readers; for recsys_app and recsys_admin false, the model decides)"},
 	{"items", "exclude_taken", "boolean", NULL, NULL, NULL, "exclude_bought under the name recommend_bundles uses (recommend_items)"},

@@ -277,6 +277,46 @@ BundleItemsArray(ServingCache *c, int32 b, bool bigint_form)
 	return (*slot)[b];
 }
 
+/*
+ * offers[j]: the running offer on the items of the j-th ranked bundle that adds the most margin for the customer
+ * (recsys.bundle_offers, from recommend_promotions' ranking), or NULL; one query for the whole answer, and only
+ * when the option asks: the cached path runs none
+ */
+static char **
+BundleOffers(ServingCache *c, const char *user_id, const char *at, const Ranked *ranked, int n)
+{
+	char	  **offers = palloc0(sizeof(char *) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', at ? ' ' : 'n'};
+	int			level;
+	MemoryContext outer = CurrentMemoryContext;
+
+	for (int j = 0; j < n; j++)
+		ids[j] = CStringGetTextDatum(c->bundle_ext[ranked[j].bundle]);
+	args[0] = CStringGetTextDatum(user_id);
+	args[1] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = at ? CStringGetTextDatum(at) : (Datum) 0;
+	level = ServingPinSearchPath();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT ord, offer FROM recsys.bundle_offers($1, $2, $3::timestamptz)", 3, types, args, nulls,
+							  true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the offers on the bundles");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int32		ord = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *offer = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+		if (ord >= 1 && ord <= n && offer)
+			offers[ord - 1] = MemoryContextStrdup(outer, offer);
+	}
+	SPI_finish();
+	ServingUnpinSearchPath(level);
+	return offers;
+}
+
 PG_FUNCTION_INFO_V1(recommend_bundles);
 
 Datum
@@ -303,6 +343,7 @@ recommend_bundles(PG_FUNCTION_ARGS)
 	int			ntouched = 0;
 	float		best_s = 0;
 	ServeTrace	trace = {0, NULL, NULL};
+	char	  **offers = NULL;
 
 	user_id = bigint_form ? psprintf(INT64_FORMAT, PG_GETARG_INT64(0)) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	CheckK(k);
@@ -496,6 +537,9 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* the offers on the bundles' items, asked once for the whole answer (recsys.bundle_offers) */
+	if (o.promotions && nranked > 0)
+		offers = BundleOffers(c, user_id, o.promotions_at, ranked, Min(k, nranked));
 	/* the customer's strongest fit score, the yardstick of the reasons */
 	if (personal)
 		for (int t = 0; t < ntouched; t++)
@@ -520,6 +564,8 @@ recommend_bundles(PG_FUNCTION_ARGS)
 		}
 		else
 			reason = ServingPopularReason(c, b, user >= 0, o.nsession_asked > 0 && o.nsession == 0);
+		if (offers && offers[j])
+			reason = psprintf("%s; offer: %s", reason, offers[j]);
 		values[0] = Int32GetDatum(j + 1);
 		values[1] = bigint_form ? Int64GetDatum(c->bundle_ext_int[b]) : CStringGetTextDatum(c->bundle_ext[b]);
 		values[2] = BundleItemsArray(c, b, bigint_form);

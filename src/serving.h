@@ -115,6 +115,8 @@ typedef struct ServeOptions
 	char		model[NAMEDATALEN];
 	int64		version;		/* 0: the active one (or the experiment's variant) */
 	bool		filters;		/* any bundle filter besides exclude_taken */
+	bool		promotions;		/* attach the best running offer to each reason */
+	char	   *promotions_at;	/* the time the offers run at (NULL: now) */
 } ServeOptions;
 
 

@@ -219,6 +219,14 @@ ServingParseOptions(Jsonb *opts, ServeOptions *o, ServingCache *c)
 			o->repurchase_days = RecsysOptionNumber(SERVING_FAMILY, &v, "repurchase_days");
 			RequireHistoryRole("repurchase_days");
 		}
+		else if (KeyIs(&k, "promotions"))
+			o->promotions = OptionBool(&v, "promotions");
+		else if (KeyIs(&k, "promotions_at"))
+		{
+			if (v.type != jbvString)
+				OptionError("promotions_at", "a timestamp as text");
+			o->promotions_at = pnstrdup(v.val.string.val, v.val.string.len);
+		}
 		else if (KeyIs(&k, "in_stock"))
 			o->filters |= o->in_stock = OptionBool(&v, "in_stock");
 		else if (KeyIs(&k, "max_price"))

@@ -36,6 +36,18 @@ for f in training_curve recall_vs_baselines; do
     [ "$(head -c 8 "$OUT/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$OUT/$f.png")" -gt 5000 ]
     ok $? "$f.png is a PNG with a picture in it"
 done
+# the demand forecast beside what then sold: two seasonal years of the same shop
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT recsys.demo_promotions('shop')" -c "SELECT count(*) FROM recsys.prepare()" >/dev/null 2>&1
+ok $? "the shop gains two seasonal years and its campaigns"
+RECSYS_PLOTS_KEEP="$OUT/fdata" bash "$ROOT/scripts/forecast_plot.sh" "$DB" "$OUT" category 28 >/dev/null 2>&1
+ok $? "scripts/forecast_plot.sh runs"
+awk '!/^#/ && $2 != "NaN" { h++ } !/^#/ && $4 != "NaN" && $5 + 0 <= $4 + 0 && $4 + 0 <= $6 + 0 && $3 != "NaN" { f++ }
+     END { exit !(h == 70 && f == 28) }' "$OUT/fdata/forecast.dat"
+ok $? "it draws ten weeks sold before the origin and 28 forecast days, each inside its interval order and beside what sold"
+grep -q '^category .' "$OUT/fdata/labels.txt"
+ok $? "it names the series it draws"
+[ "$(head -c 8 "$OUT/forecast.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$OUT/forecast.png")" -gt 5000 ]
+ok $? "forecast.png is a PNG with a picture in it"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
 rm -rf "$OUT"
 tap_done

@@ -46,7 +46,8 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.feedback', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recsys.feedback', 'feedback_id')::regclass, '');
 ALTER TABLE recsys.feedback ADD CONSTRAINT feedback_value_finite CHECK (value IS NULL OR (value >= 0 AND value < 'Infinity'::numeric));
 
-CREATE FUNCTION recsys.log_impressions(user_id text, targets text[], version_id bigint DEFAULT NULL,
+--@begin recsys.log_impressions(text, text[], bigint, text, text, text)
+CREATE OR REPLACE FUNCTION recsys.log_impressions(user_id text, targets text[], version_id bigint DEFAULT NULL,
                                        experiment text DEFAULT NULL, variant text DEFAULT NULL,
                                        target_kind text DEFAULT 'bundle') RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -58,8 +59,8 @@ BEGIN
     IF user_id IS NULL OR targets IS NULL THEN
         RAISE EXCEPTION 'user_id and targets must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF target_kind IS NULL OR target_kind NOT IN ('bundle', 'item') THEN
-        RAISE EXCEPTION 'target_kind must be bundle or item' USING ERRCODE = 'invalid_parameter_value';
+    IF target_kind IS NULL OR target_kind NOT IN ('bundle', 'item', 'promotion') THEN
+        RAISE EXCEPTION 'target_kind must be bundle, item or promotion' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO recsys.impressions (user_id, target, target_kind, rank, version_id, experiment, variant)
     SELECT log_impressions.user_id, t.target, log_impressions.target_kind, t.rank::int,
@@ -70,10 +71,11 @@ BEGIN
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) IS 'logs what was shown to a user, in rank order: bundle (or item) ids, the model version that ranked them, the experiment and variant; returns the rows logged';
+COMMENT ON FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) IS 'logs what was shown to a user, in rank order: bundle (or item, or promotion) ids, the model version that ranked them, the experiment and variant (a promotion''s held-out customers are logged with the experiment''s first variant, its control); returns the rows logged';
 -- the application serving the logged-in customer logs what it showed and what the customer did, without reading
 -- the logs or the raw events: the logging functions run as their owner, for recsys_app (and recsys_admin)
 ALTER FUNCTION recsys.log_impressions(text, text[], bigint, text, text, text) SECURITY DEFINER;
+--@end
 
 --@begin recsys.log_feedback(text, text, text, numeric, text)
 CREATE OR REPLACE FUNCTION recsys.log_feedback(user_id text, target text, event text, value numeric DEFAULT NULL,
@@ -91,8 +93,8 @@ BEGIN
         RAISE EXCEPTION 'unknown feedback event %', quote_literal(coalesce(event, 'NULL'))
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use click, add_to_cart, purchase or dismiss.';
     END IF;
-    IF target_kind IS NULL OR target_kind NOT IN ('bundle', 'item') THEN
-        RAISE EXCEPTION 'target_kind must be bundle or item' USING ERRCODE = 'invalid_parameter_value';
+    IF target_kind IS NULL OR target_kind NOT IN ('bundle', 'item', 'promotion') THEN
+        RAISE EXCEPTION 'target_kind must be bundle, item or promotion' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- numeric has NaN and infinities; NaN sorts above every number, so both fail the upper bound
     IF value IS NOT NULL AND NOT (value >= 0 AND value < 'Infinity'::numeric) THEN
@@ -104,7 +106,7 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION recsys.log_feedback(text, text, text, numeric, text) IS 'logs what a user did with a bundle (or item): click, add_to_cart, purchase (value: revenue) or dismiss; returns the feedback id';
+COMMENT ON FUNCTION recsys.log_feedback(text, text, text, numeric, text) IS 'logs what a user did with a bundle (or item, or promotion: a purchase redeems it): click, add_to_cart, purchase (value: revenue) or dismiss; returns the feedback id';
 ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEFINER;
 --@end
 

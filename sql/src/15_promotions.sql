@@ -8,6 +8,14 @@
 ALTER TABLE recsys.sources DROP CONSTRAINT sources_kind_check;
 ALTER TABLE recsys.sources ADD CONSTRAINT sources_kind_check
     CHECK (kind IN ('events', 'items', 'bundles', 'bundle_events', 'promotions', 'promotion_exposures'));
+-- the application logs the offers it showed (and, with the experiment's control variant, the customers it held
+-- out) as impressions of kind promotion, and redemptions as purchase feedback
+ALTER TABLE recsys.impressions DROP CONSTRAINT impressions_target_kind_check;
+ALTER TABLE recsys.impressions ADD CONSTRAINT impressions_target_kind_check
+    CHECK (target_kind IN ('bundle', 'item', 'promotion'));
+ALTER TABLE recsys.feedback DROP CONSTRAINT feedback_target_kind_check;
+ALTER TABLE recsys.feedback ADD CONSTRAINT feedback_target_kind_check
+    CHECK (target_kind IN ('bundle', 'item', 'promotion'));
 
 -- the prepared offers: each target resolved to the items it covers (a category's, a bundle's, one item)
 CREATE TABLE recsys.promotions (
@@ -83,7 +91,7 @@ AS $$
     SELECT recsys.register_source('promotion_exposures', relation, ARRAY['user', 'promotion', 'time', 'treated'],
                                   ARRAY[user_column, promo_column, time_column, treated_column], 2)
 $$;
-COMMENT ON FUNCTION recsys.register_promotion_exposures(regclass, name, name, name, name) IS 'registers who saw which promotion: user id, promotion id, optional time (default: the offer''s start) and treated (boolean; false marks a customer held out as control, as an experiment''s random assignment does; default: all treated); the uplift of an offer is measured against its held-out customers';
+COMMENT ON FUNCTION recsys.register_promotion_exposures(regclass, name, name, name, name) IS 'registers who saw which promotion: user id, promotion id, optional time (default: the offer''s start) and treated (boolean; false marks a customer held out as control, as an experiment''s random assignment does; default: all treated); the uplift of an offer is measured against its held-out customers; without a registration, recsys.prepare() reads the impressions the application logged with target_kind promotion (variant holdout or control: held out) and counts logged purchases of the promotion as redemptions';
 --@end
 
 -- Called by recsys.prepare() in its transaction, after the events: reads the registered promotions and
@@ -154,13 +162,24 @@ BEGIN
     INSERT INTO rs_report (source, rule, rows)
     VALUES ('promotions', 'unknown_target', (SELECT count(*) FROM rs_promos) - (SELECT count(*) FROM recsys.promotions));
 
+    CREATE TEMP TABLE rs_exposures (usr text, promo text, ts timestamptz, treated boolean) ON COMMIT DROP;
     SELECT * INTO s FROM recsys.sources WHERE kind = 'promotion_exposures';
     IF FOUND THEN
-        CREATE TEMP TABLE rs_exposures (usr text, promo text, ts timestamptz, treated boolean) ON COMMIT DROP;
         EXECUTE pg_catalog.format('INSERT INTO rs_exposures SELECT %s, %s, %s, %s FROM %s',
             recsys.source_expr(s, 'user'), recsys.source_expr(s, 'promotion'), recsys.source_expr(s, 'time', 'timestamptz'),
             recsys.source_expr(s, 'treated', 'boolean'), s.relation);
         GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        -- no registered relation: the offers the application logged as shown; a customer logged under variant
+        -- holdout or control, or the first (control) variant of the impression's experiment, was held out
+        INSERT INTO rs_exposures
+        SELECT i.user_id, i.target, i.shown_at,
+               NOT (coalesce(i.variant IN ('holdout', 'control'), false)
+                    OR coalesce(i.variant = (SELECT x.variants -> 0 ->> 'name' FROM recsys.experiments x WHERE x.name = i.experiment), false))
+          FROM recsys.impressions i WHERE i.target_kind = 'promotion';
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    IF n > 0 OR s.kind IS NOT NULL THEN
         INSERT INTO rs_report (source, rule, rows) VALUES ('promotion_exposures', 'read', n);
         DELETE FROM rs_exposures WHERE usr IS NULL OR promo IS NULL;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -188,6 +207,10 @@ BEGIN
                EXISTS (SELECT 1 FROM recsys.events_clean c
                         WHERE c.user_idx = u.idx AND c.item_idx = ANY (p.items)
                           AND c.ts >= greatest(coalesce(e.ts, p.starts), p.starts) AND c.ts < p.ends)
+               -- or a redemption the application logged
+               OR EXISTS (SELECT 1 FROM recsys.feedback f
+                           WHERE f.user_id = e.usr AND f.target = p.promo_id AND f.target_kind = 'promotion'
+                             AND f.event = 'purchase' AND f.at >= greatest(coalesce(e.ts, p.starts), p.starts) AND f.at < p.ends)
           FROM rs_exposures e
           JOIN recsys.promotions p ON p.promo_id = e.promo
           JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = e.usr;
@@ -198,7 +221,7 @@ BEGIN
     ANALYZE recsys.promotions, recsys.promotion_exposures;
 END
 $$;
-COMMENT ON FUNCTION recsys.prepare_promotions() IS 'recsys.prepare''s step for the registered promotions and exposures: drops rows by rule (null_key, invalid_offer: a kind, unit, discount or window it cannot use, duplicate, unknown_target, unknown_promotion, forgotten_user), resolves each target to its items and derives each exposure''s response from the prepared events';
+COMMENT ON FUNCTION recsys.prepare_promotions() IS 'recsys.prepare''s step for the registered promotions and exposures (without a registered exposures relation: the impressions of kind promotion, those logged under variant holdout or control, or the first variant of their experiment, held out): drops rows by rule (null_key, invalid_offer: a kind, unit, discount or window it cannot use, duplicate, unknown_target, unknown_promotion, forgotten_user), resolves each target to its items and marks each exposure bought from the prepared events (or a logged purchase of the promotion) in its window';
 --@end
 
 ------------------------------------------------------------------------------
@@ -268,23 +291,32 @@ CREATE FUNCTION recsys.promotion_features(user_idx integer, promo_idx integer, a
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH p AS (
+        SELECT * FROM recsys.promotions x WHERE x.promo_idx = promotion_features.promo_idx
+    ), e AS (
+        SELECT e.item_idx, e.ts, a.category
+          FROM recsys.events_clean e LEFT JOIN recsys.item_attrs a ON a.item_idx = e.item_idx
+         WHERE e.user_idx = promotion_features.user_idx AND e.ts < promotion_features.as_of
+    )
     SELECT ARRAY[
-        ln(1 + count(*) FILTER (WHERE e.item_idx = ANY (p.items))),                  -- bought the target before
-        ln(1 + count(*) FILTER (WHERE a.category = ANY (p.categories))),           -- bought in its categories
-        coalesce(exp(-extract(epoch FROM promotion_features.as_of - max(e.ts) FILTER (WHERE e.item_idx = ANY (p.items)))
-                     / (86400 * 90)), 0),                                            -- recency of the target, 90-day decay
-        ln(1 + count(*)),                                                            -- how much the customer buys
+        ln(1 + (SELECT count(*) FROM e WHERE e.item_idx = ANY (p.items))),         -- bought the target before
+        ln(1 + (SELECT count(*) FROM e WHERE e.category = ANY (p.categories))),  -- bought in its categories
+        coalesce(exp(-extract(epoch FROM promotion_features.as_of
+                                         - (SELECT max(e.ts) FROM e WHERE e.item_idx = ANY (p.items)))
+                     / (86400 * 90)), 0),                                        -- recency of the target, 90-day decay
+        ln(1 + (SELECT count(*) FROM e)),                                        -- how much the customer buys
         CASE WHEN p.discount_unit = 'percent' THEN p.discount / 100
-             ELSE least(p.discount / nullif(p.price, 0), 1) END,                    -- the discount as a share
-        ln(1 + coalesce(p.price, 0)) / 5                                             -- the target's price
+             ELSE least(p.discount / nullif(p.price, 0), 1) END,                -- the discount as a share
+        ln(1 + coalesce(p.price, 0)) / 5,                                        -- the target's price
+        -- what goes with what the customer bought: the strongest rule from one of their items to the target
+        -- (recsys.item_pair_stats: departments and uses the catalogue does not spell out)
+        coalesce((SELECT max(ps.confidence) FROM (SELECT DISTINCT e.item_idx FROM e) d
+                    JOIN recsys.item_pair_stats ps ON ps.item_a = d.item_idx AND ps.item_b = ANY (p.items)
+                   WHERE NOT d.item_idx = ANY (p.items)), 0)
     ]::real[]
-      FROM recsys.promotions p
-      LEFT JOIN recsys.events_clean e ON e.user_idx = promotion_features.user_idx AND e.ts < promotion_features.as_of
-      LEFT JOIN recsys.item_attrs a ON a.item_idx = e.item_idx
-     WHERE p.promo_idx = promotion_features.promo_idx
-     GROUP BY p.promo_idx, p.discount_unit, p.discount, p.price
+      FROM p
 $$;
-COMMENT ON FUNCTION recsys.promotion_features(integer, integer, timestamp with time zone) IS 'what the response model reads of a customer and an offer, from the events before as_of: purchases of the target and of its categories (log), recency of the target (90-day decay), purchases in all (log), the discount as a share of the price, the price (log); NULL for an unknown promotion';
+COMMENT ON FUNCTION recsys.promotion_features(integer, integer, timestamp with time zone) IS 'what the response model reads of a customer and an offer, from the events before as_of: purchases of the target and of its categories (log), recency of the target (90-day decay), purchases in all (log), the discount as a share of the price, the price (log), and the strongest association rule (recsys.item_pair_stats confidence) from an item the customer bought to the target; NULL for an unknown promotion';
 --@end
 
 -- the samples of a version: one per exposure, features as of the exposure plus the shown flag; one customer in
@@ -406,6 +438,10 @@ BEGIN
         PERFORM recsys.training_stage(caller, model, v, 'fit', 'the response samples: one per exposure');
         CALL recsys.train_commit(false);
         t0 := pg_catalog.clock_timestamp();
+        -- the association rules the features read, fresh unless told not to (as recsys.train)
+        IF (o ->> 'features')::boolean THEN
+            PERFORM recsys.refresh_features();
+        END IF;
         n := recsys.promotion_samples_for(v, o);
         IF n = 0 OR NOT EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v AND NOT s.valid) THEN
             UPDATE recsys.model_versions mv SET status = 'failed', note = 'no training samples' WHERE mv.version_id = v;
@@ -424,8 +460,10 @@ BEGIN
         CALL recsys.train_commit(false);
     END IF;
     IF scorer IS NULL THEN
-        scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers', ARRAY[7, (o ->> 'hidden')::int, 1],
-                                                                        'output', 'sigmoid'), (o ->> 'seed')::bigint);
+        -- as wide as the samples: recsys.promotion_features and the shown flag
+        scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers',
+                      ARRAY[(SELECT cardinality(s.x) FROM recsys.train_samples s WHERE s.version_id = v LIMIT 1),
+                            (o ->> 'hidden')::int, 1], 'output', 'sigmoid'), (o ->> 'seed')::bigint);
         start_epoch := 1;
     END IF;
     best := coalesce(best, scorer);
@@ -499,7 +537,7 @@ BEGIN
         round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
 END
 $$;
-COMMENT ON PROCEDURE recsys.train_promotions(text, jsonb) IS 'trains the promotions'' response model (CALL recsys.train(''promotions'') calls it): an mlp from recsys.promotion_features and the shown flag to P(buy), on every prepared exposure; one committed training_runs row and checkpoint per epoch (stage response: validation log loss and AUC), early stop on validation log loss (patience), resumable; activates the version only if its validation log loss is not above the active one''s (option force); options as recsys.train (seed, hidden, lr, max_epochs, patience, force, resume)';
+COMMENT ON PROCEDURE recsys.train_promotions(text, jsonb) IS 'trains the promotions'' response model (CALL recsys.train(''promotions'') calls it): an mlp from recsys.promotion_features and the shown flag to P(buy), on every prepared exposure; one committed training_runs row and checkpoint per epoch (stage response: validation log loss and AUC), early stop on validation log loss (patience), resumable; activates the version only if its validation log loss is not above the active one''s (option force); options as recsys.train (seed, hidden, lr, max_epochs, patience, force, resume, features: refresh the association rules the features read first)';
 --@end
 
 ------------------------------------------------------------------------------
@@ -591,4 +629,26 @@ RETURNS TABLE (rank integer, promo_id text, name text, target_kind text, target 
     SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM @extschema@.recommend_promotions(user_id::text, k, options) $$;
 COMMENT ON FUNCTION @extschema@.recommend_promotions(bigint, integer, jsonb) IS 'recommend_promotions for a bigint customer id';
+--@end
+
+-- recommend_bundles' option promotions: the best running offer on each bundle's items, for its reason
+--@begin recsys.bundle_offers(text, text[], timestamp with time zone)
+CREATE FUNCTION recsys.bundle_offers(user_id text, bundles text[], at timestamptz DEFAULT NULL)
+RETURNS TABLE (ord integer, promo_id text, offer text)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT DISTINCT ON (b.ord) b.ord::integer, o.promo_id, o.reason
+      FROM pg_catalog.unnest(bundle_offers.bundles) WITH ORDINALITY AS b(bundle, ord)
+      JOIN recsys.id_map m ON m.space = 'bundle' AND m.ext_id = b.bundle
+      JOIN recsys.promotions p
+        ON p.items && ARRAY(SELECT bi.item_idx FROM recsys.bundle_items bi WHERE bi.bundle_idx = m.idx)
+      JOIN @extschema@.recommend_promotions(bundle_offers.user_id, 1000,
+               CASE WHEN bundle_offers.at IS NULL THEN '{}'::jsonb
+                    ELSE pg_catalog.jsonb_build_object('at', bundle_offers.at) END) o ON o.promo_id = p.promo_id
+     -- an offer that costs more than it adds is not worth showing
+     WHERE o.expected_margin > 0
+     ORDER BY b.ord, o.expected_margin DESC, o.promo_id
+$$;
+COMMENT ON FUNCTION recsys.bundle_offers(text, text[], timestamp with time zone) IS 'for each of a list of bundle ids (ord: its position), the offer running at at (default now) on any of its items that adds the most expected margin for the customer, as recommend_promotions ranks and explains it; offers that lose margin are left out; what recommend_bundles attaches to its reasons with option promotions';
 --@end

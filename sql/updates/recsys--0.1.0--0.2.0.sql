@@ -290,6 +290,7 @@ ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEF
 -- response model trained by CALL recsys.train('promotions') and served by recommend_promotions, and forecasts of
 -- what each item, category and bundle will sell, with their backtest and the stock they put at risk
 --#include sql/src/02_sources.sql recsys.column_types_for(text)
+--#include sql/src/06_experiments.sql recsys.log_impressions(text, text[], bigint, text, text, text)
 --#include sql/src/15_promotions.sql promotion sources
 --#include sql/src/15_promotions.sql recsys.register_promotions(regclass, name, name, name, name, name, name, name, name)
 --#include sql/src/15_promotions.sql recsys.register_promotion_exposures(regclass, name, name, name, name)
@@ -301,6 +302,7 @@ ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEF
 --#include sql/src/15_promotions.sql recsys.train_promotions(text, jsonb)
 --#include sql/src/15_promotions.sql recommend_promotions(text, integer, jsonb)
 --#include sql/src/15_promotions.sql recommend_promotions(bigint, integer, jsonb)
+--#include sql/src/15_promotions.sql recsys.bundle_offers(text, text[], timestamp with time zone)
 --#include sql/src/09_demo.sql recsys.demo_promotions(name, bigint, boolean)
 --#include sql/src/16_demand.sql demand forecasts
 --#include sql/src/16_demand.sql recsys.demand_origin(jsonb)

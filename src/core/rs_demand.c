@@ -57,6 +57,7 @@ rs_demand_features(const RsDemandData *d, int s, int t, int h, float *x)
 	*p++ = (float) cos(2 * M_PI * (d->doy0 - 1 + td) / 365.25);
 	/* the same week a year before, when known */
 	*p++ = (float) ((td - 367 >= 0 ? mean_days(y, td - 367, td - 361) : level) / scale);
+	*p++ = d->promo && td < d->promo_width ? d->promo[(size_t) s * d->promo_width + td] : 0.0f;
 	return scale;
 }
 

@@ -11,12 +11,16 @@
 #include "rs_mlp.h"
 
 #define RS_DEMAND_LAGS 14
-/* lags, 4 means, log level, 7 weekdays, horizon, day of year (sin, cos), last year */
-#define RS_DEMAND_NFEAT (RS_DEMAND_LAGS + 4 + 1 + 7 + 1 + 2 + 1)
+/* lags, 4 means, log level, 7 weekdays, horizon, day of year (sin, cos), last year, a promotion on the day */
+#define RS_DEMAND_NFEAT (RS_DEMAND_LAGS + 4 + 1 + 7 + 1 + 2 + 1 + 1)
 #define RS_DEMAND_MIN_HISTORY 28
 #define RS_DEMAND_MAX_HORIZON 366
 
-/* n daily series of T days each (row-major, y[s * T + t]); day 0's weekday (0 Sunday) and day of year (1..366) */
+/*
+ * n daily series of T days each (row-major, y[s * T + t]); day 0's weekday (0 Sunday) and day of year (1..366);
+ * promo (may be NULL): n rows of promo_width >= T + horizon days, 1 where a promotion covers the series that day
+ * (promotions are planned ahead, so the days forecast have theirs)
+ */
 typedef struct RsDemandData
 {
 	const float *y;
@@ -24,6 +28,8 @@ typedef struct RsDemandData
 				T,
 				dow0,
 				doy0;
+	const uint8_t *promo;
+	int			promo_width;
 } RsDemandData;
 
 typedef struct RsDemandTrain

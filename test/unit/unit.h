@@ -35,5 +35,6 @@ extern const UnitCase unit_bundle_cases[];
 extern const UnitCase unit_kind_cases[];
 extern const UnitCase unit_items_cases[];
 extern const UnitCase unit_lowrank_cases[];
+extern const UnitCase unit_demand_cases[];
 
 #endif
