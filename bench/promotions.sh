@@ -3,8 +3,9 @@
 # each offer's target with and without it):
 #   1. the randomised campaigns' uplift intervals: over SEEDS seeds, how often each campaign's 95% interval holds
 #      its true effect (the mean of p_with - p_without over the customers it picked);
-#   2. the response model (CALL recsys.train('promotions')): the margin that ranking offers by expected incremental
-#      margin adds in the simulator, against ranking them by the chance to buy, over every customer;
+#   2. the response model (CALL recsys.train('promotions')): the margin that the top offer adds in the simulator, for
+#      every customer, ranked by expected incremental margin, by the chance to buy, and by expected margin but only
+#      when it is positive (no offer otherwise), beside the best possible (the truth's best offer, or none);
 #   3. recommend_promotions latency (p50, p99 over CALLS calls, server side, warm).
 #
 #   bash bench/promotions.sh [SEEDS] [CUSTOMERS] [DATABASE]     (defaults: 20 3000 recsys_promo)
@@ -29,7 +30,7 @@ SELECT count(*) FROM recsys.prepare();
 INSERT INTO bench_cover
 SELECT $seed, c.promo_id, t.truth, c.uplift, c.uplift_low, c.uplift_high
   FROM recsys.campaign_results c
-  JOIN (SELECT campaign_id, avg(p_with - p_without) AS truth FROM shop.campaign_exposures GROUP BY 1) t ON t.campaign_id = c.promo_id
+  JOIN (SELECT campaign_id, avg(CASE WHEN bought_anyway THEN 0 ELSE p_with - p_without END) AS truth FROM shop.campaign_exposures GROUP BY 1) t ON t.campaign_id = c.promo_id
  WHERE c.randomised AND c.status = 'ended';
 SQL
 done
@@ -56,6 +57,7 @@ psql -X -d "$DB" <<'SQL'
 WITH picks AS (
     SELECT c.customer_id,
            (SELECT r.promo_id FROM recommend_promotions(c.customer_id, 3, '{"at": "2026-11-15"}') r ORDER BY r.rank LIMIT 1) AS by_margin,
+           (SELECT r.expected_margin FROM recommend_promotions(c.customer_id, 3, '{"at": "2026-11-15"}') r ORDER BY r.rank LIMIT 1) AS margin,
            (SELECT r.promo_id FROM recommend_promotions(c.customer_id, 3, '{"at": "2026-11-15"}') r ORDER BY r.p_with DESC LIMIT 1) AS by_p_buy
       FROM shop.customers c
 ), value AS (
@@ -67,7 +69,9 @@ WITH picks AS (
      WHERE p.starts <= '2026-11-15' AND '2026-11-15' < p.ends GROUP BY customer_id
 )
 SELECT count(*) AS customers, round(sum(a.gain)::numeric, 1) AS "margin added: by expected margin",
-       round(sum(b.gain)::numeric, 1) AS "by P(buy)", round(sum(o.gain)::numeric, 1) AS "the best possible (the truth)"
+       round(sum(b.gain)::numeric, 1) AS "by P(buy)",
+       round(sum(CASE WHEN k.margin > 0 THEN a.gain ELSE 0 END)::numeric, 1) AS "by expected margin, only when positive",
+       round(sum(greatest(o.gain, 0))::numeric, 1) AS "the best possible (the truth)"
   FROM picks k
   JOIN value a ON a.customer_id = k.customer_id AND a.campaign_id = k.by_margin
   JOIN value b ON b.customer_id = k.customer_id AND b.campaign_id = k.by_p_buy

@@ -25,14 +25,15 @@ SELECT recsys.register_promotions('shop.more_campaigns', 'campaign_id', 'target'
                                   'target_kind', 'discount_unit', 'name') ->> 'kind' AS kind;
 SELECT rule, rows FROM recsys.prepare() WHERE source = 'promotions' AND rows > 0 ORDER BY rule;
 
--- the randomised campaigns' uplift: each 95% interval holds the true effect (the mean of p_with - p_without over
--- the customers the campaign picked); a targeted campaign without held-out customers measures none
+-- the randomised campaigns' uplift: each 95% interval holds the true effect on buying in the window (the mean of
+-- p_with - p_without over the customers the campaign picked, 0 for those whose own orders already held the
+-- target); a targeted campaign without held-out customers measures none, nor does one the events do not reach yet
 SELECT c.promo_id, c.randomised, c.status,
        CASE WHEN c.randomised AND c.status = 'ended'
             THEN t.truth BETWEEN c.uplift_low AND c.uplift_high END AS interval_holds_truth,
-       c.randomised = (c.uplift IS NOT NULL) AS uplift_only_when_randomised
+       (c.randomised AND c.status <> 'upcoming') = (c.uplift IS NOT NULL) AS uplift_when_measured
   FROM recsys.campaign_results c
-  JOIN (SELECT campaign_id, avg(p_with - p_without) AS truth FROM shop.campaign_exposures GROUP BY 1) t
+  JOIN (SELECT campaign_id, avg(CASE WHEN bought_anyway THEN 0 ELSE p_with - p_without END) AS truth FROM shop.campaign_exposures GROUP BY 1) t
     ON t.campaign_id = c.promo_id
  ORDER BY c.starts;
 

@@ -229,13 +229,28 @@ COMMENT ON FUNCTION recsys.prepare_promotions() IS 'recsys.prepare''s step for t
 ------------------------------------------------------------------------------
 
 --@begin recsys.campaign_results
+-- Wilson's score interval of a share (95%): it keeps its coverage with few buyers, where the normal one does not
+CREATE FUNCTION recsys.wilson_interval(successes bigint, trials bigint, OUT low double precision, OUT high double precision)
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (p + z * z / (2 * n) - z * sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n),
+           (p + z * z / (2 * n) + z * sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+      FROM (SELECT successes::float8 / trials AS p, trials::float8 AS n, 1.959964::float8 AS z) x
+     WHERE trials > 0
+$$;
+COMMENT ON FUNCTION recsys.wilson_interval(bigint, bigint) IS 'the 95% Wilson score interval of a share of successes among trials (NULL bounds for no trials)';
+
 CREATE VIEW recsys.campaign_results AS
 SELECT p.promo_id, p.name, p.target_kind, p.target, p.discount, p.discount_unit, p.starts, p.ends,
        r.treated, r.held_out, r.buyers_treated, r.buyers_held_out,
        r.rate_treated, r.rate_held_out,
        r.rate_treated - r.rate_held_out AS uplift,
-       r.rate_treated - r.rate_held_out - 1.959964 * r.se AS uplift_low,
-       r.rate_treated - r.rate_held_out + 1.959964 * r.se AS uplift_high,
+       -- Newcombe's hybrid score interval of the difference, from the two Wilson intervals
+       r.rate_treated - r.rate_held_out
+         - sqrt((r.rate_treated - wt.low) ^ 2 + (wc.high - r.rate_held_out) ^ 2) AS uplift_low,
+       r.rate_treated - r.rate_held_out
+         + sqrt((wt.high - r.rate_treated) ^ 2 + (r.rate_held_out - wc.low) ^ 2) AS uplift_high,
        CASE WHEN r.se > 0 THEN 2 * (1 - recsys.normal_cdf(abs(r.rate_treated - r.rate_held_out) / r.se)) END AS p_value,
        (r.rate_treated - r.rate_held_out) * r.treated AS incremental_buyers,
        r.held_out > 0 AS randomised,
@@ -249,14 +264,21 @@ SELECT p.promo_id, p.name, p.target_kind, p.target, p.discount, p.discount_unit,
            count(*) FILTER (WHERE NOT x.treated AND x.bought) AS buyers_held_out,
            avg(x.bought::int) FILTER (WHERE x.treated)::float8 AS rate_treated,
            avg(x.bought::int) FILTER (WHERE NOT x.treated)::float8 AS rate_held_out,
-           -- the unpooled (Neyman) standard error of a difference of two shares
-           sqrt(avg(x.bought::int) FILTER (WHERE x.treated) * (1 - avg(x.bought::int) FILTER (WHERE x.treated))
-                    / nullif(count(*) FILTER (WHERE x.treated), 0)
-                + avg(x.bought::int) FILTER (WHERE NOT x.treated) * (1 - avg(x.bought::int) FILTER (WHERE NOT x.treated))
-                    / nullif(count(*) FILTER (WHERE NOT x.treated), 0))::float8 AS se
+           -- the pooled standard error under no difference, for the test
+           sqrt(avg(x.bought::int) * (1 - avg(x.bought::int))
+                * (1.0 / nullif(count(*) FILTER (WHERE x.treated), 0) + 1.0 / nullif(count(*) FILTER (WHERE NOT x.treated), 0)))::float8 AS se
       FROM recsys.promotion_exposures x WHERE x.promo_idx = p.promo_idx
-  ) r ON r.treated + r.held_out > 0;
-COMMENT ON VIEW recsys.campaign_results IS 'BI: each promotion''s exposures and buyers, shown (treated) and held out, the share who bought its target in the window, the uplift (difference of the shares: what the offer added) with its 95% confidence interval and two-sided p-value, and the incremental buyers; an offer without held-out customers (not randomised) has no uplift, since its buyers might have bought anyway';
+  ) r0 ON r0.treated + r0.held_out > 0
+  -- nothing is measured before the prepared events reach the offer's start
+  CROSS JOIN LATERAL (SELECT r0.treated, r0.held_out,
+                             CASE WHEN d.newest >= p.starts THEN r0.buyers_treated END AS buyers_treated,
+                             CASE WHEN d.newest >= p.starts THEN r0.buyers_held_out END AS buyers_held_out,
+                             CASE WHEN d.newest >= p.starts THEN r0.rate_treated END AS rate_treated,
+                             CASE WHEN d.newest >= p.starts THEN r0.rate_held_out END AS rate_held_out,
+                             CASE WHEN d.newest >= p.starts THEN r0.se END AS se) r
+  LEFT JOIN LATERAL recsys.wilson_interval(r.buyers_treated, r.treated) wt ON true
+  LEFT JOIN LATERAL recsys.wilson_interval(r.buyers_held_out, r.held_out) wc ON true;
+COMMENT ON VIEW recsys.campaign_results IS 'BI: each promotion''s exposures and buyers, shown (treated) and held out, the share who bought its target in the window, the uplift (difference of the shares: what the offer added) with its 95% confidence interval (Newcombe''s hybrid score interval) and two-sided p-value (pooled z test), and the incremental buyers; an offer without held-out customers (not randomised) has no uplift, since its buyers might have bought anyway';
 COMMENT ON COLUMN recsys.campaign_results.promo_id IS 'the shop''s promotion id';
 COMMENT ON COLUMN recsys.campaign_results.name IS 'the offer''s name';
 COMMENT ON COLUMN recsys.campaign_results.target_kind IS 'item, bundle or category';
@@ -286,37 +308,38 @@ COMMENT ON COLUMN recsys.campaign_results.status IS 'ended, running (the prepare
 
 -- One definition of what the model reads of a customer and an offer, as of a time (training: the exposure, so
 -- the response is never among the features; serving: now). The shown flag is appended by the callers.
---@begin recsys.promotion_features(integer, integer, timestamp with time zone)
-CREATE FUNCTION recsys.promotion_features(user_idx integer, promo_idx integer, as_of timestamptz) RETURNS real[]
+--@begin recsys.promotion_features(integer, integer[], timestamp with time zone)
+CREATE FUNCTION recsys.promotion_features(user_idx integer, promos integer[], as_of timestamptz)
+RETURNS TABLE (promo_idx integer, x real[])
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH p AS (
-        SELECT * FROM recsys.promotions x WHERE x.promo_idx = promotion_features.promo_idx
-    ), e AS (
+    -- one pass over the customer's history for every offer asked
+    WITH e AS (
         SELECT e.item_idx, e.ts, a.category
           FROM recsys.events_clean e LEFT JOIN recsys.item_attrs a ON a.item_idx = e.item_idx
          WHERE e.user_idx = promotion_features.user_idx AND e.ts < promotion_features.as_of
     )
-    SELECT ARRAY[
-        ln(1 + (SELECT count(*) FROM e WHERE e.item_idx = ANY (p.items))),         -- bought the target before
-        ln(1 + (SELECT count(*) FROM e WHERE e.category = ANY (p.categories))),  -- bought in its categories
-        coalesce(exp(-extract(epoch FROM promotion_features.as_of
-                                         - (SELECT max(e.ts) FROM e WHERE e.item_idx = ANY (p.items)))
+    SELECT p.promo_idx, ARRAY[
+        ln(1 + count(e.item_idx) FILTER (WHERE e.item_idx = ANY (p.items))),       -- bought the target before
+        ln(1 + count(e.item_idx) FILTER (WHERE e.category = ANY (p.categories))),-- bought in its categories
+        coalesce(exp(-extract(epoch FROM promotion_features.as_of - max(e.ts) FILTER (WHERE e.item_idx = ANY (p.items)))
                      / (86400 * 90)), 0),                                        -- recency of the target, 90-day decay
-        ln(1 + (SELECT count(*) FROM e)),                                        -- how much the customer buys
+        ln(1 + count(e.item_idx)),                                               -- how much the customer buys
         CASE WHEN p.discount_unit = 'percent' THEN p.discount / 100
              ELSE least(p.discount / nullif(p.price, 0), 1) END,                -- the discount as a share
         ln(1 + coalesce(p.price, 0)) / 5,                                        -- the target's price
         -- what goes with what the customer bought: the strongest rule from one of their items to the target
         -- (recsys.item_pair_stats: departments and uses the catalogue does not spell out)
-        coalesce((SELECT max(ps.confidence) FROM (SELECT DISTINCT e.item_idx FROM e) d
+        coalesce((SELECT max(ps.confidence) FROM (SELECT DISTINCT e2.item_idx FROM e e2) d
                     JOIN recsys.item_pair_stats ps ON ps.item_a = d.item_idx AND ps.item_b = ANY (p.items)
                    WHERE NOT d.item_idx = ANY (p.items)), 0)
     ]::real[]
-      FROM p
+      FROM recsys.promotions p LEFT JOIN e ON true
+     WHERE p.promo_idx = ANY (promotion_features.promos)
+     GROUP BY p.promo_idx, p.items, p.discount_unit, p.discount, p.price
 $$;
-COMMENT ON FUNCTION recsys.promotion_features(integer, integer, timestamp with time zone) IS 'what the response model reads of a customer and an offer, from the events before as_of: purchases of the target and of its categories (log), recency of the target (90-day decay), purchases in all (log), the discount as a share of the price, the price (log), and the strongest association rule (recsys.item_pair_stats confidence) from an item the customer bought to the target; NULL for an unknown promotion';
+COMMENT ON FUNCTION recsys.promotion_features(integer, integer[], timestamp with time zone) IS 'what the response model reads of a customer and each of the offers asked, from the events before as_of (one pass over them): purchases of the target and of its categories (log), recency of the target (90-day decay), purchases in all (log), the discount as a share of the price, the price (log), and the strongest association rule (recsys.item_pair_stats confidence) from an item the customer bought to the target; no row for an unknown promotion';
 --@end
 
 -- the samples of a version: one per exposure, features as of the exposure plus the shown flag; one customer in
@@ -334,7 +357,7 @@ BEGIN
     SELECT promotion_samples_for.version_id, x.user_idx,
            pg_catalog.hashint8extended(x.user_idx, (o ->> 'seed')::bigint) % 5 = 0,
            x.promo_idx,
-           recsys.promotion_features(x.user_idx, x.promo_idx, x.exposed_at) || x.treated::int::real,
+           (SELECT f.x FROM recsys.promotion_features(x.user_idx, ARRAY[x.promo_idx], x.exposed_at) f) || x.treated::int::real,
            x.bought::int
       FROM recsys.promotion_exposures x;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -577,17 +600,22 @@ BEGIN
     v := recsys.active_version(o ->> 'model');
     SELECT mv.weights INTO w FROM recsys.model_versions mv WHERE mv.version_id = v;
     RETURN QUERY
-    WITH offers AS (
+    WITH running AS (
+        SELECT p.* FROM recsys.promotions p WHERE p.starts <= at AND at < p.ends
+    ), offers AS (
+        -- a customer recsys has never seen reads as one without purchases (index -1 has none)
         SELECT p.*, (o ->> 'margin')::float8 * coalesce(p.price, 0) AS margin,
                CASE WHEN p.discount_unit = 'percent' THEN coalesce(p.price, 0) * p.discount / 100
                     ELSE least(p.discount, coalesce(p.price, p.discount)) END AS cost,
-               CASE WHEN u IS NULL THEN NULL ELSE recsys.promotion_features(u, p.promo_idx, at) END AS x
-          FROM recsys.promotions p WHERE p.starts <= at AND at < p.ends
+               f.x
+          FROM running p
+          JOIN recsys.promotion_features(coalesce(u, -1), ARRAY(SELECT r.promo_idx FROM running r), at) f
+            ON f.promo_idx = p.promo_idx
     ), predicted AS (
         -- the model, or before any training each offer's measured shares (held-out and shown customers)
         SELECT f.*,
-               (recsys.mlp_forward(w, coalesce(f.x, recsys.promotion_features(-1, f.promo_idx, at)) || 0::real))[1] AS p0,
-               (recsys.mlp_forward(w, coalesce(f.x, recsys.promotion_features(-1, f.promo_idx, at)) || 1::real))[1] AS p1
+               (recsys.mlp_forward(w, f.x || 0::real))[1] AS p0,
+               (recsys.mlp_forward(w, f.x || 1::real))[1] AS p1
           FROM offers f WHERE w IS NOT NULL
         UNION ALL
         SELECT f.*, coalesce(c.rate_held_out, c.rate_treated, 0), coalesce(c.rate_treated, 0)
@@ -599,11 +627,11 @@ BEGIN
     )
     SELECT (row_number() OVER (ORDER BY x.gain DESC, x.promo_id))::int, x.promo_id, x.name, x.target_kind, x.target,
            x.p0::real, x.p1::real, (x.p1 - x.p0)::real, x.gain::real,
-           CASE WHEN x.x IS NOT NULL AND x.x[1] > 0
+           CASE WHEN u IS NOT NULL AND x.x[1] > 0
                 THEN pg_catalog.format('you bought %s %s time%s, last %s days ago; ', lower(x.target),
                                        round(exp(x.x[1]) - 1), CASE WHEN round(exp(x.x[1]) - 1) = 1 THEN '' ELSE 's' END,
                                        round(-90 * ln(greatest(x.x[3], 1e-9))))
-                WHEN x.x IS NOT NULL AND x.x[2] > 0
+                WHEN u IS NOT NULL AND x.x[2] > 0
                 THEN pg_catalog.format('you buy in %s; ', array_to_string(x.categories, ', '))
                 ELSE '' END
            || pg_catalog.format('%s lifts purchase from %s%% to %s%%%s',

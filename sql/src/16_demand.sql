@@ -227,18 +227,20 @@ AS $$
     )
     SELECT s.item_id, a.name, s.stock, coalesce(f.lead, 0), coalesce(f.lead_hi, 0),
            s.stock / nullif(f.daily, 0),
-           CASE WHEN s.stock < coalesce(f.lead, 0) THEN 'stock-out'
-                WHEN s.stock < coalesce(f.lead_hi, 0) THEN 'stock-out possible'
+           CASE WHEN s.stock < f.lead AND f.lead >= 0.5 THEN 'stock-out'
+                WHEN s.stock < f.lead_hi AND f.lead_hi >= 1 THEN 'stock-out possible'
                 ELSE 'slow mover' END
       FROM recsys.item_stock() s
       LEFT JOIN f ON f.key = s.item_id
       LEFT JOIN recsys.item_attrs a ON a.item_idx = s.item_idx
-     WHERE s.stock < coalesce(f.lead_hi, 0)
+     -- short of what is likely to sell (half a unit or more: a sliver of expected demand is no risk), or of what
+     -- might (a whole unit at the interval's upper end); or stock for more than cover_weeks
+     WHERE (s.stock < f.lead AND f.lead >= 0.5) OR (s.stock < f.lead_hi AND f.lead_hi >= 1)
         OR (s.stock > 0 AND s.stock > 7 * stock_risk.cover_weeks * coalesce(f.daily, 0))
-     ORDER BY CASE WHEN s.stock < coalesce(f.lead, 0) THEN 0 WHEN s.stock < coalesce(f.lead_hi, 0) THEN 1 ELSE 2 END,
+     ORDER BY CASE WHEN s.stock < f.lead AND f.lead >= 0.5 THEN 0 WHEN s.stock < f.lead_hi AND f.lead_hi >= 1 THEN 1 ELSE 2 END,
               s.stock - coalesce(f.lead, 0), s.item_id
 $$;
-COMMENT ON FUNCTION recsys.stock_risk(integer, integer) IS 'items at risk against the stored item forecasts (recsys.forecast_demand): stock-out (stock below the median demand over lead_days), stock-out possible (below the interval''s upper end), and slow movers whose stock covers more than cover_weeks of forecast demand; cover_days is stock over the forecast daily demand';
+COMMENT ON FUNCTION recsys.stock_risk(integer, integer) IS 'items at risk against the stored item forecasts (recsys.forecast_demand): stock-out (stock below the median demand over lead_days, when that is half a unit or more), stock-out possible (below the interval''s upper end, when that is a unit or more), and slow movers whose stock covers more than cover_weeks of forecast demand; cover_days is stock over the forecast daily demand';
 
 CREATE VIEW recsys.stock_risks AS SELECT * FROM recsys.stock_risk();
 COMMENT ON VIEW recsys.stock_risks IS 'BI: recsys.stock_risk() with its defaults (a 7-day lead time, 8 weeks of cover)';
