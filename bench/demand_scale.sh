@@ -32,22 +32,24 @@ CREATE EXTENSION recsys;
 CREATE TABLE products AS
 SELECT i AS product_id, 'category ' || (i % 500) AS category, round((5 + 95 * random())::numeric, 2) AS price,
        floor(40 * random())::int AS stock,
-       exp(-2.5 + 1.6 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS rate
+       -- units a day: log-normal across products (median 0.15, a long tail of best sellers)
+       exp(ln(0.15) + sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS rate
   FROM generate_series(1, $ITEMS) i;
--- one line per product and day that sold: weekends busier, a peak towards the year's end
+-- one line per product and day that sold: weekends busier, a peak towards the year's end; the day's units are its
+-- expected demand rounded up or down at random (so their mean is the demand)
 CREATE TABLE sales AS
 SELECT p.product_id, 1 + (p.product_id % 997) AS customer_id, d AS sold_at, q AS quantity
   FROM products p
  CROSS JOIN generate_series(date '2025-11-01', date '2026-10-30', interval '1 day') d
- CROSS JOIN LATERAL (SELECT floor(-ln(1 - random()) * p.rate
-                                  * CASE WHEN extract(dow FROM d) IN (0, 6) THEN 1.4 ELSE 0.9 END
-                                  * (1 + 0.3 * cos(2 * pi() * (extract(doy FROM d) - 355) / 365.25)) * 1.6)::int AS q) x
+ CROSS JOIN LATERAL (SELECT floor(p.rate * CASE WHEN extract(dow FROM d) IN (0, 6) THEN 1.4 ELSE 0.85 END
+                                  * (1 + 0.3 * cos(2 * pi() * (extract(doy FROM d) - 355) / 365.25))
+                                  + random())::int AS q) x
  WHERE x.q > 0;
 SELECT count(*) || ' sales lines' FROM sales;
 SELECT recsys.register_items('products', 'product_id', NULL, 'category', 'price', 'stock') IS NOT NULL;
 SELECT recsys.register_events('sales', 'customer_id', 'product_id', 'sold_at', NULL, 'quantity') IS NOT NULL;"
 step "recsys.prepare()" "SELECT count(*) || ' report rows' FROM recsys.prepare();"
-step "forecast_demand(28), items" "SELECT count(*) || ' item-days returned' FROM recsys.forecast_demand(28);
+step "forecast_demand(28), items" "SELECT count(DISTINCT key) || ' items, ' || count(*) || ' item-days returned' FROM recsys.forecast_demand(28);
 SELECT count(*) || ' rows stored (3 methods)' FROM recsys.demand_forecasts;"
 step "forecast_demand(28), categories" "SELECT count(*) || ' category-days' FROM recsys.forecast_demand(28, '{\"level\": \"category\"}');"
 step "demand_backtest, items, 2 origins" "SELECT method || ': MASE ' || round(mase::numeric, 3) || ', WAPE ' || round(wape::numeric, 3) || ', vs seasonal naive ' || round(mase_vs_seasonal_naive::numeric, 3) FROM recsys.demand_backtest(28, '{\"origins\": 2}');"

@@ -340,19 +340,24 @@ BEGIN
     INSERT INTO campaign_exposures
     SELECT k.campaign_id, c.customer_id, k.starts,
            NOT k.randomised OR recsys.demo_uniform(seed, 61, c.customer_id * 100 + k.n) >= 0.3,
-           t.p_without, t.p_with,
-           -- an order of theirs in the window already holds the target: no offer can change that
-           EXISTS (SELECT 1 FROM orders o JOIN order_items oi ON oi.order_id = o.order_id JOIN products p ON p.product_id = oi.product_id
-                    WHERE o.customer_id = c.customer_id AND o.status <> 'cancelled'
-                      AND o.ordered_at >= k.starts AND o.ordered_at < k.ends
-                      AND CASE k.target_kind WHEN 'category' THEN p.category = k.target
-                                             WHEN 'bundle' THEN p.product_id IN (SELECT bi.product_id FROM bundle_items bi WHERE bi.bundle_id = k.target::bigint)
-                                             ELSE p.product_id = k.target::bigint END)
+           t.p_without, t.p_with, false
       FROM (SELECT cp.*, row_number() OVER (ORDER BY cp.starts, cp.campaign_id)::int AS n FROM campaigns cp) k
      CROSS JOIN customers c
       JOIN campaign_truth t ON t.campaign_id = k.campaign_id AND t.customer_id = c.customer_id
      WHERE CASE WHEN k.randomised THEN recsys.demo_uniform(seed, 60, c.customer_id * 100 + k.n) < 0.5
                 ELSE k.dept IN (c.fav_dept, c.second_dept) END;
+    -- an order of theirs in the window already holds the target: no offer can change that
+    UPDATE campaign_exposures e SET bought_anyway = true
+      FROM (SELECT DISTINCT k.campaign_id, o.customer_id
+              FROM campaigns k
+              JOIN orders o ON o.ordered_at >= k.starts AND o.ordered_at < k.ends AND o.status <> 'cancelled'
+              JOIN order_items oi ON oi.order_id = o.order_id
+              JOIN products p ON p.product_id = oi.product_id
+             WHERE CASE k.target_kind WHEN 'category' THEN p.category = k.target
+                                      WHEN 'bundle' THEN p.product_id IN (SELECT bi.product_id FROM bundle_items bi
+                                                                           WHERE bi.bundle_id = k.target::bigint)
+                                      ELSE p.product_id = k.target::bigint END) b
+     WHERE b.campaign_id = e.campaign_id AND b.customer_id = e.customer_id;
     COMMENT ON TABLE campaign_exposures IS 'demo shop: who each campaign reached (treated) or held out (not treated), with the hidden purchase probabilities without and with the offer, and whether a regular order of theirs in the window already held the target (bought_anyway); the true uplift of a campaign on buying in its window is the mean of p_with - p_without over those who did not';
 
     -- what they bought: one order per buyer in the campaign's window, the target at the offer's price for the
