@@ -177,6 +177,7 @@ DROP FUNCTION recsys.register_bundles(regclass, name, name);
 --#include sql/src/05_serving.sql recsys.rank_bundles(integer, integer, boolean)
 --#include sql/src/02_sources.sql recsys.register_bundles(regclass, name, name, name)
 --#include sql/src/03_prepare.sql recsys.progress(text, text)
+--#include sql/src/03_prepare.sql recsys.prepare_rules(text, text, text[], boolean, text)
 --#include sql/src/03_prepare.sql recsys.prepare()
 --#include sql/src/10_features.sql recsys.basket_takers(integer[], integer[], integer[])
 --#include sql/src/10_features.sql recsys.adopt_mined_bundles(integer, text)

@@ -108,10 +108,10 @@ rs_demand_fit(RsMlp *m, rs_real *params, int64_t nparams, const RsDemandData *d,
 			   *yt,
 			   *xv,
 			   *yv;
-	rs_real    *grads = rs_alloc(sizeof(rs_real) * nparams),
-			   *om = rs_alloc(sizeof(rs_real) * nparams),
-			   *ov = rs_alloc(sizeof(rs_real) * nparams),
-			   *best = rs_alloc(sizeof(rs_real) * nparams);
+	rs_real    *grads,
+			   *om,
+			   *ov,
+			   *best;
 	int64_t    *order;
 	RsRng		rng;
 	RsOptim		opt;
@@ -120,6 +120,10 @@ rs_demand_fit(RsMlp *m, rs_real *params, int64_t nparams, const RsDemandData *d,
 	/* a training window needs a target day before the validation days and an origin with 28 days behind it */
 	if (d->n < 1 || tv - 1 < RS_DEMAND_MIN_HISTORY - 1)
 		return -1;
+	grads = rs_alloc(sizeof(rs_real) * nparams);
+	om = rs_alloc(sizeof(rs_real) * nparams);
+	ov = rs_alloc(sizeof(rs_real) * nparams);
+	best = rs_alloc(sizeof(rs_real) * nparams);
 	rs_rng_seed(&rng, cfg->seed);
 	xt = rs_alloc(sizeof(float) * ntrain * RS_DEMAND_NFEAT);
 	yt = rs_alloc(sizeof(float) * ntrain);
