@@ -77,6 +77,30 @@ $$;
 COMMENT ON FUNCTION recsys.demand_origin(jsonb) IS 'the last day of history of a forecast: option origin, else the day of the newest prepared event';
 --@end
 
+-- the options of forecast_demand and demand_backtest, checked once for both
+--@begin recsys.demand_options(integer, jsonb)
+CREATE FUNCTION recsys.demand_options(horizon_days integer, options jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o jsonb := recsys.check_options(options, 'forecast_demand');
+BEGIN
+    IF horizon_days IS NULL OR horizon_days < 1 OR horizon_days > 366 THEN
+        RAISE EXCEPTION 'horizon_days must be between 1 and 366, got %', coalesce(horizon_days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF o ->> 'level' NOT IN ('item', 'category', 'bundle') OR o ->> 'method' NOT IN ('model', 'seasonal_naive', 'ets') THEN
+        RAISE EXCEPTION 'option level must be item, category or bundle and method model, seasonal_naive or ets, got % and %',
+                        o -> 'level', o -> 'method'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN o;
+END
+$$;
+COMMENT ON FUNCTION recsys.demand_options(integer, jsonb) IS 'checks a forecast''s horizon (1 to 366 days) and options (family forecast_demand of recsys.option_specs(), level item, category or bundle, method model, seasonal_naive or ets) and returns the options with their defaults';
+--@end
+
 --@begin recsys.forecast_demand(integer, jsonb)
 CREATE FUNCTION recsys.forecast_demand(horizon_days integer DEFAULT 28, options jsonb DEFAULT '{}')
 RETURNS TABLE (level text, key text, day date, forecast real, lo real, hi real, method text, version_id bigint)
@@ -85,22 +109,13 @@ RETURNS TABLE (level text, key text, day date, forecast real, lo real, hi real, 
 AS $$
 #variable_conflict use_column
 DECLARE
-    o jsonb := recsys.check_options(options, 'forecast_demand');
+    o jsonb := recsys.demand_options(horizon_days, options);
     lvl text := o ->> 'level';
     origin date;
     w bytea;
     v bigint;
     model text;
 BEGIN
-    IF horizon_days IS NULL OR horizon_days < 1 OR horizon_days > 366 THEN
-        RAISE EXCEPTION 'horizon_days must be between 1 and 366, got %', coalesce(horizon_days::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF lvl NOT IN ('item', 'category', 'bundle') OR o ->> 'method' NOT IN ('model', 'seasonal_naive', 'ets') THEN
-        RAISE EXCEPTION 'option level must be item, category or bundle and method model, seasonal_naive or ets, got % and %',
-                        o -> 'level', o -> 'method'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     origin := recsys.demand_origin(o);
     model := 'demand_' || lvl;
     w := recsys.demand_fit(recsys.demand_init((o ->> 'hidden')::int, (o ->> 'seed')::bigint), lvl, origin, horizon_days, o);
@@ -138,20 +153,13 @@ RETURNS TABLE (level text, method text, origins integer, series bigint, mase dou
 AS $$
 #variable_conflict use_column
 DECLARE
-    o jsonb := recsys.check_options(options, 'forecast_demand');
+    o jsonb := recsys.demand_options(horizon_days, options);
     lvl text := o ->> 'level';
     last_day date;
     origin date;
     w bytea;
     n integer := (o ->> 'origins')::int;
 BEGIN
-    IF horizon_days IS NULL OR horizon_days < 1 OR horizon_days > 366 THEN
-        RAISE EXCEPTION 'horizon_days must be between 1 and 366, got %', coalesce(horizon_days::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF lvl NOT IN ('item', 'category', 'bundle') THEN
-        RAISE EXCEPTION 'option level must be item, category or bundle, got %', o -> 'level' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     last_day := recsys.demand_origin(o);
     IF pg_catalog.to_regclass('pg_temp.rs_backtest') IS NOT NULL THEN
         DROP TABLE rs_backtest;

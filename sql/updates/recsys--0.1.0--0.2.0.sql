@@ -307,6 +307,7 @@ ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEF
 --#include sql/src/09_demo.sql recsys.demo_promotions(name, bigint, boolean)
 --#include sql/src/16_demand.sql demand forecasts
 --#include sql/src/16_demand.sql recsys.demand_origin(jsonb)
+--#include sql/src/16_demand.sql recsys.demand_options(integer, jsonb)
 --#include sql/src/16_demand.sql recsys.forecast_demand(integer, jsonb)
 --#include sql/src/16_demand.sql recsys.demand_backtest(integer, jsonb)
 --#include sql/src/16_demand.sql recsys.item_stock()
