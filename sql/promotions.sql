@@ -41,12 +41,13 @@ SELECT c.promo_id, c.randomised, c.status,
 SELECT count(*) AS offers, bool_and(reason LIKE '%no response model is trained%') AS says_untrained
   FROM recommend_promotions(17, 5, '{"at": "2026-11-15"}');
 
--- the response model: one committed row per epoch with validation log loss and AUC, early stop, activation
+-- the response model, in the one training loop: a committed row per epoch with validation AUC and log loss, early
+-- stop on the AUC, activation
 CALL recsys.train('promotions', '{"max_epochs": 12, "patience": 3}');
 SELECT count(*) > 1 AS epochs, bool_and((r.metrics ->> 'valid_auc')::float8 > 0.6) AS auc_above_chance
   FROM recsys.training_runs r JOIN recsys.model_versions v USING (version_id)
  WHERE v.model = 'promotions' AND r.epoch > 0;
-SELECT status, metrics ? 'valid_logloss' AS has_logloss FROM recsys.model_versions WHERE model = 'promotions';
+SELECT status, metrics ? 'valid_auc' AS has_auc FROM recsys.model_versions WHERE model = 'promotions';
 SELECT stage, state FROM recsys.training_progress WHERE model = 'promotions' ORDER BY started_at;
 
 -- recommend_promotions: the offers running then, ranked by expected incremental margin, with a reason

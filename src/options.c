@@ -61,7 +61,7 @@ static const RecsysOptionSpec specs[] = {
 	{"forecast_demand", "epochs", "integer", "1", "200", "20", "training epochs of the global model at most (early stop on the last weeks)"},
 	{"forecast_demand", "hidden", "integer", "1", "1024", "32", "hidden units of the global model"},
 	{"forecast_demand", "lr", "number", "0.000000001", "100", "0.003", "learning rate of the global model"},
-	{"forecast_demand", "max_samples", "integer", "1000", "100000000", "400000", "training windows at most (a seeded sample)"},
+	{"forecast_demand", "max_samples", "integer", "1000", "5000000", "400000", "training windows at most (a seeded sample)"},
 	{"forecast_demand", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the model and the sample"},
 	{"forecast_demand", "coverage", "number", "0.5", "0.99", "0.8", "the prediction interval's coverage"},
 	{"forecast_demand", "store", "boolean", NULL, NULL, "true", "keep the forecasts in recsys.demand_forecasts"},

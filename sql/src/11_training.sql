@@ -183,7 +183,7 @@ DECLARE
 BEGIN
     IF model = 'promotions' OR model LIKE '%\_promotions' THEN
         -- the promotions' response model by name: it alone
-        CALL recsys.train_promotions(model, options);
+        CALL recsys.train_driver('recsys.train', model, options, 'recsys.promotion', false, w);
         RETURN;
     END IF;
     IF model = 'items' OR model LIKE '%\_items' THEN
@@ -217,7 +217,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone, MODEL promotions or ending in _promotions the promotions'' response model (recsys.train_promotions); with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
+COMMENT ON PROCEDURE recsys.train(text, jsonb) IS 'trains the bundle model MODEL and, with option items, the item model (items beside the default model, else MODEL_items); a shop without registered bundles gets its features refreshed (adopting mined bundles), the item model, then the bundle model over the mined bundles; MODEL items or ending in _items trains that item model alone, MODEL promotions or ending in _promotions the promotions'' response model (steps recsys.promotion); with recsys.train_driver: samples with one held-out bundle (or basket) per customer, learned scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU encoder epochs, the final fit; activates each new version only if its validation NDCG@20 is not below the active one''s (option force); one training per model at a time (a claim on the running CALL: a failed or cancelled one holds nothing); search_path pinned per transaction; options: see recsys.option_specs()';
 --@end
 
 -- the one check and command of a scheduled training, whether pg_cron lives here or in another database
@@ -638,6 +638,9 @@ DECLARE
     err_message text;
     err_state text;
     err_hint text;
+    measure text;       -- the validation measure the steps early-stop and activate on (higher is better)
+    label text;
+    vj jsonb;           -- a validation's columns as metrics: valid_<column>
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     o := recsys.train_options(options);
@@ -654,6 +657,12 @@ BEGIN
     sch := pg_catalog.split_part(steps, '.', 1);
     pre := pg_catalog.split_part(steps, '.', 2);
     EXECUTE pg_catalog.format('SELECT %I.%I()', sch, pre || '_kind') INTO kind;
+    -- steps may name their measure (S.P_measure() -> key, label: a column of S.P_validate); by default NDCG@20
+    measure := 'ndcg20';
+    label := 'NDCG@20';
+    IF pg_catalog.to_regproc(pg_catalog.format('%I.%I', sch, pre || '_measure')) IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT * FROM %I.%I()', sch, pre || '_measure') INTO measure, label;
+    END IF;
     IF NOT trial THEN
         -- one training per model at a time, across sessions (held over the per-epoch commits)
         PERFORM recsys.training_claim(caller || ':' || model);
@@ -689,10 +698,10 @@ BEGIN
         SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
          WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
         start_epoch := coalesce(start_epoch, 1);
-        SELECT r.epoch, r.checkpoint, (r.metrics ->> 'valid_ndcg20')::float8, (r.metrics ->> 'valid_recall20')::float8
+        SELECT r.epoch, r.checkpoint, (r.metrics ->> ('valid_' || measure))::float8, (r.metrics ->> 'valid_recall20')::float8
           INTO best_epoch, best, best_ndcg, best_recall
           FROM recsys.training_runs r WHERE r.version_id = v AND r.checkpoint IS NOT NULL
-         ORDER BY (r.metrics ->> 'valid_ndcg20')::float8 DESC, r.epoch LIMIT 1;
+         ORDER BY (r.metrics ->> ('valid_' || measure))::float8 DESC, r.epoch LIMIT 1;
         best_epoch := coalesce(best_epoch, 0);
         best_ndcg := coalesce(best_ndcg, -1);
         -- the encoder keeps no checkpoint: its epochs run again, after the scorer's, so their rows go
@@ -749,9 +758,9 @@ BEGIN
                       HINT = 'The model learns from customers with two or more purchases (bundles, or baskets for the item model): prepare more data.';
         END IF;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
-        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'valid_recall20', val.recall20,
-                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'feedback_samples', have_samples - nsamples,
-                    'steps', steps),
+        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'feedback_samples', have_samples - nsamples,
+                    'steps', steps)
+                    || (SELECT pg_catalog.jsonb_object_agg('valid_' || j.key, j.value) FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb(val)) j),
                 nsamples, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
         CALL recsys.train_commit(trial);
         IF (o ->> 'incremental')::boolean AND active IS NOT NULL THEN
@@ -778,24 +787,24 @@ BEGIN
         EXECUTE pg_catalog.format('SELECT coalesce(%I.%I($1, $2, $3, $4), $2)', sch, pre || '_scorer_epoch') INTO scorer
           USING v, scorer, epoch, o;
         EXECUTE pg_catalog.format('SELECT * FROM %I.%I($1, $2)', sch, pre || '_validate') INTO val USING v, scorer;
+        vj := (SELECT pg_catalog.jsonb_object_agg('valid_' || j.key, j.value) FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb(val)) j);
         nsamples := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
         INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
         VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
-                pg_catalog.jsonb_build_object('stage', 'scorer', 'valid_recall20', val.recall20,
-                    'valid_ndcg20', val.ndcg20, 'valid_users', val.users, 'steps', steps),
+                pg_catalog.jsonb_build_object('stage', 'scorer', 'steps', steps) || vj,
                 nsamples, nsamples / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
                 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
-        IF val.ndcg20 > best_ndcg THEN
-            best_ndcg := val.ndcg20;
-            best_recall := val.recall20;
+        IF (vj ->> ('valid_' || measure))::float8 > best_ndcg THEN
+            best_ndcg := (vj ->> ('valid_' || measure))::float8;
+            best_recall := (vj ->> 'valid_recall20')::float8;
             best := scorer;
             best_epoch := epoch;
         END IF;
         PERFORM recsys.training_stage(caller, model, v, 'scorer',
-                    pg_catalog.format('epoch %s of at most %s: loss %s, validation NDCG@20 %s (best: epoch %s, %s), %s s',
+                    pg_catalog.format('epoch %s of at most %s: loss %s, validation %s %s (best: epoch %s, %s), %s s',
                                       epoch, o ->> 'max_epochs',
                                       round((recsys.model_info(scorer) #>> '{config,train,mean_loss}')::numeric, 4),
-                                      round(val.ndcg20::numeric, 4), best_epoch, round(best_ndcg::numeric, 4),
+                                      label, round((vj ->> ('valid_' || measure))::numeric, 4), best_epoch, round(best_ndcg::numeric, 4),
                                       round(extract(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1)));
         CALL recsys.train_commit(trial);
         EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
@@ -845,10 +854,10 @@ BEGIN
     EXECUTE pg_catalog.format('SELECT %I.%I($1, $2, $3, $4)', sch, pre || '_final') INTO new_weights USING v, o, best, encoder;
     UPDATE recsys.model_versions mv
        SET weights = new_weights, status = 'candidate', data_to = new_data_to,
-           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_ndcg20', best_ndcg,
+           metrics = pg_catalog.jsonb_build_object('valid_recall20', best_recall, 'valid_' || measure, best_ndcg,
                          'best_epoch', best_epoch,
-                         'fit_valid_ndcg20', (SELECT r.metrics -> 'valid_ndcg20' FROM recsys.training_runs r
-                                               WHERE r.version_id = v AND r.epoch = 0),
+                         'fit_valid_' || measure, (SELECT r.metrics -> ('valid_' || measure) FROM recsys.training_runs r
+                                                    WHERE r.version_id = v AND r.epoch = 0),
                          'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started),
                          'options', o, 'steps', steps)
      WHERE mv.version_id = v;
@@ -862,19 +871,19 @@ BEGIN
 
     -- activate only if not worse than the active version on validation (force overrides)
     active := recsys.active_version(model);
-    SELECT (mv.metrics ->> 'valid_ndcg20')::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
+    SELECT (mv.metrics ->> ('valid_' || measure))::float8 INTO active_ndcg FROM recsys.model_versions mv WHERE mv.version_id = active;
     activated := active IS NULL OR (o ->> 'force')::boolean OR active_ndcg IS NULL OR best_ndcg >= active_ndcg;
     IF activated THEN
         EXECUTE pg_catalog.format('SELECT %I.%I($1)', sch, pre || '_activate') USING v;
         UPDATE recsys.models m SET needs_retrain = false WHERE m.name = train_driver.model;
     ELSE
         UPDATE recsys.model_versions mv
-           SET note = pg_catalog.format('not activated: validation NDCG@20 %s is below the active version''s %s',
-                                        round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
+           SET note = pg_catalog.format('not activated: validation %s %s is below the active version''s %s',
+                                        label, round(best_ndcg::numeric, 4), round(active_ndcg::numeric, 4))
          WHERE mv.version_id = v;
     END IF;
     PERFORM recsys.training_stage(caller, model, v, 'activation',
-                CASE WHEN activated THEN pg_catalog.format('activated: validation NDCG@20 %s%s', round(best_ndcg::numeric, 4),
+                CASE WHEN activated THEN pg_catalog.format('activated: validation %s %s%s', label, round(best_ndcg::numeric, 4),
                                                            CASE WHEN active_ndcg IS NOT NULL
                                                                 THEN pg_catalog.format(' (the active version had %s)', round(active_ndcg::numeric, 4))
                                                                 ELSE '' END)
@@ -882,11 +891,12 @@ BEGIN
     PERFORM recsys.training_stage(caller, model, v, NULL);
     CALL recsys.train_commit(trial);
     PERFORM recsys.training_release(caller || ':' || model);
-    RAISE NOTICE '%: version % of % %: validation Recall@20 %, NDCG@20 % (best epoch %), % s',
+    RAISE NOTICE '%: version % of % %: validation % (best epoch %), % s',
         caller, v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
-        round(best_recall::numeric, 4), round(best_ndcg::numeric, 4), best_epoch,
+        CASE WHEN best_recall IS NOT NULL THEN pg_catalog.format('Recall@20 %s, ', round(best_recall::numeric, 4)) ELSE '' END
+          || label || ' ' || round(best_ndcg::numeric, 4), best_epoch,
         round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
 END
 $$;
-COMMENT ON PROCEDURE recsys.train_driver(text, text, jsonb, text, boolean, bigint) IS 'the one training loop of recsys.train, recsys.cross_validate and recsys_proxy.train: samples, scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20, resumable), GRU epochs, the final fit, activation only if not worse (option force); each step is the function train_* of schema steps (recsys: this node; recsys_proxy: every shard); trial: inside the caller''s transaction, no commit, claim or activation; returns the version';
+COMMENT ON PROCEDURE recsys.train_driver(text, text, jsonb, text, boolean, bigint) IS 'the one training loop of recsys.train, recsys.cross_validate and recsys_proxy.train: samples, scorer epochs (one committed training_runs row and checkpoint each, early stop on validation NDCG@20 or the measure the steps name, resumable), GRU epochs, the final fit, activation only if not worse (option force); each step is the function PREFIX_* of steps SCHEMA.PREFIX (recsys.train: the bundle model on this node; recsys_proxy.train: on every shard; recsys.items; recsys.promotion), whose PREFIX_validate columns become valid_* metrics; trial: inside the caller''s transaction, no commit, claim or activation; returns the version';
 --@end

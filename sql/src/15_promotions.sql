@@ -342,10 +342,35 @@ $$;
 COMMENT ON FUNCTION recsys.promotion_features(integer, integer[], timestamp with time zone) IS 'what the response model reads of a customer and each of the offers asked, from the events before as_of (one pass over them): purchases of the target and of its categories (log), recency of the target (90-day decay), purchases in all (log), the discount as a share of the price, the price (log), and the strongest association rule (recsys.item_pair_stats confidence) from an item the customer bought to the target; no row for an unknown promotion';
 --@end
 
--- the samples of a version: one per exposure, features as of the exposure plus the shown flag; one customer in
--- five validates (seeded)
---@begin recsys.promotion_samples_for(bigint, jsonb)
-CREATE FUNCTION recsys.promotion_samples_for(version_id bigint, o jsonb) RETURNS bigint
+-- The response model trains in the one training loop, recsys.train_driver, with the steps recsys.promotion_*:
+-- CALL recsys.train('promotions') runs it. Its measure is the validation AUC of P(buy); the encoder stage is
+-- skipped (no item vocabulary).
+--@begin promotion training steps
+CREATE FUNCTION recsys.promotion_kind() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'mlp' $$;
+COMMENT ON FUNCTION recsys.promotion_kind() IS 'a response model step: the kind of the model it trains';
+
+CREATE FUNCTION recsys.promotion_measure(OUT key text, OUT label text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'auc', 'AUC' $$;
+COMMENT ON FUNCTION recsys.promotion_measure() IS 'a response model step: the validation measure it early-stops and activates on (the auc column of recsys.promotion_validate)';
+
+CREATE FUNCTION recsys.promotion_prepare(o jsonb) RETURNS timestamptz
+    LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the association rules the features read, fresh unless told not to (as for the bundle model)
+    IF (o ->> 'features')::boolean THEN
+        PERFORM recsys.refresh_features();
+    END IF;
+    RETURN (SELECT max(x.exposed_at) FROM recsys.promotion_exposures x);
+END
+$$;
+COMMENT ON FUNCTION recsys.promotion_prepare(jsonb) IS 'a response model step: refreshes the features (item pairs) when option features is true; returns the newest exposure''s time';
+
+-- one sample per exposure: features as of the exposure plus the shown flag; one customer in five validates (seeded)
+CREATE FUNCTION recsys.promotion_samples_for(version_id bigint, o jsonb, feedback_since timestamptz) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -364,203 +389,70 @@ BEGIN
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION recsys.promotion_samples_for(bigint, jsonb) IS 'the response model''s samples for a version in training: one per prepared exposure (features as of the exposure, the shown flag last; y: bought in the window), one customer in five (seeded) validating; returns their count';
---@end
+COMMENT ON FUNCTION recsys.promotion_samples_for(bigint, jsonb, timestamp with time zone) IS 'a response model step: one sample per prepared exposure (features as of the exposure, the shown flag last; y: bought in the window), one customer in five (seeded) validating, stored for the version; returns their count';
 
---@begin recsys.promotion_validate(bigint, bytea)
+CREATE FUNCTION recsys.promotion_status(version_id bigint, OUT samples bigint, OUT items integer)
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = promotion_status.version_id), 0 $$;
+COMMENT ON FUNCTION recsys.promotion_status(bigint) IS 'a response model step: the samples stored for a version in training, and no session encoder (items 0)';
+
 CREATE FUNCTION recsys.promotion_validate(version_id bigint, scorer bytea)
-RETURNS TABLE (logloss double precision, auc double precision, samples bigint)
+RETURNS TABLE (auc double precision, logloss double precision, samples bigint)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
+    -- before any scorer (NULL) nothing is measured
     WITH scored AS (
         SELECT s.y, least(greatest((recsys.mlp_forward(promotion_validate.scorer, s.x))[1], 1e-6), 1 - 1e-6)::float8 AS p
-          FROM recsys.train_samples s WHERE s.version_id = promotion_validate.version_id AND s.valid
+          FROM recsys.train_samples s
+         WHERE s.version_id = promotion_validate.version_id AND s.valid AND promotion_validate.scorer IS NOT NULL
     ), ranked AS (
         SELECT sc.y, sc.p, rank() OVER (ORDER BY sc.p) AS r FROM scored sc
     )
-    SELECT -avg(r.y * ln(r.p) + (1 - r.y) * ln(1 - r.p)),
-           -- the Mann-Whitney form of the area under the ROC curve
-           (sum(r.r) FILTER (WHERE r.y = 1) - count(*) FILTER (WHERE r.y = 1) * (count(*) FILTER (WHERE r.y = 1) + 1) / 2.0)
+    -- the Mann-Whitney form of the area under the ROC curve
+    SELECT (sum(r.r) FILTER (WHERE r.y = 1) - count(*) FILTER (WHERE r.y = 1) * (count(*) FILTER (WHERE r.y = 1) + 1) / 2.0)
              / nullif(count(*) FILTER (WHERE r.y = 1) * count(*) FILTER (WHERE r.y = 0), 0)::float8,
+           -avg(r.y * ln(r.p) + (1 - r.y) * ln(1 - r.p)),
            count(*)
       FROM ranked r
 $$;
-COMMENT ON FUNCTION recsys.promotion_validate(bigint, bytea) IS 'the response model''s validation: log loss and ROC AUC of P(buy) over the validating customers'' exposures of a version in training';
---@end
+COMMENT ON FUNCTION recsys.promotion_validate(bigint, bytea) IS 'a response model step: ROC AUC and log loss of P(buy) over the validating customers'' exposures of a version in training (NULL scorer: none)';
 
--- The response model's training: the driver's rules (one committed training_runs row and checkpoint per epoch,
--- early stop on validation, resumable, activation only if not worse) with its own measure, validation log loss.
---@begin recsys.train_promotions(text, jsonb)
-CREATE PROCEDURE recsys.train_promotions(model text DEFAULT 'promotions', options jsonb DEFAULT '{}')
-    LANGUAGE plpgsql
--- no SET clause: a procedure with one cannot COMMIT; the path is pinned per transaction (recsys.train_commit)
+CREATE FUNCTION recsys.promotion_scorer_init(hidden integer, seed bigint) RETURNS bytea
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    caller constant text := 'recsys.train';
-    o jsonb;
-    v bigint;
-    active bigint;
-    active_loss float8;
-    scorer bytea;
-    best bytea;
-    best_epoch integer := 0;
-    best_loss float8 := 'Infinity';
-    best_auc float8;
-    start_epoch integer := 1;
-    epoch integer;
-    val record;
-    n bigint;
-    t0 timestamptz;
-    started timestamptz := pg_catalog.clock_timestamp();
-    activated boolean;
+    -- as wide as the samples: recsys.promotion_features and the shown flag
+    SELECT recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers',
+               ARRAY[(SELECT cardinality(f.x) + 1 FROM recsys.promotions p
+                        CROSS JOIN LATERAL recsys.promotion_features(-1, ARRAY[p.promo_idx], p.starts) f LIMIT 1),
+                     hidden, 1], 'output', 'sigmoid'), seed)
+$$;
+COMMENT ON FUNCTION recsys.promotion_scorer_init(integer, bigint) IS 'a response model step: a fresh mlp from the response features and the shown flag through hidden units to P(buy), seeded';
+
+CREATE FUNCTION recsys.promotion_scorer_of(weights bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT weights $$;
+COMMENT ON FUNCTION recsys.promotion_scorer_of(bytea) IS 'a response model step: the scorer of a version''s weights (the weights are the scorer)';
+
+CREATE FUNCTION recsys.promotion_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.train_scorer_epoch(version_id, scorer, epoch, o) $$;
+COMMENT ON FUNCTION recsys.promotion_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a response model step: one epoch over the version''s samples (as the bundle scorer''s: Adam, binary cross-entropy)';
+
+CREATE FUNCTION recsys.promotion_final(version_id bigint, o jsonb, scorer bytea, encoder bytea) RETURNS bytea
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    o := recsys.train_options(options);
-    IF model IS NULL OR model !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid model name %', pg_catalog.quote_literal(coalesce(model, 'NULL'))
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM recsys.training_claim(caller || ':' || model);
-    CALL recsys.train_commit(false);
-    IF NOT EXISTS (SELECT 1 FROM recsys.models m WHERE m.name = train_promotions.model) THEN
-        PERFORM recsys.create_model(model, 'mlp', o, 'response model of the promotions: P(buy | customer, offer, shown)');
-        RAISE NOTICE '%: model % did not exist: created (kind mlp)', caller, pg_catalog.quote_literal(model);
-    ELSIF (SELECT m.kind FROM recsys.models m WHERE m.name = train_promotions.model) <> 'mlp' THEN
-        RAISE EXCEPTION 'model % is not a mlp model', pg_catalog.quote_literal(model)
-            USING ERRCODE = 'wrong_object_type', HINT = 'The promotions'' response model is an mlp; pick another name.';
-    END IF;
-    active := recsys.active_version(model);
-
-    SELECT mv.version_id INTO v FROM recsys.model_versions mv
-     WHERE mv.model = train_promotions.model AND mv.status = 'training' ORDER BY mv.version_id DESC LIMIT 1;
-    IF v IS NOT NULL AND NOT (o ->> 'resume')::boolean THEN
-        UPDATE recsys.model_versions mv SET status = 'failed', note = 'abandoned: a new training started with resume false'
-         WHERE mv.version_id = v;
-        v := NULL;
-    END IF;
-    IF v IS NOT NULL AND EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v) THEN
-        SELECT r.epoch + 1, r.checkpoint INTO start_epoch, scorer FROM recsys.training_runs r
-         WHERE r.version_id = v AND r.checkpoint IS NOT NULL ORDER BY r.epoch DESC LIMIT 1;
-        start_epoch := coalesce(start_epoch, 1);
-        SELECT r.epoch, r.checkpoint, (r.metrics ->> 'valid_logloss')::float8, (r.metrics ->> 'valid_auc')::float8
-          INTO best_epoch, best, best_loss, best_auc
-          FROM recsys.training_runs r WHERE r.version_id = v AND r.checkpoint IS NOT NULL
-         ORDER BY (r.metrics ->> 'valid_logloss')::float8, r.epoch LIMIT 1;
-        best_epoch := coalesce(best_epoch, 0);
-        best_loss := coalesce(best_loss, 'Infinity');
-        RAISE NOTICE '%: resuming version % of % at epoch %', caller, v, model, start_epoch;
-    ELSE
-        IF v IS NULL THEN
-            v := recsys.add_version(model, NULL, 'training', '{}', active, NULL,
-                                    (SELECT max(x.exposed_at) FROM recsys.promotion_exposures x));
-        ELSE
-            DELETE FROM recsys.training_runs r WHERE r.version_id = v;
-        END IF;
-        UPDATE recsys.model_versions mv SET note = pg_catalog.format('training with %s', o) WHERE mv.version_id = v;
-        PERFORM recsys.training_stage(caller, model, v, 'fit', 'the response samples: one per exposure');
-        CALL recsys.train_commit(false);
-        t0 := pg_catalog.clock_timestamp();
-        -- the association rules the features read, fresh unless told not to (as recsys.train)
-        IF (o ->> 'features')::boolean THEN
-            PERFORM recsys.refresh_features();
-        END IF;
-        n := recsys.promotion_samples_for(v, o);
-        IF n = 0 OR NOT EXISTS (SELECT 1 FROM recsys.train_samples s WHERE s.version_id = v AND NOT s.valid) THEN
-            UPDATE recsys.model_versions mv SET status = 'failed', note = 'no training samples' WHERE mv.version_id = v;
-            PERFORM recsys.training_stage(caller, model, v, NULL, 'failed: no training samples');
-            CALL recsys.train_commit(false);
-            PERFORM recsys.training_release(caller || ':' || model);
-            RAISE EXCEPTION '% found no promotion exposures to learn from for model %', caller, pg_catalog.quote_literal(model)
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'Register promotions and their exposures (recsys.register_promotions, recsys.register_promotion_exposures), then run recsys.prepare().';
-        END IF;
-        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms)
-        VALUES (v, 0, NULL, pg_catalog.jsonb_build_object('stage', 'fit', 'exposures', n,
-                    'valid_samples', (SELECT count(*) FROM recsys.train_samples s WHERE s.version_id = v AND s.valid),
-                    'steps', 'recsys.promotion'),
-                n, NULL, 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0));
-        CALL recsys.train_commit(false);
-    END IF;
-    IF scorer IS NULL THEN
-        -- as wide as the samples: recsys.promotion_features and the shown flag
-        scorer := recsys.model_init('mlp', pg_catalog.jsonb_build_object('layers',
-                      ARRAY[(SELECT cardinality(s.x) FROM recsys.train_samples s WHERE s.version_id = v LIMIT 1),
-                            (o ->> 'hidden')::int, 1], 'output', 'sigmoid'), (o ->> 'seed')::bigint);
-        start_epoch := 1;
-    END IF;
-    best := coalesce(best, scorer);
-
-    PERFORM recsys.training_stage(caller, model, v, 'scorer',
-                                  pg_catalog.format('from epoch %s, at most %s', start_epoch, o ->> 'max_epochs'));
-    CALL recsys.train_commit(false);
-    FOR epoch IN start_epoch .. (o ->> 'max_epochs')::int LOOP
-        t0 := pg_catalog.clock_timestamp();
-        SELECT coalesce(recsys.mlp_train(scorer, s.x, s.y, pg_catalog.jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam',
-                                                                                          'batch', 64)), scorer)
-          INTO scorer
-          FROM (SELECT s.x, s.y FROM recsys.train_samples s WHERE s.version_id = v AND NOT s.valid
-                 ORDER BY pg_catalog.hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s;
-        SELECT * INTO val FROM recsys.promotion_validate(v, scorer);
-        n := (recsys.model_info(scorer) #>> '{config,train,samples}')::bigint;
-        INSERT INTO recsys.training_runs (version_id, epoch, loss, metrics, samples, samples_per_s, elapsed_ms, checkpoint)
-        VALUES (v, epoch, (recsys.model_info(scorer) #>> '{config,train,mean_loss}')::float8,
-                pg_catalog.jsonb_build_object('stage', 'response', 'valid_logloss', val.logloss, 'valid_auc', val.auc,
-                                              'valid_samples', val.samples, 'steps', 'recsys.promotion'),
-                n, n / greatest(extract(epoch FROM pg_catalog.clock_timestamp() - t0), 1e-6),
-                1000 * extract(epoch FROM pg_catalog.clock_timestamp() - t0), scorer);
-        IF val.logloss < best_loss THEN
-            best_loss := val.logloss;
-            best_auc := val.auc;
-            best := scorer;
-            best_epoch := epoch;
-        END IF;
-        PERFORM recsys.training_stage(caller, model, v, 'scorer',
-                    pg_catalog.format('epoch %s of at most %s: loss %s, validation log loss %s, AUC %s (best: epoch %s, %s)',
-                                      epoch, o ->> 'max_epochs',
-                                      round((recsys.model_info(scorer) #>> '{config,train,mean_loss}')::numeric, 4),
-                                      round(val.logloss::numeric, 4), round(val.auc::numeric, 4), best_epoch,
-                                      round(best_loss::numeric, 4)));
-        CALL recsys.train_commit(false);
-        EXIT WHEN epoch - best_epoch >= (o ->> 'patience')::int;
-    END LOOP;
-
-    PERFORM recsys.training_stage(caller, model, v, 'final', 'the best epoch''s weights');
-    DELETE FROM recsys.train_samples s WHERE s.version_id = v;
-    UPDATE recsys.model_versions mv
-       SET weights = best, status = 'candidate',
-           metrics = pg_catalog.jsonb_build_object('valid_logloss', best_loss, 'valid_auc', best_auc, 'best_epoch', best_epoch,
-                         'train_seconds', extract(epoch FROM pg_catalog.clock_timestamp() - started), 'options', o,
-                         'steps', 'recsys.promotion')
-     WHERE mv.version_id = v;
-    CALL recsys.train_commit(false);
-
-    -- activate only if not worse than the active version on validation (force overrides)
-    active := recsys.active_version(model);
-    SELECT (mv.metrics ->> 'valid_logloss')::float8 INTO active_loss FROM recsys.model_versions mv WHERE mv.version_id = active;
-    activated := active IS NULL OR (o ->> 'force')::boolean OR active_loss IS NULL OR best_loss <= active_loss;
-    IF activated THEN
-        PERFORM recsys.activate_version(v);
-    ELSE
-        UPDATE recsys.model_versions mv
-           SET note = pg_catalog.format('not activated: validation log loss %s is above the active version''s %s',
-                                        round(best_loss::numeric, 4), round(active_loss::numeric, 4))
-         WHERE mv.version_id = v;
-    END IF;
-    PERFORM recsys.training_stage(caller, model, v, 'activation',
-                CASE WHEN activated THEN pg_catalog.format('activated: validation log loss %s, AUC %s', round(best_loss::numeric, 4),
-                                                           round(best_auc::numeric, 4))
-                     ELSE (SELECT mv.note FROM recsys.model_versions mv WHERE mv.version_id = v) END);
-    PERFORM recsys.training_stage(caller, model, v, NULL);
-    CALL recsys.train_commit(false);
-    PERFORM recsys.training_release(caller || ':' || model);
-    RAISE NOTICE '%: version % of % %: validation log loss %, AUC % (best epoch %), % s',
-        caller, v, model, CASE WHEN activated THEN 'activated' ELSE 'kept as candidate' END,
-        round(best_loss::numeric, 4), round(best_auc::numeric, 4), best_epoch,
-        round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+    DELETE FROM recsys.train_samples s WHERE s.version_id = promotion_final.version_id;
+    RETURN scorer;
 END
 $$;
-COMMENT ON PROCEDURE recsys.train_promotions(text, jsonb) IS 'trains the promotions'' response model (CALL recsys.train(''promotions'') calls it): an mlp from recsys.promotion_features and the shown flag to P(buy), on every prepared exposure; one committed training_runs row and checkpoint per epoch (stage response: validation log loss and AUC), early stop on validation log loss (patience), resumable; activates the version only if its validation log loss is not above the active one''s (option force); options as recsys.train (seed, hidden, lr, max_epochs, patience, force, resume, features: refresh the association rules the features read first)';
+COMMENT ON FUNCTION recsys.promotion_final(bigint, jsonb, bytea, bytea) IS 'a response model step: the servable weights (the best scorer); drops the version''s samples';
+
+CREATE FUNCTION recsys.promotion_activate(version_id bigint) RETURNS void
+    LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT recsys.activate_version(version_id) $$;
+COMMENT ON FUNCTION recsys.promotion_activate(bigint) IS 'a response model step: activates the trained version';
 --@end
 
 ------------------------------------------------------------------------------
@@ -646,7 +538,7 @@ BEGIN
      LIMIT k;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.recommend_promotions(text, integer, jsonb) IS 'the k promotions running at option at (default now) ranked by expected incremental margin for a customer: P(buy | shown) x (margin - discount) - P(buy | not shown) x margin, from the active response model (recsys.train_promotions; before one exists, each offer''s measured shares), so an offer to someone who buys anyway ranks low; margin is option margin (0.3) x the target''s price; a reason with the customer''s history and the lift; options: model, at, margin';
+COMMENT ON FUNCTION @extschema@.recommend_promotions(text, integer, jsonb) IS 'the k promotions running at option at (default now) ranked by expected incremental margin for a customer: P(buy | shown) x (margin - discount) - P(buy | not shown) x margin, from the active response model (CALL recsys.train(''promotions''); before one exists, each offer''s measured shares), so an offer to someone who buys anyway ranks low; margin is option margin (0.3) x the target''s price; a reason with the customer''s history and the lift; options: model, at, margin';
 --@end
 
 --@begin recommend_promotions(bigint, integer, jsonb)

@@ -298,9 +298,7 @@ ALTER FUNCTION recsys.log_feedback(text, text, text, numeric, text) SECURITY DEF
 --#include sql/src/15_promotions.sql recsys.prepare_promotions()
 --#include sql/src/15_promotions.sql recsys.campaign_results
 --#include sql/src/15_promotions.sql recsys.promotion_features(integer, integer[], timestamp with time zone)
---#include sql/src/15_promotions.sql recsys.promotion_samples_for(bigint, jsonb)
---#include sql/src/15_promotions.sql recsys.promotion_validate(bigint, bytea)
---#include sql/src/15_promotions.sql recsys.train_promotions(text, jsonb)
+--#include sql/src/15_promotions.sql promotion training steps
 --#include sql/src/15_promotions.sql recommend_promotions(text, integer, jsonb)
 --#include sql/src/15_promotions.sql recommend_promotions(bigint, integer, jsonb)
 --#include sql/src/15_promotions.sql recsys.bundle_offers(text, text[], timestamp with time zone)
