@@ -64,6 +64,27 @@ SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"at": "soon"}')
 SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"margin": 2}')$$);
 SELECT pg_temp.try($$SELECT * FROM recommend_promotions(17, 3, '{"colour": "red"}')$$);
 
+-- a reader serves offers and reads the campaigns' results, without the customer's history in the reasons, and
+-- trains or forecasts nothing
+SELECT count(*) FILTER (WHERE r.reason LIKE 'you b%') > 0 AS history_for_admin
+  FROM shop.customers c CROSS JOIN LATERAL recommend_promotions(c.customer_id, 5, '{"at": "2026-11-15"}') r
+ WHERE c.customer_id <= 100;
+CREATE ROLE recsys_promo_reader;
+GRANT recsys_reader TO recsys_promo_reader;
+GRANT USAGE ON SCHEMA shop TO recsys_promo_reader;
+GRANT SELECT ON shop.customers TO recsys_promo_reader;
+SET ROLE recsys_promo_reader;
+SELECT count(*) > 0 AS offers, count(*) FILTER (WHERE r.reason LIKE 'you b%') AS history_for_reader
+  FROM shop.customers c CROSS JOIN LATERAL recommend_promotions(c.customer_id, 5, '{"at": "2026-11-15"}') r
+ WHERE c.customer_id <= 100;
+SELECT count(*) AS campaigns FROM recsys.campaign_results;
+SELECT pg_temp.try($$SELECT * FROM recsys.forecast_demand(7)$$);
+SELECT pg_temp.try($$CALL recsys.train('promotions')$$);
+RESET ROLE;
+REVOKE ALL ON shop.customers FROM recsys_promo_reader;
+REVOKE ALL ON SCHEMA shop FROM recsys_promo_reader;
+DROP ROLE recsys_promo_reader;
+
 -- in the simulator: each of 400 customers gets the top offer of each ranking; the margin it truly adds is
 -- p_with x (margin - discount) - p_without x margin. Ranking by expected incremental margin earns more than
 -- ranking by the chance to buy, which courts the customers who buy anyway.

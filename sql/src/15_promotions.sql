@@ -519,7 +519,9 @@ BEGIN
     )
     SELECT (row_number() OVER (ORDER BY x.gain DESC, x.promo_id))::int, x.promo_id, x.name, x.target_kind, x.target,
            x.p0::real, x.p1::real, (x.p1 - x.p0)::real, x.gain::real,
-           CASE WHEN u IS NOT NULL AND x.x[1] > 0
+           -- the customer's own history only for the roles that may see it (recsys.may_see_history)
+           CASE WHEN NOT recsys.may_see_history() THEN ''
+                WHEN u IS NOT NULL AND x.x[1] > 0
                 THEN pg_catalog.format('you bought %s %s time%s, last %s days ago; ', lower(x.target),
                                        round(exp(x.x[1]) - 1), CASE WHEN round(exp(x.x[1]) - 1) = 1 THEN '' ELSE 's' END,
                                        round(-90 * ln(greatest(x.x[3], 1e-9))))
@@ -538,7 +540,7 @@ BEGIN
      LIMIT k;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.recommend_promotions(text, integer, jsonb) IS 'the k promotions running at option at (default now) ranked by expected incremental margin for a customer: P(buy | shown) x (margin - discount) - P(buy | not shown) x margin, from the active response model (CALL recsys.train(''promotions''); before one exists, each offer''s measured shares), so an offer to someone who buys anyway ranks low; margin is option margin (0.3) x the target''s price; a reason with the customer''s history and the lift; options: model, at, margin';
+COMMENT ON FUNCTION @extschema@.recommend_promotions(text, integer, jsonb) IS 'the k promotions running at option at (default now) ranked by expected incremental margin for a customer: P(buy | shown) x (margin - discount) - P(buy | not shown) x margin, from the active response model (CALL recsys.train(''promotions''); before one exists, each offer''s measured shares), so an offer to someone who buys anyway ranks low; margin is option margin (0.3) x the target''s price; a reason with the lift, and the customer''s history for the roles that may see it (recsys_app, recsys_admin); options: model, at, margin';
 --@end
 
 --@begin recommend_promotions(bigint, integer, jsonb)

@@ -94,7 +94,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.recommend_bundles(text, integer, jsonb), @
                           recsys.active_version(text),
                           recsys.recommend_bundles_traced(text, integer, jsonb),
                           recsys.rank_metrics(text[], text[], integer, bigint), recsys.gini(double precision[]),
-                          recsys.normal_cdf(double precision),
+                          recsys.normal_cdf(double precision), recsys.wilson_interval(bigint, bigint),
                           @extschema@.recommend_promotions(text, integer, jsonb),
                           @extschema@.recommend_promotions(bigint, integer, jsonb)
    TO recsys_reader;
