@@ -63,6 +63,29 @@ SELECT count(*) = (SELECT count(*) FROM adopted) AS all_kept FROM adopted a JOIN
 SELECT count(*) AS k_rows, count(DISTINCT item_id) AS distinct_items FROM recommend_items(42, 10);
 SELECT (recsys.model_info(v.weights) #>> '{config,layers,0}')::int AS features
   FROM recsys.model_versions v WHERE v.model = 'items';
+-- the GRU over each customer's item sequence is one of them, attached to the served weights, over every item
+SELECT recsys.model_info(recsys.item_encoder(v.weights)) ->> 'kind' AS encoder,
+       (recsys.model_info(recsys.item_encoder(v.weights)) #>> '{config,vocab}')::int
+         = (SELECT count(*) FROM recsys.id_map m WHERE m.space = 'item') AS every_item
+  FROM recsys.model_versions v WHERE v.model = 'items';
+-- its feature (the 10th) ranks each customer's candidates: it varies within a customer, in [-4, 0]; without an
+-- encoder it is 0
+SELECT count(*) FILTER (WHERE n > 1) > 0 AS varies_within_customers, bool_and(lo >= -4 AND hi <= 0) AS in_range
+  FROM (SELECT s.user_idx, count(DISTINCT s.x[10]) AS n, min(s.x[10]) AS lo, max(s.x[10]) AS hi
+          FROM recsys.item_samples(42, 0, (SELECT recsys.item_encoder(v.weights) FROM recsys.model_versions v
+                                             WHERE v.model = 'items' AND v.status = 'active')) s
+         GROUP BY s.user_idx) c;
+SELECT bool_and(s.x[10] = 0) AS zero_without_encoder FROM recsys.item_samples(42, 0) s;
+-- the GRU learns from the sequences without each customer's last basket, which the samples are labelled by
+WITH e AS (SELECT user_idx, item_idx, ts, coalesce(basket_idx, -extract(epoch FROM date_trunc('day', ts))::bigint, 0) AS bk
+             FROM recsys.events_clean),
+     b AS (SELECT user_idx, bk, dense_rank() OVER (PARTITION BY user_idx ORDER BY min(ts) NULLS FIRST, bk) AS bno,
+                  count(*) OVER (PARTITION BY user_idx) AS nb
+             FROM e GROUP BY user_idx, bk),
+     p AS (SELECT DISTINCT e.user_idx, e.item_idx, b.bno, b.nb FROM e JOIN b USING (user_idx, bk)),
+     kept AS (SELECT user_idx, count(*) AS n FROM p WHERE nb < 2 OR bno < nb GROUP BY user_idx HAVING count(*) >= 2)
+SELECT (SELECT sum(n) FROM kept) = (SELECT sum(cardinality(s.items)) FROM recsys.item_sequences(42, 0, 1000) s) AS sequences_held_out;
+SELECT pg_temp.try($$SELECT recsys.item_attach(recsys.item_scorer_init(8, 1), recsys.item_scorer_init(8, 1))$$);
 -- the item model by name trains it alone: version 2 replaces version 1 (force)
 CALL recsys.train('items', '{"max_epochs": 1, "force": true}');
 SELECT string_agg(v.version_id || ':' || v.status, ' ' ORDER BY v.version_id) AS item_versions

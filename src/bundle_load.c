@@ -176,9 +176,10 @@ RecsysBundleRerank(RecsysBundle *b, const float *x, int ncand, float *out)
 
 /* ---------- recsys.bundle_attach(fit bytea, scorer bytea, encoder bytea) RETURNS bytea ---------- */
 
-static int
-CopyTensors(const RsFormatView *view, const char *prefix, const char *const *only, RsTensorDesc *desc,
-			const float **data, int n)
+/* view's tensors (only: those named; skip: not those starting with it) renamed prefix + name into desc/data from n */
+int
+RecsysCopyTensors(const RsFormatView *view, const char *prefix, const char *const *only, const char *skip,
+				  RsTensorDesc *desc, const float **data, int n)
 {
 	for (int j = 0; j < view->ntensors; j++)
 	{
@@ -188,7 +189,7 @@ CopyTensors(const RsFormatView *view, const char *prefix, const char *const *onl
 		rs_format_tensor(view, j, &t);
 		for (const char *const *o = only; o && *o; o++)
 			keep |= strcmp(*o, t.name) == 0;
-		if (!keep)
+		if (!keep || (skip && strncmp(t.name, skip, strlen(skip)) == 0))
 			continue;
 		if (n >= 64)
 			ereport(ERROR,
@@ -239,7 +240,7 @@ bundle_attach(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("fit must be bundle weights from recsys.bundle_fit, got kind %s", rs_kind_name(fit.kind))));
-	n = CopyTensors(&fit, "", fit_tensors, desc, data, 0);
+	n = RecsysCopyTensors(&fit, "", fit_tensors, NULL, desc, data, 0);
 	fitcfg = RecsysViewConfig(&fit);
 	fitpart = RecsysConfigGet(fitcfg, "fit");
 	if (fitpart == NULL || fitpart->type != jbvBinary)
@@ -256,7 +257,7 @@ bundle_attach(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("scorer must be mlp weights, got kind %s", rs_kind_name(sc.kind))));
-		n = CopyTensors(&sc, "scorer.", NULL, desc, data, n);
+		n = RecsysCopyTensors(&sc, "scorer.", NULL, NULL, desc, data, n);
 		appendStringInfo(&cfg, ", \"scorer\": %s", RecsysConfigText(&sc));
 	}
 	if (!PG_ARGISNULL(2))
@@ -266,7 +267,7 @@ bundle_attach(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("encoder must be gru weights, got kind %s", rs_kind_name(en.kind))));
-		n = CopyTensors(&en, "gru.", NULL, desc, data, n);
+		n = RecsysCopyTensors(&en, "gru.", NULL, NULL, desc, data, n);
 		appendStringInfo(&cfg, ", \"encoder\": %s", RecsysConfigText(&en));
 	}
 	appendStringInfoChar(&cfg, '}');
@@ -281,6 +282,42 @@ bundle_attach(PG_FUNCTION_ARGS)
 	}
 }
 
+/*
+ * The part of attached weights whose tensors start with prefix and whose config is under cfgkey, as weights of
+ * kind of its own; NULL when the config has no such key.
+ */
+bytea *
+RecsysWeightsPart(const RsFormatView *view, const char *prefix, const char *cfgkey, int kind)
+{
+	RsTensorDesc desc[64];
+	const float *data[64];
+	int			n = 0;
+	JsonbValue *sub = RecsysConfigGet(RecsysViewConfig(view), cfgkey);
+	char	   *subtext;
+	size_t		plen = strlen(prefix);
+
+	if (sub == NULL || sub->type != jbvBinary)
+		return NULL;
+	subtext = JsonbToCString(NULL, sub->val.binary.data, -1);
+	for (int j = 0; j < view->ntensors; j++)
+	{
+		RsTensorDesc t;
+
+		rs_format_tensor(view, j, &t);
+		if (strncmp(t.name, prefix, plen) != 0)
+			continue;
+		if (n >= 64)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid recsys weights: too many %s tensors", cfgkey)));
+		desc[n] = t;
+		strlcpy(desc[n].name, t.name + plen, RS_NAME_LEN);
+		data[n] = (const float *) (view->buf + t.offset);
+		n++;
+	}
+	return RecsysWeightsBuild(kind, n, desc, data, subtext, strlen(subtext));
+}
+
 /* ---------- recsys.bundle_part(weights bytea, part text) RETURNS bytea ---------- */
 
 PG_FUNCTION_INFO_V1(bundle_part);
@@ -293,13 +330,6 @@ bundle_part(PG_FUNCTION_ARGS)
 	const char *prefix;
 	const char *cfgkey;
 	int			kind;
-	RsTensorDesc desc[64];
-	const float *data[64];
-	int			n = 0;
-	Jsonb	   *config;
-	JsonbValue *sub;
-	char	   *subtext;
-	size_t		plen;
 
 	if (strcmp(part, "scorer") == 0)
 		prefix = "scorer.", cfgkey = "scorer", kind = RS_KIND_MLP;
@@ -315,28 +345,12 @@ bundle_part(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("weights of kind \"%s\" are not a bundle model", rs_kind_name(view.kind))));
-	config = RecsysViewConfig(&view);
-	sub = RecsysConfigGet(config, cfgkey);
-	if (sub == NULL || sub->type != jbvBinary)
-		PG_RETURN_NULL();
-	subtext = JsonbToCString(NULL, sub->val.binary.data, -1);
-	plen = strlen(prefix);
-	for (int j = 0; j < view.ntensors; j++)
 	{
-		RsTensorDesc t;
+		bytea	   *result = RecsysWeightsPart(&view, prefix, cfgkey, kind);
 
-		rs_format_tensor(&view, j, &t);
-		if (strncmp(t.name, prefix, plen) != 0)
-			continue;
-		if (n >= 64)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid recsys weights: too many %s tensors", part)));
-		desc[n] = t;
-		strlcpy(desc[n].name, t.name + plen, RS_NAME_LEN);
-		data[n] = (const float *) (view.buf + t.offset);
-		n++;
+		if (result == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_BYTEA_P(result);
 	}
-	PG_RETURN_BYTEA_P(RecsysWeightsBuild(kind, n, desc, data, subtext, strlen(subtext)));
 }
 

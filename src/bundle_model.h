@@ -35,6 +35,9 @@ extern Jsonb *RecsysViewConfig(const RsFormatView *view);
 extern Jsonb *RecsysSubConfig(Jsonb *config, const char *key);
 extern char *RecsysConfigText(const RsFormatView *view);
 extern int64 RecsysTensorLen(const RsFormatView *view, const char *name);
+extern int	RecsysCopyTensors(const RsFormatView *view, const char *prefix, const char *const *only, const char *skip,
+							  RsTensorDesc *desc, const float **data, int n);
+extern bytea *RecsysWeightsPart(const RsFormatView *view, const char *prefix, const char *cfgkey, int kind);
 extern int32 *RecsysIndexesFromFloat(const float *f, int64 n, int64 limit, const char *name);
 
 /* parses bundle weights into b; keeps pointers into weights (which must outlive b) */

@@ -3,7 +3,8 @@
  * validates on: each customer's last basket held out) and recsys.item_rank (what
  * recommend_items serves), over a per-backend cache of the prepared baskets, the shop's
  * view of each item, the item filters and labels, and the active version of the item
- * model (an mlp over core/rs_items.h's features), dropped with the serving caches.
+ * model (an mlp over core/rs_items.h's features, with the GRU over each customer's item
+ * sequence attached: recsys.item_attach), dropped with the serving caches.
  */
 #include "postgres.h"
 
@@ -22,6 +23,7 @@
 #include "core/rs_bundle.h"
 #include "core/rs_fit.h"
 #include "core/rs_items.h"
+#include "bundle_model.h"
 #include "model_io.h"
 #include "nn_model.h"
 #include "prepared.h"
@@ -56,6 +58,8 @@ typedef struct ItemCache
 	bool	   *in_stock;
 	bool		has_scorer;
 	RecsysNet	scorer;
+	bool		has_encoder;	/* the GRU of feature RS_ITEM_FEAT_SEQ */
+	RecsysNet	encoder;
 	struct ItemNeighbours *nbr;	/* similar_items and complete_bundle's data, loaded on first use */
 	/* scratch */
 	int32	   *slot;
@@ -64,6 +68,7 @@ typedef struct ItemCache
 	float	   *x,
 			   *score;
 	uint8	   *seen;
+	int32		seq[RS_ITEM_SEQ_TAIL];
 } ItemCache;
 
 static ItemCache *item_cache = NULL;
@@ -130,6 +135,22 @@ LoadAttrs(ItemCache *c)
 	SPI_cursor_close(portal);
 }
 
+/* the GRU attached to item model weights (recsys.item_attach), when they hold one */
+static void
+ItemEncoderLoad(bytea *weights, RecsysNet *encoder, bool *has)
+{
+	RsFormatView view;
+	Jsonb	   *en;
+
+	*has = false;
+	RecsysWeightsParse(weights, &view);
+	en = RecsysSubConfig(RecsysViewConfig(&view), "encoder");
+	if (en == NULL)
+		return;
+	RecsysNetLoadView(encoder, &view, RS_KIND_GRU, en, "gru.");
+	*has = true;
+}
+
 /* the active (or asked-for) version's scorer of the item model, when it has one */
 static void
 LoadScorer(ItemCache *c, const char *model)
@@ -158,6 +179,7 @@ LoadScorer(ItemCache *c, const char *model)
 					 errmsg("the active version of item model \"%s\" is not a scorer of %d features", model, RS_ITEM_NFEAT),
 					 errhint("Retrain it with CALL recsys.train().")));
 		c->has_scorer = true;
+		ItemEncoderLoad((bytea *) PG_DETOAST_DATUM(w), &c->encoder, &c->has_encoder);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -262,23 +284,88 @@ ItemCandidates(ItemCache *c, int32 u, int upto)
 	return m;
 }
 
-/* ---------- recsys.item_samples(holdout_seed bigint) ---------- */
+/*
+ * Customer u's items up to basket upto (0: all) that enc knows, oldest first (in a basket by
+ * index), the last RS_ITEM_SEQ_TAIL of them, into c->seq; returns how many.
+ */
+static int
+ItemSequence(ItemCache *c, int32 u, int upto, int vocab)
+{
+	int			n = 0;
+
+	if (u < 0)
+		return 0;
+	for (int32 p = c->baskets.ptr[u + 1] - 1; p >= c->baskets.ptr[u] && n < RS_ITEM_SEQ_TAIL; p--)
+		if ((upto <= 0 || c->bno[p] <= upto) && c->baskets.idx[p] < vocab)
+			c->seq[n++] = c->baskets.idx[p];
+	for (int j = 0; j < n / 2; j++)
+	{
+		int32		t = c->seq[j];
+
+		c->seq[j] = c->seq[n - 1 - j];
+		c->seq[n - 1 - j] = t;
+	}
+	return n;
+}
+
+/*
+ * Feature RS_ITEM_FEAT_SEQ of the m candidates in c->x: the GRU over customer u's sequence up to basket upto
+ * (a customer without one: the zero state, so the encoder's item biases). The encoder's workspace grows in
+ * work, with the encoder.
+ */
+static void
+ItemSeqFeature(ItemCache *c, RecsysNet *enc, MemoryContext work, int32 u, int upto, int m)
+{
+	RsSeq	   *seq = &enc->u.seq;
+	int			len = ItemSequence(c, u, upto, seq->vocab);
+	const rs_real *h;
+	MemoryContext old = MemoryContextSwitchTo(work);
+
+	if (len > 0)
+		h = rs_seq_encode(seq, c->seq, &len, 1, len);
+	else
+	{
+		/* the zero state: h_all's first row, which encoding zeroes too */
+		h = rs_seq_encode(seq, c->seq, &len, 1, 1);
+	}
+	MemoryContextSwitchTo(old);
+	rs_items_seq(seq, h, c->cand, m, c->x);
+}
+
+/* ---------- recsys.item_samples(holdout_seed bigint, max_customers integer, encoder bytea) ---------- */
 
 PG_FUNCTION_INFO_V1(item_samples);
 
 Datum
 item_samples(PG_FUNCTION_ARGS)
 {
-	uint64		seed = (uint64) PG_GETARG_INT64(0);
-	int32		max_customers = PG_NARGS() > 1 ? PG_GETARG_INT32(1) : 0;
+	uint64		seed;
+	int32		max_customers;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemCache  *c;
 	uint8	   *last;
 	Datum	   *xs;
 	MemoryContext rowcxt;
+	RecsysNet	enc;
+	bool		has_enc = false;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("holdout_seed and max_customers must not be NULL")));
+	seed = (uint64) PG_GETARG_INT64(0);
+	max_customers = PG_GETARG_INT32(1);
 	InitMaterializedSRF(fcinfo, 0);
 	RecsysCoreHooks();
+	if (!PG_ARGISNULL(2))
+	{
+		RecsysNetLoad(&enc, PG_GETARG_BYTEA_P(2));
+		if (enc.kind != RS_KIND_GRU)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("encoder must be gru weights, got kind %s", rs_kind_name(enc.kind))));
+		has_enc = true;
+	}
 	/* the data as prepared now, without a model's scorer (features only) */
 	c = ItemCacheGet("");
 	NeighboursGet(c);
@@ -302,6 +389,8 @@ item_samples(PG_FUNCTION_ARGS)
 		for (int32 p = p0; p < p1; p++)
 			if (c->bno[p] == nb)
 				last[c->baskets.idx[p]] = 1;
+		if (has_enc)
+			ItemSeqFeature(c, &enc, CurrentMemoryContext, u, nb - 1, m);
 		old = MemoryContextSwitchTo(rowcxt);
 		for (int j = 0; j < m; j++)
 		{
@@ -428,6 +517,8 @@ item_rank(PG_FUNCTION_ARGS)
 		ServingUnpinSearchPath(pinned);
 	}
 	m = ItemCandidates(c, u, 0);
+	if (c->has_encoder && m > 0)
+		ItemSeqFeature(c, &c->encoder, c->cxt, u, 0, m);
 	if (c->has_scorer && m > 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(c->cxt);
@@ -478,6 +569,11 @@ item_rank(PG_FUNCTION_ARGS)
 			why = psprintf("you bought %s in %d of your %d orders, %s", name, c->hist.count[cj], c->hist.nbaskets,
 						   ago == 0 ? "the last one too" : ago == 1 ? "last 1 order ago" : psprintf("last %d orders ago", ago));
 		}
+		else if (c->has_encoder && c->hist.n > 0 &&
+				 c->x[(int64) cj * RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ] > 0.2f - logf((float) m) / 5)
+			/* the GRU gives it e times the candidates' even share, or more */
+			why = psprintf("what customers buy after items like your last ones (GRU), bought by %d customers",
+						   c->stats.buyers[i]);
 		else
 			why = psprintf("%s: bought by %d customers%s", u < 0 ? "popular (new customer)" : "popular",
 						   c->stats.buyers[i],
@@ -1081,4 +1177,118 @@ item_default_score(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("x must be the %d item features without NULLs", RS_ITEM_NFEAT)));
 	PG_RETURN_FLOAT4(rs_items_default_score((const float *) ARR_DATA_PTR(x)));
+}
+
+/* ---------- recsys.item_attach(scorer bytea, encoder bytea) and recsys.item_encoder(weights bytea) ---------- */
+
+/*
+ * An item model's weights: the scorer as it is (mlp weights, so mlp_forward and the training aggregates read
+ * them), the GRU of feature RS_ITEM_FEAT_SEQ beside it as tensors gru.* with its config under "encoder".
+ */
+PG_FUNCTION_INFO_V1(item_attach);
+
+Datum
+item_attach(PG_FUNCTION_ARGS)
+{
+	RsFormatView sc,
+				en;
+	RsTensorDesc desc[64];
+	const float *data[64];
+	int			n;
+	RecsysNet	check;
+	Jsonb	   *cfg;
+	Datum		merged;
+
+	RecsysWeightsParse(PG_GETARG_BYTEA_P(0), &sc);
+	RecsysWeightsParse(PG_GETARG_BYTEA_P(1), &en);
+	if (sc.kind != RS_KIND_MLP || en.kind != RS_KIND_GRU)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item_attach needs mlp and gru weights, got kinds %s and %s",
+						rs_kind_name(sc.kind), rs_kind_name(en.kind))));
+	/* a scorer that had an encoder attached keeps its own tensors only */
+	n = RecsysCopyTensors(&sc, "", NULL, "gru.", desc, data, 0);
+	n = RecsysCopyTensors(&en, "gru.", NULL, NULL, desc, data, n);
+	cfg = RecsysViewConfig(&sc);
+	merged = DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(cfg),
+								 DirectFunctionCall1(jsonb_in, CStringGetDatum(
+																			   psprintf("{\"encoder\": %s}", RecsysConfigText(&en)))));
+	{
+		char	   *text = JsonbToCString(NULL, &DatumGetJsonbP(merged)->root, -1);
+		bytea	   *result = RecsysWeightsBuild(RS_KIND_MLP, n, desc, data, text, strlen(text));
+		bool		has;
+
+		/* what cannot be served is refused here, not on the first request */
+		RecsysNetLoad(&check, result);
+		ItemEncoderLoad(result, &check, &has);
+		PG_RETURN_BYTEA_P(result);
+	}
+}
+
+PG_FUNCTION_INFO_V1(item_encoder);
+
+Datum
+item_encoder(PG_FUNCTION_ARGS)
+{
+	RsFormatView view;
+	bytea	   *result;
+
+	RecsysWeightsParse(PG_GETARG_BYTEA_P(0), &view);
+	result = view.kind == RS_KIND_MLP ? RecsysWeightsPart(&view, "gru.", "encoder", RS_KIND_GRU) : NULL;
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* ---------- recsys.item_sequences(holdout_seed bigint, max_customers integer, max_len integer) ---------- */
+
+/*
+ * What the item model's GRU learns from: each sampled customer's items oldest first (in a basket by index), the
+ * last max_len, without their last basket when they have two or more, since item_samples labels by it.
+ */
+PG_FUNCTION_INFO_V1(item_sequences);
+
+Datum
+item_sequences(PG_FUNCTION_ARGS)
+{
+	uint64		seed = (uint64) PG_GETARG_INT64(0);
+	int32		max_customers = PG_GETARG_INT32(1);
+	int32		max_len = PG_GETARG_INT32(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ItemCache  *c;
+	Datum	   *items;
+
+	if (max_len < 2 || max_len > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_len must be from 2 to 1000, got %d", max_len)));
+	InitMaterializedSRF(fcinfo, 0);
+	c = ItemCacheGet("");
+	items = palloc(sizeof(Datum) * max_len);
+	for (int32 u = 0; u < c->nu; u++)
+	{
+		int32		p0 = c->baskets.ptr[u],
+					p1 = c->baskets.ptr[u + 1],
+					p;
+		int			nb = p1 > p0 ? c->bno[p1 - 1] : 0,
+					n = 0;
+		Datum		values[2];
+		bool		nulls[2] = {false};
+
+		if (p1 - p0 < 2 || !rs_customer_sampled(seed, u, c->nu, max_customers))
+			continue;
+		if ((u & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (p = p1; p > p0 && nb >= 2 && c->bno[p - 1] == nb; p--)
+			;
+		for (int32 q = Max(p0, p - max_len); q < p; q++)
+			items[n++] = Int32GetDatum(c->baskets.idx[q]);
+		if (n < 2)
+			continue;
+		values[0] = Int32GetDatum(u);
+		values[1] = PointerGetDatum(construct_array(items, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[1]));
+	}
+	return (Datum) 0;
 }

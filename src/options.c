@@ -80,7 +80,7 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "lr", "number", "0.000000001", "100", "0.01", "learning rate of the scorer"},
 	{"train", "max_epochs", "integer", "1", "1000", "30", "scorer epochs at most"},
 	{"train", "patience", "integer", "1", "1000", "6", "epochs without a better validation NDCG@20 before stopping"},
-	{"train", "gru_epochs", "integer", "0", "100", "1", "GRU epochs (0: no session encoder)"},
+	{"train", "gru_epochs", "integer", "0", "100", "1", "GRU epochs (0: no GRU: neither the bundle model's session encoder nor the item model's sequence feature)"},
 	{"train", "gru_embed", "integer", "1", "8192", "32", "GRU item embedding width"},
 	{"train", "gru_hidden", "integer", "1", "8192", "64", "GRU hidden units"},
 	{"train", "force", "boolean", NULL, NULL, "false", "activate even when worse than the active version"},

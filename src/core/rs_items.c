@@ -146,6 +146,46 @@ rs_items_cooc(const RsItemHistory *h, const int32_t *rule_ptr, const int32_t *ru
 	}
 }
 
+void
+rs_items_seq(const RsSeq *seq, const rs_real *h, const int32_t *cand, int m, float *x)
+{
+	double		top = -INFINITY,
+				z = 0;
+
+	for (int j = 0; j < m; j++)
+	{
+		float	   *xj = x + (size_t) j * RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ;
+		int32_t		i = cand[j];
+
+		*xj = NAN;
+		if (i >= 0 && i < seq->vocab)
+		{
+			const rs_real *w = seq->p[RS_SEQ_OUT] + (size_t) i * seq->hidden;
+			double		l = seq->p[RS_SEQ_OUTB][i];
+
+			for (int d = 0; d < seq->hidden; d++)
+				l += (double) w[d] * h[d];
+			*xj = (float) l;
+			if (l > top)
+				top = l;
+		}
+	}
+	for (int j = 0; j < m; j++)
+	{
+		float		l = x[(size_t) j * RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ];
+
+		if (!isnan(l))
+			z += exp(l - top);
+	}
+	for (int j = 0; j < m; j++)
+	{
+		float	   *xj = x + (size_t) j * RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ;
+		double		v = isnan(*xj) || z <= 0 ? -4 : (*xj - top - log(z)) / 5;
+
+		*xj = (float) (v < -4 ? -4 : v);
+	}
+}
+
 float
 rs_items_default_score(const float *x)
 {

@@ -12,9 +12,14 @@
 #include <stdint.h>
 
 #include "rs_core.h"
+#include "rs_seq.h"
 
-/* the scorer's input per (customer, item); see rs_items_features */
-#define RS_ITEM_NFEAT 9
+/* the scorer's input per (customer, item); see rs_items_features, rs_items_cooc and rs_items_seq */
+#define RS_ITEM_NFEAT 10
+/* the feature of the GRU over the customer's sequence (0 without an encoder) */
+#define RS_ITEM_FEAT_SEQ 9
+/* the most recent items the GRU reads of a customer's history */
+#define RS_ITEM_SEQ_TAIL 20
 /* popular items every customer's candidates include */
 #define RS_ITEM_POPULAR 50
 
@@ -66,6 +71,13 @@ extern void rs_items_features(const RsItemHistory *h, int pos, int32_t item, con
  */
 extern void rs_items_cooc(const RsItemHistory *h, const int32_t *rule_ptr, const int32_t *rule_b, const double *rule_conf,
 						  const int32_t *cand, int m, int32_t *slot, float *x);
+
+/*
+ * Feature 9 of m candidates (x: m x RS_ITEM_NFEAT): what the GRU predicts after the customer's sequence, whose
+ * final state is h: each candidate's next-item logit as a log share of the candidates' softmax, divided by 5 and
+ * floored at -4 (also for items the encoder does not know).
+ */
+extern void rs_items_seq(const RsSeq *seq, const rs_real *h, const int32_t *cand, int m, float *x);
 
 /* the blend served before any training: personal rate, popularity and recency (tuned on real baskets) */
 extern float rs_items_default_score(const float *x);

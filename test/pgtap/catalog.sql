@@ -61,13 +61,17 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    -- feature extraction and mining read the prepared tables through SPI: STABLE, kept in the leader
    AND NOT (p.oid IN ('recsys.user_sequences(integer)'::regprocedure, 'recsys.item_profiles(integer)'::regprocedure,
                       'recsys.user_profiles(integer)'::regprocedure, 'recsys.mine_itemsets(integer, integer, integer)'::regprocedure,
-                      'recsys.basket_takers(integer[], integer[], integer[])'::regprocedure)
+                      'recsys.basket_takers(integer[], integer[], integer[])'::regprocedure,
+                      'recsys.item_sequences(bigint, integer, integer)'::regprocedure)
             AND p.provolatile = 's' AND p.proparallel = 'r' AND p.proisstrict)
    -- the bundle fit and its samples, and the item samples, read prepared data through SPI and take seconds:
    -- VOLATILE, in the leader
    AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer, integer)'::regprocedure,
-                      'recsys.fit_partial(jsonb)'::regprocedure, 'recsys.item_samples(bigint, integer)'::regprocedure)
+                      'recsys.fit_partial(jsonb)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
+   -- the item samples likewise, with the encoder optional (NULL: no GRU feature)
+   AND NOT (p.oid = 'recsys.item_samples(bigint, integer, bytea)'::regprocedure
+            AND p.provolatile = 'v' AND p.proparallel = 'r' AND NOT p.proisstrict)
    -- the item model's rankings (recommend_items, similar_items, complete_bundle) read through SPI and the backend's
    -- item cache: STABLE, in the leader
    AND NOT (p.oid IN ('recsys.item_rank(text, integer, jsonb)'::regprocedure,

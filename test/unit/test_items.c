@@ -77,7 +77,33 @@ test_items_by_hand(int *failed)
 	rs_release(st.share), rs_release(st.again), rs_release(st.buyers), rs_release(st.popular);
 }
 
+/*
+ * The GRU's feature: vocabulary 3, hidden 2, state h = (1, 0): logits out[i] . h + out_b[i] are 1, 0 and 2 for
+ * items 0, 1, 2; candidates 2, 0 and 5 (unknown to the encoder): log-softmax over the known two, / 5, and -4.
+ */
+static void
+test_items_seq(int *failed)
+{
+	rs_real		out[] = {1, 0, 0, 1, 1, 0},
+				outb[] = {0, 0, 1},
+				h[] = {1, 0};
+	const int32_t cand[] = {2, 0, 5};
+	float		x[3 * RS_ITEM_NFEAT] = {0};
+	RsSeq		seq = {.vocab = 3, .hidden = 2};
+	double		lse = log(exp(2.0) + exp(1.0));
+
+	seq.p[RS_SEQ_OUT] = out;
+	seq.p[RS_SEQ_OUTB] = outb;
+	rs_items_seq(&seq, h, cand, 3, x);
+	CHECK_MSG(fabs(x[RS_ITEM_FEAT_SEQ] - (2 - lse) / 5) < 1e-6, "item 2: %g", x[RS_ITEM_FEAT_SEQ]);
+	CHECK_MSG(fabs(x[RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ] - (1 - lse) / 5) < 1e-6, "item 0: %g", x[RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ]);
+	CHECK(x[2 * RS_ITEM_NFEAT + RS_ITEM_FEAT_SEQ] == -4);
+	/* the other features are left alone */
+	CHECK(x[0] == 0 && x[RS_ITEM_NFEAT + 8] == 0);
+}
+
 const UnitCase unit_items_cases[] = {
 	{"items: the shop's view, a history cut at a basket, features, the rule feature and the default blend by hand", test_items_by_hand},
+	{"items: the GRU's feature, a log share of the candidates' softmax, by hand", test_items_seq},
 	{NULL, NULL}
 };
