@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENS
 MODULE_big = recsys
 
 CORE_OBJS = src/core/rs_kind.o src/core/rs_fit.o src/core/rs_lowrank.o src/core/rs_items.o src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o src/core/rs_demand.o
-OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/ease.o src/features.o src/baskets.o src/mining.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o src/items.o src/demand.o $(CORE_OBJS)
+OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/scorer_epochs.o src/ease.o src/features.o src/baskets.o src/mining.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o src/items.o src/demand.o $(CORE_OBJS)
 
 # SQL: one source file per concept (sql/src/NN_concept.sql, in dependency order) holds every object's current
 # definition; the install script of the version in work is their concatenation, and its upgrade script from the

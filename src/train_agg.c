@@ -175,6 +175,20 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 		s->opt.lr = lr;
 }
 
+/* mlp_train's options for a trainer of its own (scorer_epochs.c): the optimiser, batch and loss */
+void
+RecsysMlpTrainOptions(Jsonb *options, RsOptim *opt, int *batch, int *loss)
+{
+	TrainState	hdr;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.input = RS_INPUT_ROWS;
+	ParseOptions(&hdr, options, false);
+	*opt = hdr.opt;
+	*batch = hdr.batch;
+	*loss = hdr.loss;
+}
+
 /* ---------- state <-> net ---------- */
 
 static void

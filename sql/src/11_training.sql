@@ -65,31 +65,60 @@ $$;
 COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 --@end
 
+-- a learned scorer's epochs and validation over the version's samples held in the backend's memory (read once per
+-- training: src/scorer_epochs.c), rather than sorted and fed to mlp_train row by row each epoch
+--@begin scorer epochs
+CREATE FUNCTION recsys.scorer_epoch(version_id bigint, scorer bytea, epoch integer, options jsonb DEFAULT '{}')
+RETURNS bytea
+    AS 'MODULE_PATHNAME', 'scorer_epoch'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.scorer_epoch(bigint, bytea, integer, jsonb) IS 'one epoch of a scorer (mlp weights) over the training samples of a version in training: its customers in a seeded order of the epoch, each one''s rows together, mini-batches as recsys.mlp_train takes them (options: mlp_train''s, and seed); the samples are read into the backend''s memory once per version (again when rewritten); NULL when no customer trains';
+
+CREATE FUNCTION recsys.scorer_ranks(version_id bigint, scorer bytea)
+RETURNS TABLE (user_idx integer, y real, rk integer)
+    AS 'MODULE_PATHNAME', 'scorer_ranks'
+    LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recsys.scorer_ranks(bigint, bytea) IS 'for each validating customer of a version in training, the rank under a scorer of each positive among their scored samples (ties by index), or one row with rank NULL when none was scored; from the samples in memory, as recsys.scorer_epoch';
+
+CREATE FUNCTION recsys.scorer_samples_release() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'scorer_samples_release'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys.scorer_samples_release() IS 'frees the samples recsys.scorer_epoch holds in this backend''s memory (a training''s last step calls it); true when it held some';
+--@end
+
 -- validation Recall@20 and NDCG@20 of a scorer on the held-out bundles of a version's validating customers
-CREATE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)
+--@begin recsys.train_validate(bigint, bytea)
+CREATE OR REPLACE FUNCTION recsys.train_validate(version_id bigint, scorer bytea)
 RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql VOLATILE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 AS $$
+    -- a scorer: ranked in memory (recsys.scorer_ranks); NULL: the fit alone, its score x[2]
     WITH scored AS (
-        SELECT s.user_idx, s.y, s.bundle_idx,
-               CASE WHEN train_validate.scorer IS NULL THEN s.x[2]
-                    ELSE (recsys.mlp_forward(train_validate.scorer, s.x))[1] END AS p
+        SELECT s.user_idx, s.y, s.bundle_idx, s.x[2] AS p
           FROM recsys.train_samples s
-         WHERE s.version_id = train_validate.version_id AND s.valid AND s.bundle_idx IS NOT NULL
+         WHERE train_validate.scorer IS NULL
+           AND s.version_id = train_validate.version_id AND s.valid AND s.bundle_idx IS NOT NULL
     ), ranked AS (
         SELECT sc.user_idx, sc.y, row_number() OVER (PARTITION BY sc.user_idx ORDER BY sc.p DESC, sc.bundle_idx) AS rk
           FROM scored sc
     ), users AS (
         SELECT DISTINCT s.user_idx FROM recsys.train_samples s
-         WHERE s.version_id = train_validate.version_id AND s.valid
+         WHERE train_validate.scorer IS NULL AND s.version_id = train_validate.version_id AND s.valid
+    ), hits AS (
+        SELECT r.rk FROM users u LEFT JOIN ranked r ON r.user_idx = u.user_idx AND r.y = 1
+        UNION ALL
+        SELECT m.rk FROM recsys.scorer_ranks(train_validate.version_id, train_validate.scorer) m
     )
-    SELECT coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
-           coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 / log(2, r.rk + 1.0) ELSE 0.0 END), 0)::float8,
+    SELECT coalesce(avg(CASE WHEN h.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
+           coalesce(avg(CASE WHEN h.rk <= 20 THEN 1.0 / log(2, h.rk + 1.0) ELSE 0.0 END), 0)::float8,
            count(*)
-      FROM users u LEFT JOIN ranked r ON r.user_idx = u.user_idx AND r.y = 1
+      FROM hits h
 $$;
-COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer, or of the fit alone when scorer is NULL, over the validating customers of a version in training';
+COMMENT ON FUNCTION recsys.train_validate(bigint, bytea) IS 'Recall@20 and NDCG@20 (one held-out bundle per customer, so both are per-customer hit measures) of a scorer (ranked in memory, recsys.scorer_ranks), or of the fit alone when scorer is NULL, over the validating customers of a version in training';
+--@end
 
 -- the steps of a training, shared by recsys.train (which commits between them) and recsys.cross_validate
 --@begin recsys.train_samples_for(bigint, jsonb, timestamp with time zone)
@@ -144,18 +173,16 @@ CREATE FUNCTION recsys.bundle_features(fit bytea, user_idx integer, bundles inte
 COMMENT ON FUNCTION recsys.bundle_features(bytea, integer, integer[]) IS 'the scorer''s features (one row of 5 per bundle index) of bundles for a customer under a fit, from the customer''s prepared history';
 ALTER FUNCTION recsys.bundle_features(bytea, integer, integer[]) SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
+--@begin recsys.train_scorer_epoch(bigint, bytea, integer, jsonb)
+CREATE OR REPLACE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    -- shuffled by customer per epoch in a subquery: an ORDER BY inside the aggregate would sort a copy of the
-    -- weights argument with every row
-    SELECT recsys.mlp_train(scorer, s.x, s.y, jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
-      FROM (SELECT s.x, s.y FROM recsys.train_samples s
-             WHERE s.version_id = train_scorer_epoch.version_id AND NOT s.valid
-             ORDER BY hashint8(s.user_idx::bigint * 1000 + epoch), s.bundle_idx) s
+    SELECT recsys.scorer_epoch(version_id, scorer, epoch,
+                               jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256, 'seed', o -> 'seed'))
 $$;
-COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, shuffled by customer per epoch)';
+COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, the customers shuffled per epoch; recsys.scorer_epoch)';
+--@end
 
 --@begin recsys.train_final_weights(jsonb, bytea, bytea)
 CREATE OR REPLACE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, encoder bytea) RETURNS bytea
@@ -558,6 +585,7 @@ CREATE FUNCTION recsys.train_final(version_id bigint, o jsonb, scorer bytea, enc
 AS $$
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = train_final.version_id;
+    PERFORM recsys.scorer_samples_release();
     RETURN recsys.train_final_weights(o, scorer, encoder);
 END
 $$;

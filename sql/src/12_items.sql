@@ -120,24 +120,25 @@ COMMENT ON FUNCTION recsys.items_status(bigint) IS 'an item model step: the samp
 
 CREATE FUNCTION recsys.items_validate(version_id bigint, scorer bytea)
 RETURNS TABLE (recall20 double precision, ndcg20 double precision, users bigint)
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp
 AS $$
-    -- NULL scorer: the default blend, what serves before training (core/rs_items.c)
+    -- a scorer: ranked in memory (recsys.scorer_ranks); NULL: the default blend, what serves before training
     WITH scored AS (
-        SELECT s.user_idx, s.y, s.bundle_idx,
-               CASE WHEN items_validate.scorer IS NULL THEN recsys.item_default_score(s.x)
-                    ELSE (recsys.mlp_forward(items_validate.scorer, s.x))[1] END AS p
-          FROM recsys.train_samples s WHERE s.version_id = items_validate.version_id AND s.valid
+        SELECT s.user_idx, s.y, s.bundle_idx, recsys.item_default_score(s.x) AS p
+          FROM recsys.train_samples s
+         WHERE items_validate.scorer IS NULL AND s.version_id = items_validate.version_id AND s.valid
     ), ranked AS (
         SELECT sc.user_idx, sc.y, row_number() OVER (PARTITION BY sc.user_idx ORDER BY sc.p DESC, sc.bundle_idx) AS rk
           FROM scored sc
+        UNION ALL
+        SELECT m.user_idx, m.y, m.rk FROM recsys.scorer_ranks(items_validate.version_id, items_validate.scorer) m
     )
     SELECT coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 ELSE 0.0 END), 0)::float8,
            coalesce(avg(CASE WHEN r.rk <= 20 THEN 1.0 / log(2, r.rk + 1.0) ELSE 0.0 END), 0)::float8,
            count(DISTINCT r.user_idx)
       FROM ranked r WHERE r.y = 1
 $$;
-COMMENT ON FUNCTION recsys.items_validate(bigint, bytea) IS 'an item model step: Recall@20 and a hit-discounted NDCG@20 over the items of the validating customers'' held-out baskets that their candidates hold, of a scorer or, when NULL, of the default blend';
+COMMENT ON FUNCTION recsys.items_validate(bigint, bytea) IS 'an item model step: Recall@20 and a hit-discounted NDCG@20 over the items of the validating customers'' held-out baskets that their candidates hold, of a scorer (ranked in memory, recsys.scorer_ranks) or, when NULL, of the default blend';
 
 CREATE FUNCTION recsys.items_scorer_init(hidden integer, seed bigint) RETURNS bytea
     LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
@@ -161,6 +162,7 @@ DECLARE
     gru bytea := recsys.item_encoder((SELECT mv.weights FROM recsys.model_versions mv WHERE mv.version_id = items_final.version_id));
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = items_final.version_id;
+    PERFORM recsys.scorer_samples_release();
     RETURN CASE WHEN gru IS NULL THEN scorer ELSE recsys.item_attach(scorer, gru) END;
 END
 $$;

@@ -444,6 +444,7 @@ CREATE FUNCTION recsys.promotion_final(version_id bigint, o jsonb, scorer bytea,
 AS $$
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = promotion_final.version_id;
+    PERFORM recsys.scorer_samples_release();
     RETURN scorer;
 END
 $$;

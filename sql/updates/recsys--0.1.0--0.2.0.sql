@@ -43,6 +43,11 @@ DROP FUNCTION recsys.bundle_samples(bytea, bigint, integer);
 
 --#include sql/src/11_training.sql recsys.train_final_weights(jsonb, bytea, bytea)
 
+-- a scorer's epochs and validation over the samples in memory, not sorted and fed row by row each epoch
+--#include sql/src/11_training.sql scorer epochs
+--#include sql/src/11_training.sql recsys.train_validate(bigint, bytea)
+--#include sql/src/11_training.sql recsys.train_scorer_epoch(bigint, bytea, integer, jsonb)
+
 --#include sql/src/11_training.sql recsys.train_status(bigint)
 
 --#include sql/src/11_training.sql recsys.train_encoder_epoch(bigint, bytea, integer, jsonb, timestamp with time zone)

@@ -69,6 +69,11 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND NOT (p.oid IN ('recsys.bundle_fit(jsonb)'::regprocedure, 'recsys.bundle_samples(bytea, bigint, integer, integer)'::regprocedure,
                       'recsys.fit_partial(jsonb)'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND p.proisstrict)
+   -- a scorer's epochs and validation read a version's samples through SPI into the backend's memory, which the
+   -- release frees: VOLATILE, in the leader
+   AND NOT (p.oid IN ('recsys.scorer_epoch(bigint, bytea, integer, jsonb)'::regprocedure,
+                      'recsys.scorer_ranks(bigint, bytea)'::regprocedure, 'recsys.scorer_samples_release()'::regprocedure)
+            AND p.provolatile = 'v' AND p.proparallel = 'r')
    -- the item samples likewise, with the encoder optional (NULL: no GRU feature)
    AND NOT (p.oid = 'recsys.item_samples(bigint, integer, bytea)'::regprocedure
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND NOT p.proisstrict)

@@ -92,7 +92,7 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
 SELECT ok(ARRAY['gini', 'mlp_forward', 'mlp_train_step', 'model_check', 'model_info', 'model_init', 'model_pack', 'model_tensor',
                 'may_see_history', 'normal_cdf', 'option_specs', 'rank_metrics', 'recommend_bundles', 'recommend_bundles_traced', 'rnn_encode',
                 'rnn_train_step', 'serving_invalidate', 'serving_status', 'train_combine', 'train_final', 'version',
-                'bundle_attach', 'bundle_part', 'bundle_scorer_init', 'item_scorer_init', 'item_attach', 'item_encoder', 'demand_init', 'item_default_score', 'ease_scores', 'fit_merge',
+                'bundle_attach', 'bundle_part', 'bundle_scorer_init', 'item_scorer_init', 'item_attach', 'item_encoder', 'scorer_samples_release', 'demand_init', 'item_default_score', 'ease_scores', 'fit_merge',
                 'in_customer_sample']::text[] @> array_agg(p.proname::text ORDER BY 1),
           'the C functions without a SET clause are the ones that run no query (and recommend_bundles, which pins its own)')
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
