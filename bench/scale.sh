@@ -10,8 +10,10 @@
 #     large 1,000,000 customers, 100,000 products, 50,000 bundles, 20,000,000 order lines
 # RECSYS_SCALE_SECONDS sets each serving run's length (default 10); RECSYS_SCALE_TRAIN_OPTIONS adds options to the
 # bundle model's training (e.g. '{"dense_max": 0}' fits at low rank whatever the size); RECSYS_SCALE_NOTICES=1 prints
-# each step's progress NOTICEs (prepare's and the features' steps, the training's stages and epochs) under it. A step that fails prints its error and the run
-# goes on, so the table shows where a size stops. Runs as a superuser (it reads /proc for the backend's memory).
+# each step's progress NOTICEs (prepare's and the features' steps, the training's stages and epochs) under it;
+# RECSYS_SCALE_SERVE_ONLY=1 measures serving alone on the DATABASE a run of that SIZE left. A step that fails prints
+# its error and the run goes on, so the table shows where a size stops. Runs as a superuser (it reads /proc for the
+# backend's memory).
 set -uo pipefail
 SIZE=${1:-small}
 DB=${2:-recsys_scale}
@@ -24,7 +26,10 @@ case "$SIZE" in
     large)  C=1000000; P=100000; B=50000; L=20000000 ;;
     *) echo "scale: SIZE is small, medium or large" >&2; exit 2 ;;
 esac
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1 || exit 1
+SERVE_ONLY=${RECSYS_SCALE_SERVE_ONLY:-0}
+if [ "$SERVE_ONLY" != 1 ]; then
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1 || exit 1
+fi
 WORK=$(mktemp -d /tmp/recsys_scale.XXXXXX)
 chmod 777 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
@@ -55,6 +60,7 @@ SQL
 }
 
 echo "scale $SIZE: $C customers, $P products, $B bundles, $L order lines"
+if [ "$SERVE_ONLY" != 1 ]; then
 step "generate the shop" "
 CREATE EXTENSION IF NOT EXISTS recsys;
 DROP SCHEMA IF EXISTS scale CASCADE;
@@ -97,6 +103,7 @@ step "recsys.prepare()" "SELECT count(*) FROM recsys.prepare();"
 step "recsys.refresh_features()" "SELECT recsys.refresh_features();"
 step "CALL recsys.train() (bundle model)" "CALL recsys.train('default', '{\"features\": false}'::jsonb || '$TRAIN_OPTIONS');"
 step "CALL recsys.train('items')" "CALL recsys.train('items');"
+fi
 
 run() {  # label sql
     cat >"$WORK/$1.sql" <<SQL
@@ -113,7 +120,8 @@ SQL
     # percentiles are the warm calls
     first=$(cat "$WORK"/"$1".[0-9]* | awk '$2 == 1 {printf "%.1f", $3 / 1e6}')
     read -r p50 p99 n < <(cat "$WORK"/"$1".[0-9]* | awk '$2 != 1 {print $3}' | sort -n |
-        awk '{a[NR]=$1} END {if (NR == 0) print "0 0 0"; else printf "%.3f %.3f %d\n", a[int(NR*0.5) > 0 ? int(NR*0.5) : 1]/1000, a[int(NR*0.99) > 0 ? int(NR*0.99) : 1]/1000, NR}')
+        awk '{a[NR]=$1} END {if (NR == 0) print "0 0 0"; else {i = int(NR*0.5); j = int(NR*0.99); if (i < 1) i = 1; if (j < 1) j = 1;
+                             printf "%.3f %.3f %d\n", a[i]/1000, a[j]/1000, NR}}')
     if [ "$n" -eq 0 ]; then
         printf '%-34s first call %s s; no warm call in %s s (raise RECSYS_SCALE_SECONDS)\n' "serving $1" "$first" "$SECS"
     else

@@ -171,7 +171,7 @@ SamplesLoad(int64 version_id, const char *writer)
 					if (len < 1 || len > 1024)
 						ereport(ERROR,
 								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("the samples of version " INT64_FORMAT " have %d features, from 1 to 1024 train",
+								 errmsg("the samples of version " INT64_FORMAT " have %d features; a scorer takes 1 to 1024",
 										version_id, len)));
 					c->d = len;
 					x = MemoryContextAllocExtended(cxt, sizeof(float) * cap * c->d, MCXT_ALLOC_HUGE);
@@ -320,6 +320,42 @@ ScorerLoad(bytea *weights, int d, RecsysNet *net)
 				 errmsg("x has %d features but the model takes %d", d, ops->in_width(net))));
 }
 
+/* a scorer in training: the net, its optimiser and moments, the epoch's tally */
+typedef struct ScorerTrainer
+{
+	RecsysNet	net;
+	const RsKindOps *ops;
+	RsOptim		opt;
+	int			loss_kind;
+	rs_real    *grads,
+			   *m,
+			   *v;
+	int64		samples,
+				updates;
+	double		loss_sum;
+} ScorerTrainer;
+
+/* one optimiser step over the n buffered rows (none: nothing); returns 0, the rows left buffered */
+static int
+ScorerStep(ScorerTrainer *t, const float *x, const float *y, int n)
+{
+	RsBatch		b = {.n = n, .x = x, .y = y, .loss = t->loss_kind};
+	double		l;
+
+	if (n == 0)
+		return 0;
+	l = t->ops->train_step(&t->net, &t->opt, t->grads, t->m, t->v, &b);
+	if (!isfinite(l))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("training diverged: the loss became %g after %lld samples", l, (long long) t->samples),
+				 errhint("Lower the learning rate (option lr).")));
+	t->loss_sum += l * n;
+	t->samples += n;
+	t->updates++;
+	return 0;
+}
+
 /* ---------- recsys.scorer_epoch(version_id bigint, scorer bytea, epoch integer, options jsonb) ---------- */
 
 PG_FUNCTION_INFO_V1(scorer_epoch);
@@ -334,22 +370,13 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	JsonbValue *sv = getKeyJsonValueFromContainer(&options->root, "seed", 4, NULL);
 	uint64		seed = 0;
 	ScorerSamples *c;
-	RecsysNet	net;
-	const RsKindOps *ops;
-	RsOptim		opt;
-	int			batch,
-				loss_kind;
-	rs_real    *grads,
-			   *m,
-			   *v;
+	ScorerTrainer t = {0};
+	int			batch;
 	float	   *xb,
 			   *yb;
 	int32	   *order;
 	pg_prng_state rng;
 	int			pending = 0;
-	int64		samples = 0,
-				updates = 0;
-	double		loss_sum = 0;
 	Jsonb	   *train_options;
 
 	/* mlp_train's options, but the seed of the shuffle */
@@ -365,15 +392,15 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	}
 	else
 		train_options = options;
-	RecsysMlpTrainOptions(train_options, &opt, &batch, &loss_kind);
+	RecsysMlpTrainOptions(train_options, &t.opt, &batch, &t.loss_kind);
 	c = SamplesGet(version_id);
 	if (c->ngroups == 0)
 		PG_RETURN_NULL();
-	ScorerLoad(weights, c->d, &net);
-	ops = rs_kind_ops(net.kind);
-	grads = palloc_extended(sizeof(rs_real) * net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	m = palloc_extended(sizeof(rs_real) * net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	v = palloc_extended(sizeof(rs_real) * net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ScorerLoad(weights, c->d, &t.net);
+	t.ops = rs_kind_ops(t.net.kind);
+	t.grads = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	t.m = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	t.v = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	xb = palloc(sizeof(float) * batch * c->d);
 	yb = palloc(sizeof(float) * batch);
 
@@ -390,55 +417,24 @@ scorer_epoch(PG_FUNCTION_ARGS)
 		order[g] = order[j];
 		order[j] = t;
 	}
-	for (int32 q = 0; q <= c->ngroups; q++)
+	for (int32 q = 0; q < c->ngroups; q++)
 	{
-		bool		last = q == c->ngroups;
+		int32		g = order[q];
 
-		if (!last)
+		if ((q & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int64 r = c->gptr[g]; r < c->gptr[g + 1]; r++)
 		{
-			int32		g = order[q];
-
-			if ((q & 255) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (int64 r = c->gptr[g]; r < c->gptr[g + 1]; r++)
-			{
-				if (c->valid[r] || c->item[r] < 0)
-					continue;
-				memcpy(xb + (int64) pending * c->d, c->x + r * c->d, sizeof(float) * c->d);
-				yb[pending++] = c->y[r];
-				if (pending == batch)
-				{
-					RsBatch		b = {.n = pending, .x = xb, .y = yb, .loss = loss_kind};
-					double		l = ops->train_step(&net, &opt, grads, m, v, &b);
-
-					if (!isfinite(l))
-						ereport(ERROR,
-								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-								 errmsg("training diverged: the loss became %g after %lld samples", l, (long long) samples),
-								 errhint("Lower the learning rate (option lr).")));
-					loss_sum += l * pending;
-					samples += pending;
-					updates++;
-					pending = 0;
-				}
-			}
-		}
-		else if (pending > 0)
-		{
-			RsBatch		b = {.n = pending, .x = xb, .y = yb, .loss = loss_kind};
-			double		l = ops->train_step(&net, &opt, grads, m, v, &b);
-
-			if (!isfinite(l))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("training diverged: the loss became %g after %lld samples", l, (long long) samples),
-						 errhint("Lower the learning rate (option lr).")));
-			loss_sum += l * pending;
-			samples += pending;
-			updates++;
+			if (c->valid[r] || c->item[r] < 0)
+				continue;
+			memcpy(xb + (int64) pending * c->d, c->x + r * c->d, sizeof(float) * c->d);
+			yb[pending++] = c->y[r];
+			if (pending == batch)
+				pending = ScorerStep(&t, xb, yb, pending);
 		}
 	}
-	if (samples == 0)
+	ScorerStep(&t, xb, yb, pending);
+	if (t.samples == 0)
 		PG_RETURN_NULL();			/* every customer validates: the scorer stays as it was */
 	{
 		StringInfoData extra;
@@ -446,8 +442,8 @@ scorer_epoch(PG_FUNCTION_ARGS)
 		initStringInfo(&extra);
 		appendStringInfo(&extra, "{\"train\": {\"samples\": " INT64_FORMAT ", \"steps\": " INT64_FORMAT
 						 ", \"merged_parts\": 1, \"mean_loss\": %.9g, \"optimizer\": \"%s\", \"lr\": %.9g, \"batch\": %d}}",
-						 samples, updates, loss_sum / samples, rs_optim_name(opt.kind), opt.lr, batch);
-		PG_RETURN_BYTEA_P(RecsysNetSave(&net, extra.data));
+						 t.samples, t.updates, t.loss_sum / t.samples, rs_optim_name(t.opt.kind), t.opt.lr, batch);
+		PG_RETURN_BYTEA_P(RecsysNetSave(&t.net, extra.data));
 	}
 }
 

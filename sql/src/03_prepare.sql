@@ -284,6 +284,9 @@ BEGIN
     IF pg_catalog.to_regclass('pg_temp.rs_user_items') IS NOT NULL THEN
         DROP TABLE rs_user_items;
     END IF;
+    IF pg_catalog.to_regclass('pg_temp.rs_baskets') IS NOT NULL THEN
+        DROP TABLE rs_baskets;
+    END IF;
     CREATE TEMP TABLE rs_report (source text, rule text, rows bigint, ord serial) ON COMMIT DROP;
 
     -- items
@@ -391,14 +394,19 @@ BEGIN
                   FROM rs_bundles x JOIN recsys.id_map b ON b.space = 'bundle' AND b.ext_id = x.bundle
                  WHERE x.name IS NOT NULL GROUP BY b.idx) n));
 
+    -- baskets to dense indexes in their text order: from the distinct baskets (a dense_rank over the events sorted
+    -- every event by basket, besides the sort below)
+    CREATE TEMP TABLE rs_baskets ON COMMIT DROP AS
+    SELECT b.basket, row_number() OVER (ORDER BY b.basket) AS idx
+      FROM (SELECT DISTINCT e.basket FROM rs_events e WHERE e.basket IS NOT NULL) b;
+    ANALYZE rs_baskets;
     DELETE FROM recsys.events_clean;
     INSERT INTO recsys.events_clean
-    SELECT u.idx, i.idx, e.ts,
-           CASE WHEN e.basket IS NOT NULL THEN dense_rank() OVER (ORDER BY e.basket) END,
-           coalesce(e.weight, 1)
+    SELECT u.idx, i.idx, e.ts, k.idx, coalesce(e.weight, 1)
       FROM rs_events e
       JOIN recsys.id_map u ON u.space = 'user' AND u.ext_id = e.usr
       JOIN recsys.id_map i ON i.space = 'item' AND i.ext_id = e.item
+      LEFT JOIN rs_baskets k ON k.basket = e.basket
      -- in the index's order: appending to a b-tree, not scattering into it
      ORDER BY 1, 3;
 
