@@ -18,8 +18,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -27,7 +25,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 
 #include "model_io.h"
 #include "nn_model.h"
@@ -356,6 +353,19 @@ ScorerStep(ScorerTrainer *t, const float *x, const float *y, int n)
 	return 0;
 }
 
+/* groups by their epoch's key, then by index */
+static int
+GroupKeyCmp(const void *a, const void *b, void *arg)
+{
+	const int32 *keys = arg;
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	if (keys[x] != keys[y])
+		return keys[x] < keys[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 /* ---------- recsys.scorer_epoch(version_id bigint, scorer bytea, epoch integer, options jsonb) ---------- */
 
 PG_FUNCTION_INFO_V1(scorer_epoch);
@@ -367,32 +377,16 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	bytea	   *weights = PG_GETARG_BYTEA_P(1);
 	int32		epoch = PG_GETARG_INT32(2);
 	Jsonb	   *options = PG_GETARG_JSONB_P(3);
-	JsonbValue *sv = getKeyJsonValueFromContainer(&options->root, "seed", 4, NULL);
-	uint64		seed = 0;
 	ScorerSamples *c;
 	ScorerTrainer t = {0};
 	int			batch;
 	float	   *xb,
 			   *yb;
-	int32	   *order;
-	pg_prng_state rng;
+	int32	   *order,
+			   *keys;
 	int			pending = 0;
-	Jsonb	   *train_options;
 
-	/* mlp_train's options, but the seed of the shuffle */
-	if (sv)
-	{
-		if (sv->type != jbvNumeric)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"seed\" must be a number")));
-		seed = (uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(sv->val.numeric)));
-		train_options = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(options),
-														   CStringGetTextDatum("seed")));
-	}
-	else
-		train_options = options;
-	RecsysMlpTrainOptions(train_options, &t.opt, &batch, &t.loss_kind);
+	RecsysMlpTrainOptions(options, &t.opt, &batch, &t.loss_kind);
 	c = SamplesGet(version_id);
 	if (c->ngroups == 0)
 		PG_RETURN_NULL();
@@ -404,19 +398,18 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	xb = palloc(sizeof(float) * batch * c->d);
 	yb = palloc(sizeof(float) * batch);
 
-	/* the customers in a fresh order each epoch (Fisher-Yates), each one's rows together */
+	/*
+	 * The customers in a fresh order each epoch, each one's rows together: the order the SQL epoch sorted them
+	 * in (hashint8(user * 1000 + epoch), as int4), so a training takes the same steps as it did through mlp_train
+	 */
 	order = palloc_extended(sizeof(int32) * c->ngroups, MCXT_ALLOC_HUGE);
+	keys = palloc_extended(sizeof(int32) * c->ngroups, MCXT_ALLOC_HUGE);
 	for (int32 g = 0; g < c->ngroups; g++)
-		order[g] = g;
-	pg_prng_seed(&rng, hash_combine64(hash_bytes_uint32((uint32) epoch), seed));
-	for (int32 g = c->ngroups - 1; g > 0; g--)
 	{
-		int32		j = (int32) pg_prng_uint64_range(&rng, 0, g);
-		int32		t = order[g];
-
-		order[g] = order[j];
-		order[j] = t;
+		order[g] = g;
+		keys[g] = DatumGetInt32(DirectFunctionCall1(hashint8, Int64GetDatum((int64) c->guser[g] * 1000 + epoch)));
 	}
+	qsort_arg(order, c->ngroups, sizeof(int32), GroupKeyCmp, keys);
 	for (int32 q = 0; q < c->ngroups; q++)
 	{
 		int32		g = order[q];

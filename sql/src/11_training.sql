@@ -73,7 +73,7 @@ RETURNS bytea
     AS 'MODULE_PATHNAME', 'scorer_epoch'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recsys.scorer_epoch(bigint, bytea, integer, jsonb) IS 'one epoch of a scorer (mlp weights) over the training samples of a version in training: its customers in a seeded order of the epoch, each one''s rows together, mini-batches as recsys.mlp_train takes them (options: mlp_train''s, and seed); the samples are read into the backend''s memory once per version (again when rewritten); NULL when no customer trains';
+COMMENT ON FUNCTION recsys.scorer_epoch(bigint, bytea, integer, jsonb) IS 'one epoch of a scorer (mlp weights) over the training samples of a version in training: its customers in an order of the epoch (by hashint8(user_idx * 1000 + epoch)), each one''s rows together, mini-batches as recsys.mlp_train takes them (options: mlp_train''s); the samples are read into the backend''s memory once per version (again when rewritten); NULL when no customer trains';
 
 CREATE FUNCTION recsys.scorer_ranks(version_id bigint, scorer bytea)
 RETURNS TABLE (user_idx integer, y real, rk integer)
@@ -179,7 +179,7 @@ CREATE OR REPLACE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer b
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT recsys.scorer_epoch(version_id, scorer, epoch,
-                               jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256, 'seed', o -> 'seed'))
+                               jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
 $$;
 COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, the customers shuffled per epoch; recsys.scorer_epoch)';
 --@end
