@@ -86,6 +86,12 @@ WITH e AS (SELECT user_idx, item_idx, ts, coalesce(basket_idx, -extract(epoch FR
      kept AS (SELECT user_idx, count(*) AS n FROM p WHERE nb < 2 OR bno < nb GROUP BY user_idx HAVING count(*) >= 2)
 SELECT (SELECT sum(n) FROM kept) = (SELECT sum(cardinality(s.items)) FROM recsys.item_sequences(42, 0, 1000) s) AS sequences_held_out;
 SELECT pg_temp.try($$SELECT recsys.item_attach(recsys.item_scorer_init(8, 1), recsys.item_scorer_init(8, 1))$$);
+-- without an encoder, the scorer alone (what incremental training starts from): the GRU's tensors and config go
+SELECT recsys.item_encoder(recsys.item_attach(v.weights, NULL)) IS NULL AS encoder_gone,
+       (recsys.model_info(recsys.item_attach(v.weights, NULL)) #>> '{config,layers,0}')::int AS scorer_features,
+       recsys.model_info(recsys.item_attach(v.weights, NULL)) -> 'config' ? 'encoder' AS config_keeps_encoder,
+       recsys.item_attach(NULL, NULL) IS NULL AS null_scorer
+  FROM recsys.model_versions v WHERE v.model = 'items' AND v.status = 'active';
 -- the item model by name trains it alone: version 2 replaces version 1 (force)
 CALL recsys.train('items', '{"max_epochs": 1, "force": true}');
 SELECT string_agg(v.version_id || ':' || v.status, ' ' ORDER BY v.version_id) AS item_versions

@@ -1335,7 +1335,8 @@ item_default_score(PG_FUNCTION_ARGS)
 
 /*
  * An item model's weights: the scorer as it is (mlp weights, so mlp_forward and the training aggregates read
- * them), the GRU of feature RS_ITEM_FEAT_SEQ beside it as tensors gru.* with its config under "encoder".
+ * them), the GRU of feature RS_ITEM_FEAT_SEQ beside it as tensors gru.* with its config under "encoder"; no
+ * encoder (NULL): the scorer alone, without one it carried.
  */
 PG_FUNCTION_INFO_V1(item_attach);
 
@@ -1348,25 +1349,30 @@ item_attach(PG_FUNCTION_ARGS)
 	const float *data[64];
 	int			n;
 	RecsysNet	check;
-	Jsonb	   *cfg;
-	Datum		merged;
+	Datum		cfg;
 
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
 	RecsysWeightsParse(PG_GETARG_BYTEA_P(0), &sc);
-	RecsysWeightsParse(PG_GETARG_BYTEA_P(1), &en);
-	if (sc.kind != RS_KIND_MLP || en.kind != RS_KIND_GRU)
+	if (!PG_ARGISNULL(1))
+		RecsysWeightsParse(PG_GETARG_BYTEA_P(1), &en);
+	if (sc.kind != RS_KIND_MLP || (!PG_ARGISNULL(1) && en.kind != RS_KIND_GRU))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("item_attach needs mlp and gru weights, got kinds %s and %s",
-						rs_kind_name(sc.kind), rs_kind_name(en.kind))));
-	/* a scorer that had an encoder attached keeps its own tensors only */
+						rs_kind_name(sc.kind), PG_ARGISNULL(1) ? "none" : rs_kind_name(en.kind))));
+	/* the scorer's own tensors and config, without an encoder it had */
 	n = RecsysCopyTensors(&sc, "", NULL, "gru.", desc, data, 0);
-	n = RecsysCopyTensors(&en, "gru.", NULL, NULL, desc, data, n);
-	cfg = RecsysViewConfig(&sc);
-	merged = DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(cfg),
-								 DirectFunctionCall1(jsonb_in, CStringGetDatum(
-																			   psprintf("{\"encoder\": %s}", RecsysConfigText(&en)))));
+	cfg = DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(RecsysViewConfig(&sc)), CStringGetTextDatum("encoder"));
+	if (!PG_ARGISNULL(1))
 	{
-		char	   *text = JsonbToCString(NULL, &DatumGetJsonbP(merged)->root, -1);
+		n = RecsysCopyTensors(&en, "gru.", NULL, NULL, desc, data, n);
+		cfg = DirectFunctionCall2(jsonb_concat, cfg,
+								  DirectFunctionCall1(jsonb_in, CStringGetDatum(
+																				psprintf("{\"encoder\": %s}", RecsysConfigText(&en)))));
+	}
+	{
+		char	   *text = JsonbToCString(NULL, &DatumGetJsonbP(cfg)->root, -1);
 		bytea	   *result = RecsysWeightsBuild(RS_KIND_MLP, n, desc, data, text, strlen(text));
 		bool		has;
 

@@ -24,8 +24,8 @@ COMMENT ON FUNCTION recsys.item_sequences(bigint, integer, integer) IS 'what the
 
 CREATE FUNCTION recsys.item_attach(scorer bytea, encoder bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'item_attach'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recsys.item_attach(bytea, bytea) IS 'item model weights: the scorer (mlp weights, as they are) with its GRU attached (tensors gru.*, config key encoder); checked as recommend_items loads them';
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recsys.item_attach(bytea, bytea) IS 'item model weights: the scorer (mlp weights, as they are) with its GRU attached (tensors gru.*, config key encoder), or with encoder NULL the scorer alone (without an encoder it carried); NULL scorer: NULL; checked as recommend_items loads them';
 
 CREATE FUNCTION recsys.item_encoder(weights bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'item_encoder'
@@ -147,8 +147,8 @@ COMMENT ON FUNCTION recsys.items_scorer_init(integer, bigint) IS 'an item model 
 
 CREATE FUNCTION recsys.items_scorer_of(weights bytea) RETURNS bytea
     LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
-AS $$ SELECT weights $$;
-COMMENT ON FUNCTION recsys.items_scorer_of(bytea) IS 'an item model step: the scorer of a version''s weights (the weights are the scorer)';
+AS $$ SELECT recsys.item_attach(weights, NULL) $$;
+COMMENT ON FUNCTION recsys.items_scorer_of(bytea) IS 'an item model step: the scorer of a version''s weights, without its GRU (incremental training starts from it)';
 
 CREATE FUNCTION recsys.items_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -163,7 +163,8 @@ DECLARE
 BEGIN
     DELETE FROM recsys.train_samples s WHERE s.version_id = items_final.version_id;
     PERFORM recsys.scorer_samples_release();
-    RETURN CASE WHEN gru IS NULL THEN scorer ELSE recsys.item_attach(scorer, gru) END;
+    -- the GRU its samples were computed with, or none (an incremental start carried the active version's)
+    RETURN recsys.item_attach(scorer, gru);
 END
 $$;
 COMMENT ON FUNCTION recsys.items_final(bigint, jsonb, bytea, bytea) IS 'an item model step: the servable weights (the best scorer, with the GRU its samples were computed with); drops the version''s samples';

@@ -74,6 +74,9 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL,
    AND NOT (p.oid IN ('recsys.scorer_epoch(bigint, bytea, integer, jsonb)'::regprocedure,
                       'recsys.scorer_ranks(bigint, bytea)'::regprocedure, 'recsys.scorer_samples_release()'::regprocedure)
             AND p.provolatile = 'v' AND p.proparallel = 'r')
+   -- item weights with the encoder optional (NULL: the scorer alone)
+   AND NOT (p.oid = 'recsys.item_attach(bytea, bytea)'::regprocedure
+            AND p.provolatile = 'i' AND p.proparallel = 's' AND NOT p.proisstrict)
    -- the item samples likewise, with the encoder optional (NULL: no GRU feature)
    AND NOT (p.oid = 'recsys.item_samples(bigint, integer, bytea)'::regprocedure
             AND p.provolatile = 'v' AND p.proparallel = 'r' AND NOT p.proisstrict)
