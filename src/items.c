@@ -154,6 +154,10 @@ BasketsOfCustomer(ItemCache *c, BasketRow *r, int n, int64 *np, int64 *cap)
 			continue;
 		if (*np == *cap)
 		{
+			if (*cap >= PG_INT32_MAX / 2)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many (item, basket) pairs for the item cache: more than %d", PG_INT32_MAX / 2)));
 			*cap *= 2;
 			c->baskets.idx = repalloc_huge(c->baskets.idx, sizeof(int32) * *cap);
 			c->bno = repalloc_huge(c->bno, sizeof(int32) * *cap);
@@ -180,41 +184,26 @@ LoadBaskets(ItemCache *c)
 	c->bno = MemoryContextAllocExtended(c->cxt, sizeof(int32) * cap, MCXT_ALLOC_HUGE);
 	for (;;)
 	{
-		bool		done;
-
 		SPI_cursor_fetch(portal, true, 10000);
-		done = SPI_processed == 0;
-		for (uint64 k = 0; k <= SPI_processed; k++)
+		if (SPI_processed == 0)
+			break;
+		for (uint64 k = 0; k < SPI_processed; k++)
 		{
+			HeapTuple	t = SPI_tuptable->vals[k];
+			TupleDesc	d = SPI_tuptable->tupdesc;
 			bool		isnull;
-			int32		u = -1,
-						item = -1;
+			int32		u = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull)),
+						item = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
 
-			if (k < SPI_processed)
-			{
-				HeapTuple	t = SPI_tuptable->vals[k];
-				TupleDesc	d = SPI_tuptable->tupdesc;
-
-				u = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
-				item = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-				/* appended after the counts were read: ignored, like new ids in serving */
-				if (u < 0 || u >= c->nu || item < 0 || item >= c->ni)
-					continue;
-			}
-			else if (!done)
-				break;			/* the batch ends; the customer may go on in the next */
+			/* appended after the counts were read: ignored, like new ids in serving */
+			if (u < 0 || u >= c->nu || item < 0 || item >= c->ni)
+				continue;
 			if (u != cur && cur >= 0)
 			{
 				BasketsOfCustomer(c, rows, nr, &n, &cap);
-				if (n >= PG_INT32_MAX)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("too many rows for one index: %lld", (long long) n)));
 				c->baskets.ptr[cur + 1] = (int32) n;
 				nr = 0;
 			}
-			if (k == SPI_processed)
-				break;
 			cur = u;
 			if (nr == rcap)
 			{
@@ -222,17 +211,20 @@ LoadBaskets(ItemCache *c)
 				rows = repalloc_huge(rows, sizeof(BasketRow) * rcap);
 			}
 			rows[nr].item = item;
-			rows[nr].bk = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 3, &isnull));
-			rows[nr].ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 4, &isnull));
+			rows[nr].bk = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+			rows[nr].ts = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
 			rows[nr].has_ts = !isnull;
 			nr++;
 		}
-		if (done)
-			break;
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	if (cur >= 0)
+	{
+		BasketsOfCustomer(c, rows, nr, &n, &cap);
+		c->baskets.ptr[cur + 1] = (int32) n;
+	}
 	pfree(rows);
 	/* customers without events keep empty ranges: each start is the previous end */
 	for (int32 u = 0; u < c->nu; u++)
