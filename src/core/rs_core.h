@@ -28,7 +28,7 @@ typedef float rs_real;
  * the baseline and for x86-64-v3 (AVX2, FMA); glibc's ifunc picks one at load.
  */
 #if !defined(RS_DOUBLE) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define RS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RS_VECTOR_CLONES
 #endif

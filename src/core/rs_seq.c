@@ -1,9 +1,9 @@
 /*
  * rs_seq.c — Elman RNN and GRU encoders with backpropagation through time.
  *
- * The input projection of all steps is one GEMM before the loop (T*B x E by
- * E x GH) and its gradient one GEMM after it; inside the loop each step does the
- * recurrent GEMMs only. Embedding and output tables get row-sparse gradients.
+ * Every product is done step by step on B-row buffers that stay in cache (see
+ * rs_seq_encode and rs_seq_backward). Embedding and output tables get row-sparse
+ * gradients.
  */
 #include "rs_seq.h"
 
@@ -74,6 +74,7 @@ free_steps(RsSeq *m)
 	FREE_IF(m->gh);
 	FREE_IF(m->dgx);
 	FREE_IF(m->dgh);
+	FREE_IF(m->dx);
 	FREE_IF(m->dh);
 	FREE_IF(m->dh2);
 }
@@ -114,13 +115,15 @@ reserve(RsSeq *m, int batch, int steps, int k)
 
 		free_steps(m);
 		m->x_all = rs_alloc(r * tb * m->embed);
-		m->gx = rs_alloc(r * tb * gh);
 		m->h_all = rs_alloc(r * (tb + b) * m->hidden);
 		m->gate = rs_alloc(r * tb * gh);
 		m->hn = rs_alloc(r * tb * m->hidden);
+		/* one step's worth: the steps are done one at a time */
+		m->gx = rs_alloc(r * b * gh);
 		m->gh = rs_alloc(r * b * gh);
-		m->dgx = rs_alloc(r * tb * gh);
-		m->dgh = rs_alloc(r * tb * gh);
+		m->dgx = rs_alloc(r * b * gh);
+		m->dgh = rs_alloc(r * b * gh);
+		m->dx = rs_alloc(r * b * m->embed);
 		m->dh = rs_alloc(r * b * m->hidden);
 		m->dh2 = rs_alloc(r * b * m->hidden);
 		m->cap_b = b;
@@ -148,11 +151,14 @@ reserve(RsSeq *m, int batch, int steps, int k)
 }
 
 /*
- * one row's GRU step: gates z, r, n (kept for backward), the recurrent part of n, the new state. The three gate
- * blocks get pointers of their own: with PostgreSQL's -fwrapv, an index H + j may wrap, and gcc would not vectorise
+ * one row's GRU step: gates z, r, n (kept for backward), the recurrent part of n, the new state. The biases are
+ * added here rather than copied into the GEMMs' outputs first: that copy was a pass over T*B*GH floats of its own.
+ * The three gate blocks get pointers of their own: with PostgreSQL's -fwrapv, an index H + j may wrap, and gcc
+ * would not vectorise.
  */
 RS_VECTOR_CLONES static void
-gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs_real *restrict hb,
+gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs_real *restrict bx,
+				const rs_real *restrict bh, const rs_real *restrict hb,
 				rs_real *restrict gate, rs_real *restrict hn, rs_real *restrict out, int H)
 {
 	const rs_real *xz = gx,
@@ -160,21 +166,28 @@ gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs
 			   *xn = gx + 2 * H,
 			   *hz = gh,
 			   *hr = gh + H,
-			   *hh = gh + 2 * H;
+			   *hh = gh + 2 * H,
+			   *bxz = bx,
+			   *bxr = bx + H,
+			   *bxn = bx + 2 * H,
+			   *bhz = bh,
+			   *bhr = bh + H,
+			   *bhn = bh + 2 * H;
 	rs_real    *gz = gate,
 			   *gr = gate + H,
 			   *gn = gate + 2 * H;
 
 	for (int j = 0; j < H; j++)
 	{
-		rs_real		z = rs_sigmoid_v(xz[j] + hz[j]),
-					r = rs_sigmoid_v(xr[j] + hr[j]),
-					n = rs_tanh_v(xn[j] + r * hh[j]);
+		rs_real		un = hh[j] + bhn[j];
+		rs_real		z = rs_sigmoid_v(xz[j] + bxz[j] + hz[j] + bhz[j]),
+					r = rs_sigmoid_v(xr[j] + bxr[j] + hr[j] + bhr[j]),
+					n = rs_tanh_v(xn[j] + bxn[j] + r * un);
 
 		gz[j] = z;
 		gr[j] = r;
 		gn[j] = n;
-		hn[j] = hh[j];
+		hn[j] = un;
 		out[j] = (1 - z) * n + z * hb[j];
 	}
 }
@@ -216,63 +229,56 @@ gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const
 	}
 }
 
-/* dst[j] += sum of the rows of src (rows x width) */
+/* dst[j] += src[j] */
 RS_VECTOR_CLONES static void
-add_rows(rs_real *restrict dst, const rs_real *restrict src, int64_t rows, int width)
+add_row(rs_real *restrict dst, const rs_real *restrict src, int width)
 {
-	for (int64_t r = 0; r < rows; r++)
-	{
-		const rs_real *row = src + r * width;
-
-		for (int j = 0; j < width; j++)
-			dst[j] += row[j];
-	}
+	for (int j = 0; j < width; j++)
+		dst[j] += src[j];
 }
 
+/*
+ * Each step does its own input GEMM (B x E by E x GH) beside the recurrent one, into a B-row buffer: one GEMM over
+ * all T*B rows wrote and read back a T*B x GH array that does not stay in cache, and per step the products run at
+ * the same speed. The state h_0 is zero, so the first step's recurrent product is skipped.
+ */
 rs_real *
 rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
 {
 	int			H = m->hidden,
 				E = m->embed,
 				GH = m->gates * m->hidden;
-	rs_real    *bx = m->p[RS_SEQ_BX],
+	const rs_real *bx = m->p[RS_SEQ_BX],
 			   *bh = m->p[RS_SEQ_BH];
 
 	rs_check_interrupts();
 	reserve(m, batch, steps, 0);
-	/* gather embeddings time-major; padding rows are zero and never used */
-	for (int t = 0; t < steps; t++)
-	{
-		for (int b = 0; b < batch; b++)
-		{
-			rs_real    *dst = m->x_all + ((int64_t) t * batch + b) * E;
-
-			if (t < len[b])
-				memcpy(dst, m->p[RS_SEQ_EMB] + (int64_t) items[(int64_t) b * steps + t] * E, sizeof(rs_real) * E);
-			else
-				memset(dst, 0, sizeof(rs_real) * E);
-		}
-		for (int64_t r = (int64_t) t * batch; r < (int64_t) (t + 1) * batch; r++)
-			memcpy(m->gx + r * GH, bx, sizeof(rs_real) * GH);
-		/* first touch of large workspaces happens here: keep it interruptible */
-		rs_check_interrupts();
-	}
-	if (steps > 0)
-		rs_gemm(0, 0, steps * batch, GH, E, 1, m->x_all, E, m->p[RS_SEQ_WX], GH, 1, m->gx, GH);
 	memset(m->h_all, 0, sizeof(rs_real) * (size_t) batch * H);
 
 	for (int t = 0; t < steps; t++)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
-		rs_real    *hnext = m->h_all + (int64_t) (t + 1) * batch * H;
+		rs_real    *hnext = m->h_all + (int64_t) (t + 1) * batch * H,
+				   *x = m->x_all + (int64_t) t * batch * E;
 
+		/* gather the step's embeddings; padding rows are zero and never used */
 		for (int b = 0; b < batch; b++)
-			memcpy(m->gh + (int64_t) b * GH, bh, sizeof(rs_real) * GH);
-		rs_gemm(0, 0, batch, GH, H, 1, h, H, m->p[RS_SEQ_WH], GH, 1, m->gh, GH);
+		{
+			if (t < len[b])
+				memcpy(x + (int64_t) b * E, m->p[RS_SEQ_EMB] + (int64_t) items[(int64_t) b * steps + t] * E,
+					   sizeof(rs_real) * E);
+			else
+				memset(x + (int64_t) b * E, 0, sizeof(rs_real) * E);
+		}
+		rs_gemm(0, 0, batch, GH, E, 1, x, E, m->p[RS_SEQ_WX], GH, 0, m->gx, GH);
+		if (t > 0)
+			rs_gemm(0, 0, batch, GH, H, 1, h, H, m->p[RS_SEQ_WH], GH, 0, m->gh, GH);
+		else
+			memset(m->gh, 0, sizeof(rs_real) * (size_t) batch * GH);
 		for (int b = 0; b < batch; b++)
 		{
 			int64_t		row = (int64_t) t * batch + b;
-			const rs_real *gx = m->gx + row * GH,
+			const rs_real *gx = m->gx + (int64_t) b * GH,
 					   *gh = m->gh + (int64_t) b * GH,
 					   *hb = h + (int64_t) b * H;
 			rs_real    *gate = m->gate + row * GH,
@@ -286,12 +292,12 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 			if (m->cell == RS_CELL_RNN)
 			{
 				for (int j = 0; j < H; j++)
-					gate[j] = gx[j] + gh[j];
+					gate[j] = gx[j] + bx[j] + gh[j] + bh[j];
 				rs_act_forward(m->act, gate, H);
 				memcpy(out, gate, sizeof(rs_real) * H);
 			}
 			else
-				gru_forward_row(gx, gh, hb, gate, m->hn + row * H, out, H);
+				gru_forward_row(gx, gh, bx, bh, hb, gate, m->hn + row * H, out, H);
 		}
 		rs_check_interrupts();
 	}
@@ -389,6 +395,11 @@ rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int ba
 	return loss;
 }
 
+/*
+ * Backpropagation through time, one step at a time: the step's gate gradients live in B-row buffers and go at once
+ * into the weight gradients (K = B products that run from cache), the previous state's gradient and the embedding
+ * rows. The first step's state is the constant zero: no gradient into it, no recurrent weight term.
+ */
 void
 rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
 {
@@ -396,17 +407,23 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 				E = m->embed,
 				GH = m->gates * m->hidden;
 	rs_real    *dh = m->dh,
-			   *dprev = m->dh2;
+			   *dprev = m->dh2,
+			   *dgx = m->dgx,
+			   *dgh = m->dgh,
+			   *gbx = m->g[RS_SEQ_BX],
+			   *gbh = m->g[RS_SEQ_BH];
+	int			weights = m->g[RS_SEQ_WX] != NULL;
 
 	for (int t = steps - 1; t >= 0; t--)
 	{
-		const rs_real *h = m->h_all + (int64_t) t * batch * H;
+		const rs_real *h = m->h_all + (int64_t) t * batch * H,
+				   *x = m->x_all + (int64_t) t * batch * E;
 
 		for (int b = 0; b < batch; b++)
 		{
 			int64_t		row = (int64_t) t * batch + b;
-			rs_real    *dgx = m->dgx + row * GH,
-					   *dgh = m->dgh + row * GH;
+			rs_real    *dgxb = dgx + (int64_t) b * GH,
+					   *dghb = dgh + (int64_t) b * GH;
 			const rs_real *gate = m->gate + row * GH,
 					   *dhb = dh + (int64_t) b * H,
 					   *hb = h + (int64_t) b * H;
@@ -415,24 +432,53 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 			if (t >= len[b])
 			{
 				/* state carried forward unchanged: gradient passes straight through */
-				memset(dgx, 0, sizeof(rs_real) * GH);
-				memset(dgh, 0, sizeof(rs_real) * GH);
+				memset(dgxb, 0, sizeof(rs_real) * GH);
+				memset(dghb, 0, sizeof(rs_real) * GH);
 				memcpy(dpb, dhb, sizeof(rs_real) * H);
 				continue;
 			}
 			if (m->cell == RS_CELL_RNN)
 			{
 				for (int j = 0; j < H; j++)
-					dgx[j] = dhb[j];
-				rs_act_backward(m->act, gate, dgx, H);
-				memcpy(dgh, dgx, sizeof(rs_real) * H);
+					dgxb[j] = dhb[j];
+				rs_act_backward(m->act, gate, dgxb, H);
+				memcpy(dghb, dgxb, sizeof(rs_real) * H);
 				memset(dpb, 0, sizeof(rs_real) * H);
 			}
 			else
-				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgx, dgh, dpb, H);
+				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgxb, dghb, dpb, H);
+			/* the biases' gradients, summed while the row is in cache rather than in a pass over all rows */
+			if (weights)
+			{
+				add_row(gbx, dgxb, GH);
+				add_row(gbh, dghb, GH);
+			}
 		}
-		/* the gradient into the previous state; recurrent weights wait for one GEMM after the loop */
-		rs_gemm(0, 1, batch, H, GH, 1, m->dgh + (int64_t) t * batch * GH, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+		if (t > 0)
+		{
+			/* the gradient into the previous state, and the recurrent weights' term of this step */
+			rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+			if (weights)
+				rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+		}
+		if (weights)
+		{
+			rs_gemm(1, 0, E, GH, batch, 1, x, E, dgx, GH, 1, m->g[RS_SEQ_WX], GH);
+			/* the step's input gradient, then into the embedding rows */
+			rs_gemm(0, 1, batch, E, GH, 1, dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->dx, E);
+			for (int b = 0; b < batch; b++)
+			{
+				int32_t		item;
+				rs_real    *ge;
+
+				if (t >= len[b])
+					continue;
+				item = items[(int64_t) b * steps + t];
+				ge = m->g[RS_SEQ_EMB] + (int64_t) item * E;
+				mark(m->mark_emb, m->rows_emb, &m->nrows_emb, item);
+				add_row(ge, m->dx + (int64_t) b * E, E);
+			}
+		}
 		{
 			rs_real    *tmp = dh;
 
@@ -441,34 +487,6 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		}
 		rs_check_interrupts();
 	}
-	if (steps == 0 || !m->g[RS_SEQ_WX])
-		return;
-	/* recurrent weights over all steps at once: K = T*B instead of T products with K = B */
-	rs_gemm(1, 0, H, GH, steps * batch, 1, m->h_all, H, m->dgh, GH, 1, m->g[RS_SEQ_WH], GH);
-	add_rows(m->g[RS_SEQ_BH], m->dgh, (int64_t) steps * batch, GH);
-	/* input projection of all steps at once, then embedding rows */
-	rs_gemm(1, 0, E, GH, steps * batch, 1, m->x_all, E, m->dgx, GH, 1, m->g[RS_SEQ_WX], GH);
-	rs_check_interrupts();
-	add_rows(m->g[RS_SEQ_BX], m->dgx, (int64_t) steps * batch, GH);
-	/* dX overwrites x_all, which backward no longer needs */
-	rs_gemm(0, 1, steps * batch, E, GH, 1, m->dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->x_all, E);
-	rs_check_interrupts();
-	for (int t = 0; t < steps; t++)
-		for (int b = 0; b < batch; b++)
-		{
-			int32_t		item;
-			const rs_real *dx;
-			rs_real    *ge;
-
-			if (t >= len[b])
-				continue;
-			item = items[(int64_t) b * steps + t];
-			dx = m->x_all + ((int64_t) t * batch + b) * E;
-			ge = m->g[RS_SEQ_EMB] + (int64_t) item * E;
-			mark(m->mark_emb, m->rows_emb, &m->nrows_emb, item);
-			for (int c = 0; c < E; c++)
-				ge[c] += dx[c];
-		}
 }
 
 double

@@ -42,13 +42,14 @@ typedef struct RsSeq
 	int			cap_b,
 				cap_t;
 	rs_real    *x_all,			/* T*B x E, time-major */
-			   *gx,				/* T*B x GH: x W_x + b_x */
+			   *gx,				/* B x GH: one step's x W_x */
 			   *h_all,			/* (T+1)*B x H */
 			   *gate,			/* T*B x GH: post-activation z, r, n (RNN: h') */
 			   *hn,				/* T*B x H: h U_n + b_hn (GRU) */
-			   *gh,				/* B x GH */
-			   *dgx,			/* T*B x GH */
-			   *dgh,			/* T*B x GH */
+			   *gh,				/* B x GH: one step's h W_h */
+			   *dgx,			/* B x GH: one step's gate gradients, input side */
+			   *dgh,			/* B x GH: recurrent side */
+			   *dx,				/* B x E: one step's input gradient */
 			   *dh,
 			   *dh2,			/* B x H */
 			   *logits,
