@@ -60,13 +60,13 @@ bench_mlp(double seconds)
 	for (long i = 0; i < (long) B * nb; i++)
 		y[i] = rs_rng_uniform(&rng) < 0.5 ? 0 : 1;
 	rs_optim_defaults(&opt, RS_OPT_ADAM);
-	rs_mlp_train_batch(&m, &opt, p, g, om, ov, x, y, B, RS_LOSS_BCE);	/* warm up */
+	rs_mlp_train_batch(&m, &opt, p, g, om, ov, x, y, B, RS_LOSS_BCE, NULL, 0);	/* warm up */
 	t0 = now();
 	do
 	{
 		int			k = steps % nb;
 
-		rs_mlp_train_batch(&m, &opt, p, g, om, ov, x + (long) k * B * 128, y + (long) k * B, B, RS_LOSS_BCE);
+		rs_mlp_train_batch(&m, &opt, p, g, om, ov, x + (long) k * B * 128, y + (long) k * B, B, RS_LOSS_BCE, NULL, 0);
 		steps++;
 	} while ((dt = now() - t0) < seconds);
 	/* forward 2*sum(fi*fo), backward: dW for every layer, dX for all but the first */

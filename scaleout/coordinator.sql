@@ -179,10 +179,17 @@ AS $$
       FROM recsys_proxy.validate(recsys_proxy.job(version_id), scorer) x
 $$;
 CREATE FUNCTION recsys_proxy.train_scorer_epoch(version_id bigint, scorer bytea, epoch integer, o jsonb) RETURNS bytea
-    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT recsys.train_merge(s)
-      FROM recsys_proxy.scorer_epoch(recsys_proxy.job(version_id), scorer, epoch, (o ->> 'lr')::float8) s
+BEGIN
+    -- the shards' epochs are mlp_train_partial over rows: bce
+    IF o ->> 'scorer_loss' <> 'bce' THEN
+        RAISE EXCEPTION 'data-parallel training takes scorer_loss bce only' USING ERRCODE = 'feature_not_supported',
+            HINT = 'Train with recsys.train on one node for the listwise loss.';
+    END IF;
+    RETURN (SELECT recsys.train_merge(s)
+              FROM recsys_proxy.scorer_epoch(recsys_proxy.job(version_id), scorer, epoch, (o ->> 'lr')::float8) s);
+END
 $$;
 CREATE FUNCTION recsys_proxy.train_encoder_epoch(version_id bigint, encoder bytea, epoch integer, o jsonb, since timestamptz)
 RETURNS bytea

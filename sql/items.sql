@@ -96,6 +96,20 @@ SELECT recsys.item_encoder(recsys.item_attach(v.weights, NULL)) IS NULL AS encod
 CALL recsys.train('items', '{"max_epochs": 1, "force": true}');
 SELECT string_agg(v.version_id || ':' || v.status, ' ' ORDER BY v.version_id) AS item_versions
   FROM recsys.model_versions v WHERE v.model = 'items';
+-- the listwise scorer loss (a softmax over each customer's candidates, whole customers per mini-batch) trains the
+-- blend too. Its epochs' losses are cross-entropies over a customer's candidates: above 1 here, where bce's
+-- (each candidate on its own, most of them negatives) stayed near 0.1
+CALL recsys.train('items', '{"max_epochs": 2, "force": true, "scorer_loss": "listwise"}');
+SELECT v.version_id, v.status, count(r.loss) AS epochs,
+       bool_and(r.loss > 1 AND r.loss < ln(1000)) AS softmax_losses,
+       (SELECT max(b.loss) FROM recsys.training_runs b WHERE b.version_id = v.version_id - 1) < 0.5 AS bce_losses,
+       (SELECT count(*) FROM recommend_items(42, 10)) AS served
+  FROM recsys.model_versions v JOIN recsys.training_runs r USING (version_id)
+ WHERE v.model = 'items' AND v.version_id = (SELECT max(version_id) FROM recsys.model_versions WHERE model = 'items')
+ GROUP BY v.version_id, v.status;
+-- a loss it does not know is refused before any work; mlp_train's rows are not grouped by customer, so no listwise
+SELECT pg_temp.try($$SELECT recsys.train_options('{"scorer_loss": "hinge"}')$$);
+SELECT pg_temp.try($$SELECT recsys.mlp_train(recsys.model_init('mlp', '{"layers": [2, 1]}', 1), ARRAY[1, 2]::real[], 1, '{"loss": "listwise"}')$$);
 REVOKE ALL ON shop.order_lines FROM recsys_items_reader;
 REVOKE ALL ON SCHEMA shop FROM recsys_items_reader;
 DROP ROLE recsys_items_reader;

@@ -78,6 +78,7 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "candidates", "integer", "1", "10000", "100", "candidates the learned scorer reranks per request"},
 	{"train", "hidden", "integer", "1", "1024", "32", "hidden units of the scorer"},
 	{"train", "lr", "number", "0.000000001", "100", "0.01", "learning rate of the scorer"},
+	{"train", "scorer_loss", "string", NULL, NULL, "\"bce\"", "the scorer's loss: bce (each candidate on its own) or listwise (a softmax over each customer's candidates)"},
 	{"train", "max_epochs", "integer", "1", "1000", "30", "scorer epochs at most"},
 	{"train", "patience", "integer", "1", "1000", "6", "epochs without a better validation NDCG@20 before stopping"},
 	{"train", "gru_epochs", "integer", "0", "100", "1", "GRU epochs (0: no GRU: neither the bundle model's session encoder nor the item model's sequence feature)"},

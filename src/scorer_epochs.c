@@ -332,11 +332,14 @@ typedef struct ScorerTrainer
 	double		loss_sum;
 } ScorerTrainer;
 
-/* one optimiser step over the n buffered rows (none: nothing); returns 0, the rows left buffered */
+/*
+ * one optimiser step over the n buffered rows (none: nothing), in ngroups customers' groups (listwise);
+ * returns 0, the rows left buffered
+ */
 static int
-ScorerStep(ScorerTrainer *t, const float *x, const float *y, int n)
+ScorerStep(ScorerTrainer *t, const float *x, const float *y, int n, const int32 *gptr, int ngroups)
 {
-	RsBatch		b = {.n = n, .x = x, .y = y, .loss = t->loss_kind};
+	RsBatch		b = {.n = n, .x = x, .y = y, .loss = t->loss_kind, .gptr = gptr, .ngroups = ngroups};
 	double		l;
 
 	if (n == 0)
@@ -383,8 +386,12 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	float	   *xb,
 			   *yb;
 	int32	   *order,
-			   *keys;
-	int			pending = 0;
+			   *keys,
+			   *gptr;
+	int			pending = 0,
+				ngroups = 0;
+	int64		widest = 0;
+	bool		listwise;
 
 	RecsysMlpTrainOptions(options, &t.opt, &batch, &t.loss_kind);
 	c = SamplesGet(version_id);
@@ -395,8 +402,25 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	t.grads = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	t.m = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	t.v = palloc_extended(sizeof(rs_real) * t.net.nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	xb = palloc(sizeof(float) * batch * c->d);
-	yb = palloc(sizeof(float) * batch);
+	/*
+	 * Listwise, a mini-batch holds whole customers (a softmax over each one's candidates): at least batch rows, so
+	 * up to one customer's rows more
+	 */
+	listwise = t.loss_kind == RS_LOSS_LISTWISE;
+	if (listwise && t.ops->out_width(&t.net) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the listwise loss needs a scorer of one output")));
+	for (int32 g = 0; listwise && g < c->ngroups; g++)
+		widest = Max(widest, c->gptr[g + 1] - c->gptr[g]);
+	if (widest > MaxAllocSize / sizeof(float) / c->d - batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a customer has too many samples for a listwise batch: " INT64_FORMAT, widest)));
+	xb = palloc(sizeof(float) * (batch + widest) * c->d);
+	yb = palloc(sizeof(float) * (batch + widest));
+	gptr = palloc(sizeof(int32) * (batch + widest + 1));
+	gptr[0] = 0;
 
 	/*
 	 * The customers in a fresh order each epoch, each one's rows together: the order the SQL epoch sorted them
@@ -422,11 +446,17 @@ scorer_epoch(PG_FUNCTION_ARGS)
 				continue;
 			memcpy(xb + (int64) pending * c->d, c->x + r * c->d, sizeof(float) * c->d);
 			yb[pending++] = c->y[r];
-			if (pending == batch)
-				pending = ScorerStep(&t, xb, yb, pending);
+			if (!listwise && pending == batch)
+				pending = ScorerStep(&t, xb, yb, pending, NULL, 0);
+		}
+		if (listwise && pending > gptr[ngroups])
+		{
+			gptr[++ngroups] = pending;
+			if (pending >= batch)
+				ngroups = pending = ScorerStep(&t, xb, yb, pending, gptr, ngroups);
 		}
 	}
-	ScorerStep(&t, xb, yb, pending);
+	ScorerStep(&t, xb, yb, pending, gptr, ngroups);
 	if (t.samples == 0)
 		PG_RETURN_NULL();			/* every customer validates: the scorer stays as it was */
 	{

@@ -84,7 +84,7 @@ OptString(JsonbValue *v, const char *key)
 }
 
 static void
-ParseOptions(TrainState *s, Jsonb *options, bool seq)
+ParseOptions(TrainState *s, Jsonb *options, bool seq, bool grouped)
 {
 	JsonbIterator *it;
 	JsonbValue	k,
@@ -157,11 +157,14 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 				s->loss = RS_LOSS_BCE;
 			else if (strcmp(name, "mse") == 0)
 				s->loss = RS_LOSS_MSE;
+			else if (grouped && strcmp(name, "listwise") == 0)
+				s->loss = RS_LOSS_LISTWISE;
 			else
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown loss \"%s\"", name),
-						 errhint("mlp_train knows bce and mse.")));
+						 grouped ? errhint("recsys.scorer_epoch knows bce, mse and listwise.") :
+						 errhint("mlp_train knows bce and mse (listwise needs each customer's rows together: recsys.scorer_epoch).")));
 		}
 		else if (seq && strcmp(key, "negatives") == 0)
 			s->negatives = (int) RecsysOptionInt(family, &v, key);
@@ -175,7 +178,7 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq)
 		s->opt.lr = lr;
 }
 
-/* mlp_train's options for a trainer of its own (scorer_epochs.c): the optimiser, batch and loss */
+/* mlp_train's options for a trainer of its own (scorer_epochs.c): the optimiser, batch and loss (also listwise) */
 void
 RecsysMlpTrainOptions(Jsonb *options, RsOptim *opt, int *batch, int *loss)
 {
@@ -183,7 +186,7 @@ RecsysMlpTrainOptions(Jsonb *options, RsOptim *opt, int *batch, int *loss)
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.input = RS_INPUT_ROWS;
-	ParseOptions(&hdr, options, false);
+	ParseOptions(&hdr, options, false, true);
 	*opt = hdr.opt;
 	*batch = hdr.batch;
 	*loss = hdr.loss;
@@ -236,7 +239,7 @@ StateCreate(bytea *weights, Jsonb *options, bool seq)
 	hdr.out_width = ops->out_width(&net);
 	hdr.n_items = ops->n_items(&net);
 	rs_kind_pack(ops, &net, hdr.shape);
-	ParseOptions(&hdr, options, seq);
+	ParseOptions(&hdr, options, seq, false);
 	hdr.off_params = TRAIN_ALIGN(sizeof(TrainState));
 	hdr.off_m = TRAIN_ALIGN(hdr.off_params + net.nparams * (int64) sizeof(rs_real));
 	hdr.off_v = TRAIN_ALIGN(hdr.off_m + net.nparams * (int64) sizeof(rs_real));

@@ -57,12 +57,21 @@ SELECT pg_catalog.pg_extension_config_dump('recsys.train_samples', '');
 
 --@begin recsys.train_options(jsonb)
 CREATE OR REPLACE FUNCTION recsys.train_options(options jsonb) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT recsys.check_options(options, 'train')
+DECLARE
+    o jsonb := recsys.check_options(options, 'train');
+BEGIN
+    -- checked here, before the features and the fit, rather than by the scorer's first epoch
+    IF o ->> 'scorer_loss' NOT IN ('bce', 'listwise') THEN
+        RAISE EXCEPTION 'option "scorer_loss" must be bce or listwise, got %', o ->> 'scorer_loss'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN o;
+END
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), scorer_loss (bce, or listwise: a softmax over each customer''s candidates), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 --@end
 
 -- a learned scorer's epochs and validation over the version's samples held in the backend's memory (read once per
@@ -179,7 +188,8 @@ CREATE OR REPLACE FUNCTION recsys.train_scorer_epoch(version_id bigint, scorer b
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT recsys.scorer_epoch(version_id, scorer, epoch,
-                               jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256))
+                               jsonb_build_object('lr', o -> 'lr', 'optimizer', 'adam', 'batch', 256,
+                                                  'loss', coalesce(o -> 'scorer_loss', '"bce"')))
 $$;
 COMMENT ON FUNCTION recsys.train_scorer_epoch(bigint, bytea, integer, jsonb) IS 'a training step: one epoch of the scorer over a version''s training samples (Adam, batch 256, the customers shuffled per epoch; recsys.scorer_epoch)';
 --@end

@@ -24,8 +24,8 @@ typedef float rs_real;
 #endif
 
 /*
- * Elementwise loops are compiled twice in the float build on x86-64 with gcc: for
- * the baseline and for x86-64-v3 (AVX2, FMA); glibc's ifunc picks one at load.
+ * Elementwise loops are compiled three times in the float build on x86-64 with gcc: for
+ * the baseline, for x86-64-v3 (AVX2, FMA) and for x86-64-v4 (AVX-512); glibc's ifunc picks one at load.
  */
 #if !defined(RS_DOUBLE) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define RS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))

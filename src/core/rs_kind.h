@@ -80,6 +80,9 @@ typedef struct RsBatch
 	const rs_real *x,
 			   *y;
 	RsLoss		loss;
+	/* RS_LOSS_LISTWISE: the rows' groups, group g = rows gptr[g] .. gptr[g + 1] - 1 */
+	const int32_t *gptr;
+	int			ngroups;
 	/* RS_INPUT_ITEMS: n x steps item indexes (row b valid up to len[b]), n targets, k shared negatives */
 	const int32_t *items,
 			   *len,

@@ -65,6 +65,54 @@ rs_loss_bpr(const rs_real *pos, const rs_real *neg, int n, rs_real *dpos, rs_rea
 }
 
 double
+rs_loss_listwise(const rs_real *z, const rs_real *y, const int32_t *gptr, int ngroups, rs_real *dz)
+{
+	double		sum = 0;
+	int			used = 0;
+
+	for (int g = 0; g < ngroups; g++)
+	{
+		double		ysum = 0;
+
+		for (int32_t i = gptr[g]; i < gptr[g + 1]; i++)
+			ysum += y[i] > 0 ? y[i] : 0;
+		used += ysum > 0;
+	}
+	for (int g = 0; g < ngroups; g++)
+	{
+		double		mx = -INFINITY,
+					zs = 0,
+					ysum = 0;
+
+		for (int32_t i = gptr[g]; i < gptr[g + 1]; i++)
+		{
+			ysum += y[i] > 0 ? y[i] : 0;
+			if (z[i] > mx)
+				mx = z[i];
+		}
+		if (ysum <= 0)
+		{
+			for (int32_t i = gptr[g]; i < gptr[g + 1] && dz; i++)
+				dz[i] = 0;
+			continue;
+		}
+		for (int32_t i = gptr[g]; i < gptr[g + 1]; i++)
+			zs += exp(z[i] - mx);
+		for (int32_t i = gptr[g]; i < gptr[g + 1]; i++)
+		{
+			double		t = (y[i] > 0 ? y[i] : 0) / ysum,
+						p = exp(z[i] - mx) / zs;
+
+			/* -sum t log p, log p = z - mx - log zs */
+			sum -= t * (z[i] - mx - log(zs));
+			if (dz)
+				dz[i] = (rs_real) ((p - t) / used);
+		}
+	}
+	return used ? sum / used : 0;
+}
+
+double
 rs_loss_sampled_softmax(const rs_real *logits, int n, int w, rs_real *dlogits)
 {
 	double		sum = 0;

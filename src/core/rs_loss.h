@@ -11,6 +11,12 @@
 extern double rs_loss_bce_logits(const rs_real *z, const rs_real *y, int n, rs_real *dz);
 /* mean squared error, (z - y)^2 / 2 */
 extern double rs_loss_mse(const rs_real *z, const rs_real *y, int n, rs_real *dz);
+/*
+ * listwise: a softmax over each group of rows (group g = rows gptr[g] .. gptr[g + 1] - 1), cross-entropy against
+ * the group's targets scaled to sum to 1; the mean over the groups that hold a positive target, and no gradient
+ * for the others (nothing in them to rank above the rest)
+ */
+extern double rs_loss_listwise(const rs_real *z, const rs_real *y, const int32_t *gptr, int ngroups, rs_real *dz);
 /* BPR: -log sigmoid(pos - neg) */
 extern double rs_loss_bpr(const rs_real *pos, const rs_real *neg, int n, rs_real *dpos, rs_real *dneg);
 /* sampled softmax: rows of width w, the target's logit in column 0, k = w - 1 negatives */

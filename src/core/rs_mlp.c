@@ -142,7 +142,7 @@ rs_mlp_backward(RsMlp *m, const rs_real *x, int batch, const rs_real *dlogits)
 double
 rs_mlp_train_batch(RsMlp *m, RsOptim *opt, rs_real *params, rs_real *grads,
 				   rs_real *opt_m, rs_real *opt_v, const rs_real *x, const rs_real *y,
-				   int batch, RsLoss loss)
+				   int batch, RsLoss loss, const int32_t *gptr, int ngroups)
 {
 	int64_t		n = rs_mlp_nparams(m->dims, m->nlayers);
 	int			out = m->dims[m->nlayers];
@@ -155,6 +155,8 @@ rs_mlp_train_batch(RsMlp *m, RsOptim *opt, rs_real *params, rs_real *grads,
 	logits = rs_mlp_forward(m, x, batch);
 	if (loss == RS_LOSS_BCE)
 		value = rs_loss_bce_logits(logits, y, batch * out, m->dloss);
+	else if (loss == RS_LOSS_LISTWISE)
+		value = rs_loss_listwise(logits, y, gptr, ngroups, m->dloss);	/* one output: the caller checks */
 	else
 	{
 		/* MSE is taken after the output activation */
@@ -272,7 +274,8 @@ mlp_output(const RsNet *net)
 static double
 mlp_train_step(RsNet *net, RsOptim *opt, rs_real *grads, rs_real *opt_m, rs_real *opt_v, const RsBatch *b)
 {
-	return rs_mlp_train_batch(&net->u.mlp, opt, net->params, grads, opt_m, opt_v, b->x, b->y, b->n, b->loss);
+	return rs_mlp_train_batch(&net->u.mlp, opt, net->params, grads, opt_m, opt_v, b->x, b->y, b->n, b->loss,
+							  b->gptr, b->ngroups);
 }
 
 const RsKindOps rs_mlp_ops = {

@@ -16,7 +16,8 @@
 typedef enum RsLoss
 {
 	RS_LOSS_BCE = 0,			/* on logits: the output activation is applied only when serving */
-	RS_LOSS_MSE
+	RS_LOSS_MSE,
+	RS_LOSS_LISTWISE			/* on logits, a softmax per group of rows (a customer's candidates) */
 } RsLoss;
 
 typedef struct RsMlp
@@ -53,6 +54,6 @@ extern void rs_mlp_backward(RsMlp *m, const rs_real *x, int batch, const rs_real
  */
 extern double rs_mlp_train_batch(RsMlp *m, RsOptim *opt, rs_real *params, rs_real *grads,
 								 rs_real *opt_m, rs_real *opt_v, const rs_real *x, const rs_real *y,
-								 int batch, RsLoss loss);
+								 int batch, RsLoss loss, const int32_t *gptr, int ngroups);
 
 #endif

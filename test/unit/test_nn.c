@@ -135,7 +135,7 @@ mlp_case(RsAct hidden, RsAct output, RsLoss loss)
 	v0 = zeros(n);
 	before = zeros(n);
 	memcpy(before, c.params, sizeof(rs_real) * n);
-	rs_mlp_train_batch(&c.m, &opt, c.params, c.grads, m0, v0, c.x, c.y, c.batch, loss);
+	rs_mlp_train_batch(&c.m, &opt, c.params, c.grads, m0, v0, c.x, c.y, c.batch, loss, NULL, 0);
 	worst = check_grads(&c, mlp_loss, c.params, c.grads, n);
 	rs_mlp_free(&c.m);
 	free(c.params);
@@ -307,6 +307,38 @@ test_grad_losses(int *failed)
 		/* four equal logits: loss log 4 for the second row */
 		CHECK(fabs(rs_loss_sampled_softmax(logits + 4, 1, 4, NULL) - log(4.0)) < 1e-12);
 	}
+	{
+		/* three groups: one positive; none (no gradient); two positives of unequal weight */
+		rs_real		z[10] = {0.3, -1, 2, 1, 1, 1, 0.5, -0.5, 4, 0},
+					y[10] = {0, 1, 0, 0, 0, 0, 1, 0, 0.5, 0},
+					dz[10];
+		int32_t		gptr[4] = {0, 3, 6, 10};
+		double		worst = 0;
+
+		rs_loss_listwise(z, y, gptr, 3, dz);
+		for (int i = 0; i < 10; i++)
+		{
+			rs_real		k = z[i];
+			double		num;
+
+			z[i] = k + 1e-6;
+			num = rs_loss_listwise(z, y, gptr, 3, NULL);
+			z[i] = k - 1e-6;
+			num = (num - rs_loss_listwise(z, y, gptr, 3, NULL)) / 2e-6;
+			z[i] = k;
+			worst = fmax(worst, fabs(num - dz[i]));
+		}
+		CHECK_MSG(worst < 1e-8, "listwise gradient off by %.3e", worst);
+		CHECK(dz[3] == 0 && dz[4] == 0 && dz[5] == 0);
+		/* equal logits and one positive among four: log 4, averaged over the two groups with positives */
+		{
+			rs_real		ze[4] = {2, 2, 2, 2},
+						ye[4] = {0, 0, 1, 0};
+			int32_t		ge[2] = {0, 4};
+
+			CHECK(fabs(rs_loss_listwise(ze, ye, ge, 1, NULL) - log(4.0)) < 1e-12);
+		}
+	}
 }
 
 /* EASE against a naive Gauss-Jordan inverse of X^T X + lambda I */
@@ -442,7 +474,7 @@ const UnitCase unit_nn_cases[] = {
 	{"ease (double): blocked inverse, any block size, against the identity", test_spd_inverse},
 	{"grad (double): mlp, every layer, activation and loss", test_grad_mlp},
 	{"grad (double): gru and elman rnn through time, variable lengths", test_grad_seq},
-	{"grad (double): bce, bpr, sampled softmax", test_grad_losses},
+	{"grad (double): bce, bpr, sampled softmax, listwise", test_grad_losses},
 	{NULL, NULL}
 };
 
@@ -530,7 +562,7 @@ test_mlp_xor(int *failed)
 	rs_optim_defaults(&opt, RS_OPT_ADAM);
 	opt.lr = 0.05;
 	for (int step = 0; step < 600; step++)
-		loss = rs_mlp_train_batch(&m, &opt, p, g, om, ov, x, y, 4, RS_LOSS_BCE);
+		loss = rs_mlp_train_batch(&m, &opt, p, g, om, ov, x, y, 4, RS_LOSS_BCE, NULL, 0);
 	out = rs_mlp_forward(&m, x, 4);
 	rs_act_forward(m.output, out, 4);
 	printf("#   xor after 600 Adam steps: loss %.4f, outputs %.3f %.3f %.3f %.3f\n",
