@@ -6,7 +6,8 @@
  *
  * MLP 128-256-128-1, BCE, Adam, batch 256. GRU: vocabulary 10,000, embedding 64,
  * hidden 128, sequences of 20, 100 sampled negatives, Adam, batch 256. Random data
- * from a fixed seed, the same shapes as bench/torch_bench.py.
+ * from a fixed seed, the same shapes as bench/torch_bench.py. GRU_EMBED and GRU_HIDDEN
+ * set other GRU widths (recsys.train's GRUs are 32 and 64), GRU_NEGATIVES the negatives.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,12 @@ bench_gru(double seconds, int phases)
 {
 	enum
 	{
-		B = 256, T = 20, K = 100, V = 10000
+		B = 256, T = 20, V = 10000
 	};
-	RsSeq		m = {.cell = RS_CELL_GRU,.act = RS_ACT_TANH,.vocab = V,.embed = 64,.hidden = 128};
+	int			E = getenv("GRU_EMBED") ? atoi(getenv("GRU_EMBED")) : 64,
+				H = getenv("GRU_HIDDEN") ? atoi(getenv("GRU_HIDDEN")) : 128,
+				K = getenv("GRU_NEGATIVES") ? atoi(getenv("GRU_NEGATIVES")) : 100;
+	RsSeq		m = {.cell = RS_CELL_GRU,.act = RS_ACT_TANH,.vocab = V,.embed = E,.hidden = H};
 	int64_t		n = rs_seq_layout(&m);
 	float	   *p = calloc(n, 4),
 			   *g = calloc(n, 4),
@@ -90,7 +94,7 @@ bench_gru(double seconds, int phases)
 	int32_t    *items = malloc(sizeof(int32_t) * B * T),
 			   *len = malloc(sizeof(int32_t) * B),
 			   *targets = malloc(sizeof(int32_t) * B),
-				negs[K];
+			   *negs = malloc(sizeof(int32_t) * K);
 	RsRng		rng;
 	RsOptim		opt;
 	long		steps = 0;
@@ -124,8 +128,8 @@ bench_gru(double seconds, int phases)
 		steps++;
 	} while ((dt = now() - t0) < seconds);
 	/* per sequence step: input and recurrent products forward (2*(E+H)*3H), twice that backward */
-	flops = (double) T * 2.0 * (64 + 128) * 384 * 3 + 2.0 * K * 128 * 3;
-	printf("core gru e64 h128 t20 k100: %.0f samples/s, %.1f GFLOP/s\n", steps * B / dt, steps * B * flops / dt / 1e9);
+	flops = (double) T * 2.0 * (E + H) * 3 * H * 3 + 2.0 * K * H * 3;
+	printf("core gru e%d h%d t20 k%d: %.0f samples/s, %.1f GFLOP/s\n", E, H, K, steps * B / dt, steps * B * flops / dt / 1e9);
 	if (phases)
 	{
 		for (int r = 0; r < 5; r++)
