@@ -108,6 +108,21 @@ rs_optim_rows(const RsOptim *opt, rs_real *w, const rs_real *g, rs_real *m, rs_r
 	{
 		int64_t		off = (int64_t) rows[r] * row_len;
 
+		/* the rows are scattered over tables larger than the cache: ask for the next row's lines now */
+		if (r + 1 < nrows)
+		{
+			int64_t		next = (int64_t) rows[r + 1] * row_len;
+
+			for (int c = 0; c < row_len; c += 16)
+			{
+				__builtin_prefetch(w + next + c, 1);
+				__builtin_prefetch(g + next + c, 0);
+				if (m)
+					__builtin_prefetch(m + next + c, 1);
+				if (v)
+					__builtin_prefetch(v + next + c, 1);
+			}
+		}
 		rs_optim_dense(&o, w + off, g + off, m ? m + off : NULL, v ? v + off : NULL, row_len, scale);
 	}
 }

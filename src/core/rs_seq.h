@@ -50,6 +50,7 @@ typedef struct RsSeq
 			   *dgx,			/* B x GH: one step's gate gradients, input side */
 			   *dgh,			/* B x GH: recurrent side */
 			   *dx,				/* B x E: one step's input gradient */
+			   *dbias,			/* 2 x GH: scratch for the bias sums when no gradients are wanted */
 			   *dh,
 			   *dh2,			/* B x H */
 			   *logits,
