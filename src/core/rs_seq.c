@@ -436,6 +436,8 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 			   *gbh = m->g[RS_SEQ_BH];
 	int			weights = m->g[RS_SEQ_WX] != NULL;
 
+	if (!weights)
+		memset(m->dbias, 0, sizeof(rs_real) * 2 * GH);	/* scratch, never read: but never uninitialised */
 	for (int t = steps - 1; t >= 0; t--)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H,
