@@ -48,6 +48,7 @@ extern void RecsysNetBind(RecsysNet *net, rs_real *params, rs_real *grads);
 
 /* mlp_train's options (train_agg.c) for a trainer outside the aggregate: optimiser, batch rows, RsLoss */
 extern void RecsysMlpTrainOptions(Jsonb *options, RsOptim *opt, int *batch, int *loss);
+extern void RecsysCheckLoss(double loss, int64 samples);
 
 /* checks an array of indexes against 0..vocab-1; what ("item", "bundle") names them in errors */
 extern int32 *RecsysCheckItems(ArrayType *items, int vocab, int *n, const char *what);

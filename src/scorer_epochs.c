@@ -345,11 +345,7 @@ ScorerStep(ScorerTrainer *t, const float *x, const float *y, int n, const int32 
 	if (n == 0)
 		return 0;
 	l = t->ops->train_step(&t->net, &t->opt, t->grads, t->m, t->v, &b);
-	if (!isfinite(l))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("training diverged: the loss became %g after %lld samples", l, (long long) t->samples),
-				 errhint("Lower the learning rate (option lr).")));
+	RecsysCheckLoss(l, t->samples);
 	t->loss_sum += l * n;
 	t->samples += n;
 	t->updates++;
@@ -406,11 +402,7 @@ scorer_epoch(PG_FUNCTION_ARGS)
 	 * Listwise, a mini-batch holds whole customers (a softmax over each one's candidates): at least batch rows, so
 	 * up to one customer's rows more
 	 */
-	listwise = t.loss_kind == RS_LOSS_LISTWISE;
-	if (listwise && t.ops->out_width(&t.net) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the listwise loss needs a scorer of one output")));
+	listwise = t.loss_kind == RS_LOSS_LISTWISE;	/* one output per row: ScorerLoad checked it */
 	for (int32 g = 0; listwise && g < c->ngroups; g++)
 		widest = Max(widest, c->gptr[g + 1] - c->gptr[g]);
 	if (widest > MaxAllocSize / sizeof(float) / c->d - batch)

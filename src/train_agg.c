@@ -178,6 +178,17 @@ ParseOptions(TrainState *s, Jsonb *options, bool seq, bool grouped)
 		s->opt.lr = lr;
 }
 
+/* a training step's loss, an error when it is no longer finite (after samples rows) */
+void
+RecsysCheckLoss(double loss, int64 samples)
+{
+	if (!isfinite(loss))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("training diverged: the loss became %g after %lld samples", loss, (long long) samples),
+				 errhint("Lower the learning rate (option lr) or set a gradient clip (option clip).")));
+}
+
 /* mlp_train's options for a trainer of its own (scorer_epochs.c): the optimiser, batch and loss (also listwise) */
 void
 RecsysMlpTrainOptions(Jsonb *options, RsOptim *opt, int *batch, int *loss)
@@ -372,11 +383,7 @@ StateStep(FunctionCallInfo fcinfo, TrainState *s)
 			pfree(negs);
 	}
 	MemoryContextSwitchTo(old);
-	if (!isfinite(loss))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("training diverged: the loss became %g after %lld samples", loss, (long long) s->samples),
-				 errhint("Lower the learning rate (option lr) or set a gradient clip (option clip).")));
+	RecsysCheckLoss(loss, s->samples);
 	s->loss_sum += loss * n;
 	s->samples += n;
 	s->updates++;

@@ -75,7 +75,6 @@ free_steps(RsSeq *m)
 	FREE_IF(m->dgx);
 	FREE_IF(m->dgh);
 	FREE_IF(m->dx);
-	FREE_IF(m->dbias);
 	FREE_IF(m->dh);
 	FREE_IF(m->dh2);
 }
@@ -125,7 +124,6 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->dgx = rs_alloc(r * b * gh);
 		m->dgh = rs_alloc(r * b * gh);
 		m->dx = rs_alloc(r * b * m->embed);
-		m->dbias = rs_alloc(r * 2 * gh);
 		m->dh = rs_alloc(r * b * m->hidden);
 		m->dh2 = rs_alloc(r * b * m->hidden);
 		m->cap_b = b;
@@ -434,10 +432,10 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 			   *dgh = m->dgh,
 			   *gbx = m->g[RS_SEQ_BX],
 			   *gbh = m->g[RS_SEQ_BH];
-	int			weights = m->g[RS_SEQ_WX] != NULL;
 
-	if (!weights)
-		memset(m->dbias, 0, sizeof(rs_real) * 2 * GH);	/* scratch, never read: but never uninitialised */
+	/* the gradients are all this computes: without buffers for them, nothing to do */
+	if (!m->g[RS_SEQ_WX])
+		return;
 	for (int t = steps - 1; t >= 0; t--)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H,
@@ -471,42 +469,31 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 			}
 			else
 			{
-				/* without weight gradients (a backward for the input alone), the bias sums go to scratch */
-				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgxb, dghb, dpb, weights ? gbx : m->dbias,
-								 weights ? gbh : m->dbias + GH, H);
+				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgxb, dghb, dpb, gbx, gbh, H);
 				continue;
 			}
 			/* the RNN's bias gradients, summed while the row is in cache rather than in a pass over all rows */
-			if (weights)
-			{
-				add_row(gbx, dgxb, GH);
-				add_row(gbh, dghb, GH);
-			}
+			add_row(gbx, dgxb, GH);
+			add_row(gbh, dghb, GH);
 		}
 		if (t > 0)
 		{
 			/* the gradient into the previous state, and the recurrent weights' term of this step */
 			rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
-			if (weights)
-				rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+			rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
 		}
-		if (weights)
+		rs_gemm(1, 0, E, GH, batch, 1, x, E, dgx, GH, 1, m->g[RS_SEQ_WX], GH);
+		/* the step's input gradient, then into the embedding rows */
+		rs_gemm(0, 1, batch, E, GH, 1, dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->dx, E);
+		for (int b = 0; b < batch; b++)
 		{
-			rs_gemm(1, 0, E, GH, batch, 1, x, E, dgx, GH, 1, m->g[RS_SEQ_WX], GH);
-			/* the step's input gradient, then into the embedding rows */
-			rs_gemm(0, 1, batch, E, GH, 1, dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->dx, E);
-			for (int b = 0; b < batch; b++)
-			{
-				int32_t		item;
-				rs_real    *ge;
+			int32_t		item;
 
-				if (t >= len[b])
-					continue;
-				item = items[(int64_t) b * steps + t];
-				ge = m->g[RS_SEQ_EMB] + (int64_t) item * E;
-				mark(m->mark_emb, m->rows_emb, &m->nrows_emb, item);
-				add_row(ge, m->dx + (int64_t) b * E, E);
-			}
+			if (t >= len[b])
+				continue;
+			item = items[(int64_t) b * steps + t];
+			mark(m->mark_emb, m->rows_emb, &m->nrows_emb, item);
+			add_row(m->g[RS_SEQ_EMB] + (int64_t) item * E, m->dx + (int64_t) b * E, E);
 		}
 		{
 			rs_real    *tmp = dh;

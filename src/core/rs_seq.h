@@ -50,7 +50,6 @@ typedef struct RsSeq
 			   *dgx,			/* B x GH: one step's gate gradients, input side */
 			   *dgh,			/* B x GH: recurrent side */
 			   *dx,				/* B x E: one step's input gradient */
-			   *dbias,			/* 2 x GH: scratch for the bias sums when no gradients are wanted */
 			   *dh,
 			   *dh2,			/* B x H */
 			   *logits,
@@ -77,7 +76,7 @@ extern void rs_seq_free(RsSeq *m);
 extern rs_real *rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps);
 /* sampled softmax loss of final states against targets (B) and k shared negatives; fills dh */
 extern double rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int batch);
-/* backpropagation through time from m->dh; adds to gradients (dense and marked rows) */
+/* backpropagation through time from m->dh; adds to gradients (dense and marked rows); none bound: nothing */
 extern void rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps);
 /* forward, loss, backward and one optimiser step; returns the loss */
 extern double rs_seq_train_batch(RsSeq *m, RsOptim *opt, rs_real *params, rs_real *grads,
