@@ -46,11 +46,12 @@ IndexesAsFloat(const int32 *idx, int64 n)
 }
 
 
-/* the fit's options: the Gram's (beta, holdout) and the solve's (lambda, sparsity) */
+/* the fit's options: the customers' Gram's (beta, holdout), the catalogue's (content) and the solve's (lambda, sparsity) */
 typedef struct FitParams
 {
 	double		lambda,
-				beta;
+				beta,
+				content;
 	int			keep_b,
 				keep_m,
 				dense_max,
@@ -65,6 +66,7 @@ FitParamsRead(Jsonb *opts, FitParams *p)
 	RecsysOptionsCheckKeys(opts, "bundle_fit");
 	p->lambda = RecsysOptionGetNumber(opts, "bundle_fit", "lambda");
 	p->beta = RecsysOptionGetNumber(opts, "bundle_fit", "beta");
+	p->content = RecsysOptionGetNumber(opts, "bundle_fit", "content");
 	p->keep_b = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_b");
 	p->keep_m = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_m");
 	p->dense_max = (int) RecsysOptionGetInt(opts, "bundle_fit", "dense_max");
@@ -142,10 +144,10 @@ FitWeights(int32 nb, int32 ni, int64 nu, const RsItemView *v, const float *count
 		}
 	}
 	snprintf(config, sizeof(config),
-			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
+			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"content\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
 			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
 			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"%s}}",
-			 p->lambda, p->beta, keep_b, keep_m, nb, ni, nu, pairs, heldout,
+			 p->lambda, p->beta, p->content, keep_b, keep_m, nb, ni, nu, pairs, heldout,
 			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue,
 			 strcmp(method, "dense") == 0 ? "" : psprintf(", \"method\": \"%s\", \"rank\": %d", method, Min(p->rank, nb)));
 	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
@@ -162,7 +164,7 @@ FitSparseAlloc(int32 nb, int32 ni, const FitParams *p, FitSparse *s)
 	s->mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * s->keep_m, MCXT_ALLOC_HUGE);
 }
 
-/* the dense fit from its statistics: the EASE solve on g (consumed), then the sparse parts */
+/* the dense fit from the customers' statistics: the catalogue's rows added, the EASE solve on g (consumed), then the sparse parts */
 static bytea *
 FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *count, const FitParams *p,
 		  int64 pairs, int64 heldout, const char *catalogue)
@@ -171,6 +173,7 @@ FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *co
 	int			rc;
 
 	FitSparseAlloc(nb, ni, p, &s);
+	rs_fit_content(nb, ni, v, p->content, g);
 	rc = rs_fit_sparse(g, nb, ni, v, p->lambda, s.keep_b, s.keep_m, s.bidx, s.bval, s.midx, s.mval, count);
 	if (rc != 0)
 		ereport(ERROR,
@@ -243,6 +246,7 @@ FitLowrank(FitStats *st)
 	rows.user_items = (RsRows) {st->d.user_items.ptr, st->d.user_items.idx};
 	rows.v = &st->v;
 	rows.beta = st->p.beta;
+	rows.content = st->p.content;
 	rows.holdout = st->p.holdout;
 	rows.seed = st->p.seed;
 	FitSparseAlloc(st->d.nb, st->d.ni, &st->p, &s);

@@ -70,6 +70,7 @@ static const RecsysOptionSpec specs[] = {
 	{"train", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the held-out split, the scorer and the GRU"},
 	{"train", "lambda", "number", "0.000001", "1000000000", "500", "ridge of the bundle fit"},
 	{"train", "beta", "number", "0", "1000000", "8", "weight of the item view in the fit"},
+	{"train", "content", "number", "0", "1000000", "3", "weight of the bundles' shared items in the fit (each item a pseudo-customer who took the bundles holding it, idf-weighted; 0: none)"},
 	{"train", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"train", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
 	{"train", "dense_max", "integer", "0", "12000", "12000", "bundles up to which the fit is exact (dense: memory bundles squared); past it, low-rank"},
@@ -108,6 +109,7 @@ static const RecsysOptionSpec specs[] = {
 	/* recsys.bundle_fit, recsys.fit_partial, recsys.fit_merge (C) */
 	{"bundle_fit", "lambda", "number", "0.000001", "1000000000", "500", "ridge"},
 	{"bundle_fit", "beta", "number", "0", "1000000", "8", "weight of the item view"},
+	{"bundle_fit", "content", "number", "0", "1000000", "3", "weight of the bundles' shared items (each item a pseudo-customer who took the bundles holding it, idf-weighted; 0: none)"},
 	{"bundle_fit", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"bundle_fit", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
 	{"bundle_fit", "dense_max", "integer", "0", "12000", "12000", "bundles up to which the fit is exact (dense: memory bundles squared); past it, low-rank"},

@@ -147,6 +147,31 @@ rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, d
 	rs_release(block);
 }
 
+void
+rs_fit_content(int32_t nb, int32_t ni, const RsItemView *v, double content, float *g)
+{
+	if (content <= 0)
+		return;
+	for (int32_t i = 0; i < ni; i++)
+	{
+		double		w = content * v->idf[i];
+
+		if (w <= 0)
+			continue;
+		/* the item's bundles are in ascending order (built bundle by bundle): a <= c is the upper triangle */
+		for (int32_t a = v->ib_ptr[i]; a < v->ib_ptr[i + 1]; a++)
+		{
+			float	   *row = g + (size_t) v->ib_idx[a] * nb;
+			float		wa = (float) (w * v->ib_w[a]);
+
+			for (int32_t c = a; c < v->ib_ptr[i + 1]; c++)
+				row[v->ib_idx[c]] += wa * v->ib_w[c];
+		}
+		if ((i & 1023) == 0)
+			rs_check_interrupts();
+	}
+}
+
 int
 rs_fit_sparse(float *g, int32_t nb, int32_t ni, const RsItemView *v, double lambda, int keep_b, int keep_m,
 			  int32_t *bidx, float *bval, int32_t *midx, float *mval, float *count)

@@ -53,6 +53,15 @@ extern void rs_fit_gram(int32_t nu, int32_t nb, RsRows user_bundles, RsRows user
 						int64_t *pairs, int64_t *heldout);
 
 /*
+ * The catalogue's own rows, added once to the customers' Gram matrix: each item is a
+ * pseudo-customer who took the bundles holding it (weights 1/sqrt|b|), its row weighted
+ * by content x idf, so bundles that share rare items are neighbours even before
+ * customers say so. Adds content * sum_i idf_i r_i r_i' to the upper triangle of g;
+ * time is the sum over items of (bundles holding it) squared.
+ */
+extern void rs_fit_content(int32_t nb, int32_t ni, const RsItemView *v, double content, float *g);
+
+/*
  * From the statistics to the sparse model: the EASE solve on g (consumed: it becomes B),
  * the strongest keep_b entries of each row of B (bidx/bval: nb x keep_b), M = BIn' B per
  * item with its strongest keep_m entries (midx/mval: max(ni, 1) x keep_m, zero padded),

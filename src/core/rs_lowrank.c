@@ -85,6 +85,11 @@ rs_gram_apply(const RsFitRows *r, const float *omega, int l, float *y, float *co
 		if ((u & 4095) == 0)
 			rs_check_interrupts();
 	}
+	/* the catalogue's rows (rs_fit_content): item i adds content idf_i r_i (r_i' omega), r_i' omega being oi_i */
+	if (r->content > 0)
+		for (int32_t i = 0; i < r->ni; i++)
+			if (v->idf[i] > 0)
+				cblas_saxpy(l, (float) (r->content * v->idf[i]), oi + (size_t) i * l, 1, yi + (size_t) i * l, 1);
 	for (int32_t i = 0; i < r->ni; i++)
 		for (int32_t q = v->ib_ptr[i]; q < v->ib_ptr[i + 1]; q++)
 			cblas_saxpy(l, v->ib_w[q], yi + (size_t) i * l, 1, y + (size_t) v->ib_idx[q] * l, 1);

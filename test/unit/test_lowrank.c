@@ -1,7 +1,8 @@
 /*
  * test_lowrank.c — the large-catalogue bundle fit against the dense one: G omega by one
  * streamed pass equals the formed Gram times omega, and at full rank the low-rank fit's
- * sparse B and M equal the dense EASE solution's.
+ * sparse B and M equal the dense EASE solution's; both with the catalogue's own rows,
+ * which are checked against brute force first.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ typedef struct LrCase
 
 /* bundles of 2 to 4 items; customers taking a few bundles and buying items near them */
 static LrCase *
-LrCaseMake(unsigned seed, double beta)
+LrCaseMake(unsigned seed, double beta, double content)
 {
 	LrCase	   *c = calloc(1, sizeof(LrCase));
 	RsRows		bi = {c->bi_ptr, c->bi_idx};
@@ -82,6 +83,7 @@ LrCaseMake(unsigned seed, double beta)
 	c->rows.user_items = (RsRows) {c->ui_ptr, c->ui_idx};
 	c->rows.v = &c->v;
 	c->rows.beta = beta;
+	c->rows.content = content;
 	c->rows.holdout = 1;
 	c->rows.seed = 42;
 	return c;
@@ -96,9 +98,49 @@ LrCaseFree(LrCase *c)
 }
 
 static void
+test_fit_content(int *failed)
+{
+	LrCase	   *c = LrCaseMake(3, 1.0, 1.3);
+	static float g[LR_NB * LR_NB];
+	double		worst = 0;
+	int			offdiag = 0;
+
+	memset(g, 0, sizeof(g));
+	rs_fit_content(LR_NB, LR_NI, &c->v, c->rows.content, g);
+	/* brute force from the bundles' item lists: item i's row r_i[b] = 1/sqrt|b| where b holds i */
+	for (int a = 0; a < LR_NB; a++)
+		for (int b = 0; b < LR_NB; b++)
+		{
+			double		want = 0;
+
+			for (int i = 0; i < LR_NI; i++)
+			{
+				int			in_a = 0,
+							in_b = 0;
+
+				for (int p = c->bi_ptr[a]; p < c->bi_ptr[a + 1]; p++)
+					in_a |= c->bi_idx[p] == i;
+				for (int p = c->bi_ptr[b]; p < c->bi_ptr[b + 1]; p++)
+					in_b |= c->bi_idx[p] == i;
+				if (in_a && in_b)
+					want += c->rows.content * c->v.idf[i] / sqrt((double) (c->bi_ptr[a + 1] - c->bi_ptr[a])) /
+						sqrt((double) (c->bi_ptr[b + 1] - c->bi_ptr[b]));
+			}
+			/* the upper triangle only, as the customers' Gram */
+			if (a > b)
+				want = 0;
+			offdiag += a < b && want > 0;
+			worst = fmax(worst, fabs(g[a * LR_NB + b] - want));
+		}
+	CHECK_MSG(worst < 1e-5, "content rows worst error %g against brute force", worst);
+	CHECK_MSG(offdiag > 10, "only %d bundle pairs share an item", offdiag);
+	LrCaseFree(c);
+}
+
+static void
 test_gram_apply(int *failed)
 {
-	LrCase	   *c = LrCaseMake(5, 2.0);
+	LrCase	   *c = LrCaseMake(5, 2.0, 1.5);
 	static float g[LR_NB * LR_NB],
 				omega[LR_NB * 3],
 				y[LR_NB * 3];
@@ -113,6 +155,7 @@ test_gram_apply(int *failed)
 	memset(g, 0, sizeof(g));
 	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, 1, 42, g, count,
 				&pairs, &heldout);
+	rs_fit_content(LR_NB, LR_NI, &c->v, c->rows.content, g);
 	for (int a = 0; a < LR_NB; a++)
 		for (int b = 0; b < a; b++)
 			g[a * LR_NB + b] = g[b * LR_NB + a];
@@ -138,7 +181,7 @@ test_gram_apply(int *failed)
 static void
 test_lowrank_full_rank(int *failed)
 {
-	LrCase	   *c = LrCaseMake(9, 1.0);
+	LrCase	   *c = LrCaseMake(9, 1.0, 0.8);
 	static float g[LR_NB * LR_NB],
 				bval[LR_NB * LR_NB],
 				mval[LR_NI * LR_NB];
@@ -156,6 +199,7 @@ test_lowrank_full_rank(int *failed)
 
 	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, 1, 42, g, count,
 				&pairs, &heldout);
+	rs_fit_content(LR_NB, LR_NI, &c->v, c->rows.content, g);
 	for (int a = 0; a < LR_NB; a++)
 		for (int b = 0; b < a; b++)
 			g[a * LR_NB + b] = g[b * LR_NB + a];
@@ -221,6 +265,7 @@ test_lowrank_full_rank(int *failed)
 }
 
 const UnitCase unit_lowrank_cases[] = {
+	{"fit: the catalogue's rows (content x idf x r r' per item) equal brute force, upper triangle only", test_fit_content},
 	{"lowrank: G omega by one streamed pass equals the formed Gram times omega", test_gram_apply},
 	{"lowrank: at full rank the low-rank fit's B and M equal the dense EASE solution", test_lowrank_full_rank},
 	{NULL, NULL}
