@@ -154,7 +154,7 @@ main(int argc, char **argv)
 	t0 = now();
 	rs_item_view_build(nb, ni, (RsRows) {bi_ptr, bi_idx}, &v);
 	rows = (RsFitRows) {.nu = nu,.nb = nb,.ni = ni,.user_bundles = {ub_ptr, ub_idx},.user_items = {ui_ptr, ui_idx},
-	.v = &v,.beta = 8,.holdout = 1,.seed = 42};
+	.v = &v,.beta = 3.2,.view_norm = 0.75,.content = 3,.holdout = 1,.seed = 42};
 	bidx = malloc(sizeof(int32_t) * (size_t) nb * keep_b);
 	bval = malloc(sizeof(float) * (size_t) nb * keep_b);
 	midx = malloc(sizeof(int32_t) * (size_t) ni * keep_m);

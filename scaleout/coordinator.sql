@@ -155,8 +155,8 @@ CREATE FUNCTION recsys_proxy.fit(o jsonb, holdout boolean) RETURNS bytea
     LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT recsys.fit_merge(ARRAY(SELECT p FROM recsys_proxy.fit_partial(f.fo) p), f.fo)
-      FROM (SELECT jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta', 'content', o -> 'content',
-                                      'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')
+      FROM (SELECT jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta', 'view_norm', o -> 'view_norm',
+                                      'content', o -> 'content', 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m')
                    || CASE WHEN holdout THEN jsonb_build_object('holdout_seed', o -> 'seed') ELSE '{}' END AS fo) f
 $$;
 CREATE FUNCTION recsys_proxy.train_prepare(o jsonb) RETURNS timestamptz

@@ -46,11 +46,12 @@ IndexesAsFloat(const int32 *idx, int64 n)
 }
 
 
-/* the fit's options: the customers' Gram's (beta, holdout), the catalogue's (content) and the solve's (lambda, sparsity) */
+/* the fit's options: the customers' Gram's (beta, view_norm, holdout), the catalogue's (content), the solve's (lambda, sparsity) */
 typedef struct FitParams
 {
 	double		lambda,
 				beta,
+				view_norm,
 				content;
 	int			keep_b,
 				keep_m,
@@ -66,6 +67,7 @@ FitParamsRead(Jsonb *opts, FitParams *p)
 	RecsysOptionsCheckKeys(opts, "bundle_fit");
 	p->lambda = RecsysOptionGetNumber(opts, "bundle_fit", "lambda");
 	p->beta = RecsysOptionGetNumber(opts, "bundle_fit", "beta");
+	p->view_norm = RecsysOptionGetNumber(opts, "bundle_fit", "view_norm");
 	p->content = RecsysOptionGetNumber(opts, "bundle_fit", "content");
 	p->keep_b = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_b");
 	p->keep_m = (int) RecsysOptionGetInt(opts, "bundle_fit", "keep_m");
@@ -83,7 +85,7 @@ FitGram(const RecsysPrepared *d, const RsItemView *v, const FitParams *p, float 
 	RsRows		ub = {d->user_bundles.ptr, d->user_bundles.idx},
 				ui = {d->user_items.ptr, d->user_items.idx};
 
-	rs_fit_gram(d->nu, d->nb, ub, ui, v, p->beta, p->holdout, p->seed, g, count, pairs, heldout);
+	rs_fit_gram(d->nu, d->nb, ub, ui, v, p->beta, p->view_norm, p->holdout, p->seed, g, count, pairs, heldout);
 }
 
 /* the strongest keep entries' room: nb x keep_b for B, max(ni, 1) x keep_m for M */
@@ -144,10 +146,10 @@ FitWeights(int32 nb, int32 ni, int64 nu, const RsItemView *v, const float *count
 		}
 	}
 	snprintf(config, sizeof(config),
-			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"content\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
+			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"view_norm\": %.9g, \"content\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
 			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
 			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"%s}}",
-			 p->lambda, p->beta, p->content, keep_b, keep_m, nb, ni, nu, pairs, heldout,
+			 p->lambda, p->beta, p->view_norm, p->content, keep_b, keep_m, nb, ni, nu, pairs, heldout,
 			 p->holdout ? psprintf(UINT64_FORMAT, p->seed) : "null", catalogue,
 			 strcmp(method, "dense") == 0 ? "" : psprintf(", \"method\": \"%s\", \"rank\": %d", method, Min(p->rank, nb)));
 	return RecsysWeightsBuild(RS_KIND_BUNDLE, 10, desc, data, config, strlen(config));
@@ -246,6 +248,7 @@ FitLowrank(FitStats *st)
 	rows.user_items = (RsRows) {st->d.user_items.ptr, st->d.user_items.idx};
 	rows.v = &st->v;
 	rows.beta = st->p.beta;
+	rows.view_norm = st->p.view_norm;
 	rows.content = st->p.content;
 	rows.holdout = st->p.holdout;
 	rows.seed = st->p.seed;
@@ -338,10 +341,10 @@ fit_partial(PG_FUNCTION_ARGS)
 		}
 	}
 	snprintf(config, sizeof(config),
-			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"bundles\": %d, \"items\": %d, "
+			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"view_norm\": %.9g, \"bundles\": %d, \"items\": %d, "
 			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s, "
 			 "\"catalogue\": \"%s\"}}",
-			 st.p.beta, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null",
+			 st.p.beta, st.p.view_norm, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null",
 			 st.d.catalogue);
 	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
 }
@@ -414,6 +417,7 @@ fit_merge(PG_FUNCTION_ARGS)
 				heldout = 0,
 				nnz;
 	double		beta = 0,
+				view_norm = 1,
 				seed = -1;
 	const char *fingerprint = "";
 	double	   *sum = NULL;
@@ -451,6 +455,7 @@ fit_merge(PG_FUNCTION_ARGS)
 			nb = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_DENSE);
 			ni = RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1);
 			beta = RecsysConfigFloat(part, "beta", -1, 0, 1e6);
+			view_norm = RecsysConfigFloat(part, "view_norm", 1, 0, 1);
 			seed = PartialSeed(part);
 			fingerprint = PartialCatalogue(part);
 			npacked = (int64) nb * (nb + 1) / 2;
@@ -462,7 +467,8 @@ fit_merge(PG_FUNCTION_ARGS)
 			/* every shard must have fitted the same catalogue with the same options */
 			bool		same = RecsysConfigInt(part, "bundles", -1, 1, RECSYS_BUNDLE_MAX_DENSE) == nb &&
 				RecsysConfigInt(part, "items", -1, 0, RECSYS_BUNDLE_MAX_INDEX - 1) == ni &&
-				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta && PartialSeed(part) == seed &&
+				RecsysConfigFloat(part, "beta", -1, 0, 1e6) == beta &&
+				RecsysConfigFloat(part, "view_norm", 1, 0, 1) == view_norm && PartialSeed(part) == seed &&
 				strcmp(PartialCatalogue(part), fingerprint) == 0;
 
 			for (int t = 0; same && t < lengthof(catalogue); t++)
@@ -471,7 +477,7 @@ fit_merge(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("partials[%d] was fitted on another catalogue or with other options than the first partial", e + 1),
-						 errdetail("Bundles, items, their membership, beta and holdout_seed must agree."),
+						 errdetail("Bundles, items, their membership, beta, view_norm and holdout_seed must agree."),
 						 errhint("Prepare every shard from the same catalogue and call recsys.fit_partial with the same options.")));
 		}
 		gp = PartialTensor(&view, "gram.upper", npacked, e + 1);
@@ -491,13 +497,15 @@ fit_merge(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partials holds no partial fit"),
 				 errhint("Pass the values recsys.fit_partial returned on each shard.")));
-	/* the merge's own beta and holdout_seed options, if given, must be the partials' */
-	if ((RecsysConfigGet(opts, "beta") && p.beta != beta) || (p.holdout && (double) p.seed != seed))
+	/* the merge's own beta, view_norm and holdout_seed options, if given, must be the partials' */
+	if ((RecsysConfigGet(opts, "beta") && p.beta != beta) ||
+		(RecsysConfigGet(opts, "view_norm") && p.view_norm != view_norm) || (p.holdout && (double) p.seed != seed))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options beta and holdout_seed must match the partials' (beta %g, holdout_seed %s)",
-						beta, seed < 0 ? "null" : psprintf("%.0f", seed))));
+				 errmsg("options beta, view_norm and holdout_seed must match the partials' (beta %g, view_norm %g, holdout_seed %s)",
+						beta, view_norm, seed < 0 ? "null" : psprintf("%.0f", seed))));
 	p.beta = beta;
+	p.view_norm = view_norm;
 	p.holdout = seed >= 0;
 	p.seed = p.holdout ? (uint64) seed : 0;
 

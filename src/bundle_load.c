@@ -117,6 +117,8 @@ RecsysBundleLoad(bytea *weights, RecsysBundle *b)
 	m->mb = RecsysConfigInt(fit, "keep_b", -1, 1, m->nb);
 	m->mm = RecsysConfigInt(fit, "keep_m", -1, 1, m->nb);
 	m->beta = (float) RecsysConfigFloat(fit, "beta", 8, 0, 1e6);
+	/* weights fitted before the option normalised every view to beta */
+	m->view_norm = (float) RecsysConfigFloat(fit, "view_norm", 1, 0, 1);
 	b->candidates = RecsysConfigInt(b->config, "candidates", 100, 1, 10000);
 	{
 		int64		ni1 = Max(m->ni, 1);

@@ -69,7 +69,8 @@ static const RecsysOptionSpec specs[] = {
 	/* recsys.train (SQL); lambda, keep_m and patience chosen on the Youshu tune split (bench/youshu_quality.sh) */
 	{"train", "seed", "integer", "-" EXACT, EXACT, "42", "seed of the held-out split, the scorer and the GRU"},
 	{"train", "lambda", "number", "0.000001", "1000000000", "500", "ridge of the bundle fit"},
-	{"train", "beta", "number", "0", "1000000", "8", "weight of the item view in the fit"},
+	{"train", "beta", "number", "0", "1000000", "3.2", "weight of the item view in the fit"},
+	{"train", "view_norm", "number", "0", "1", "0.75", "how a customer's item view is normalised: its weights fall as (item mass)^-view_norm; 1: every view sums to beta"},
 	{"train", "content", "number", "0", "1000000", "3", "weight of the bundles' shared items in the fit (each item a pseudo-customer who took the bundles holding it, idf-weighted; 0: none)"},
 	{"train", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"train", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},
@@ -108,7 +109,8 @@ static const RecsysOptionSpec specs[] = {
 	{"split_pairs", "folds", "integer", "2", "100", "5", "folds (kfold)"},
 	/* recsys.bundle_fit, recsys.fit_partial, recsys.fit_merge (C) */
 	{"bundle_fit", "lambda", "number", "0.000001", "1000000000", "500", "ridge"},
-	{"bundle_fit", "beta", "number", "0", "1000000", "8", "weight of the item view"},
+	{"bundle_fit", "beta", "number", "0", "1000000", "3.2", "weight of the item view"},
+	{"bundle_fit", "view_norm", "number", "0", "1", "0.75", "how a customer's item view is normalised: its weights fall as (item mass)^-view_norm; 1: every view sums to beta"},
 	{"bundle_fit", "content", "number", "0", "1000000", "3", "weight of the bundles' shared items (each item a pseudo-customer who took the bundles holding it, idf-weighted; 0: none)"},
 	{"bundle_fit", "keep_b", "integer", "1", "12000", "256", "strongest bundle-to-bundle entries kept per bundle"},
 	{"bundle_fit", "keep_m", "integer", "1", "12000", "64", "strongest item-to-bundle entries kept per item"},

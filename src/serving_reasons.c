@@ -86,7 +86,8 @@ ServingPersonalReason(ServingCache *c, int32 b, const int32 *taken, int ntaken, 
 			for (int j = 0; j < m->mm; j++)
 				if (m->midx[(int64) i * m->mm + j] == b)
 				{
-					float		w = (float) (m->beta * m->idf[i] / z) * m->mval[(int64) i * m->mm + j];
+					float		w = (float) (rs_view_weight(m->beta, z, m->view_norm) * m->idf[i]) *
+						m->mval[(int64) i * m->mm + j];
 
 					if (w > best)
 					{

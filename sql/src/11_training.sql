@@ -8,7 +8,7 @@ CREATE FUNCTION recsys.bundle_fit(options jsonb DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'bundle_fit'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 --@begin recsys.bundle_fit(jsonb) comment
-COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, summing to 1) and, weighted content, one row per item (the bundles holding it, idf-weighted), kept sparse (keep_b entries per bundle, keep_m per item); exact (dense) up to dense_max bundles (12000, memory bundles squared), past it EASE on the rank strongest eigenpairs of the Gram matrix (rank 256; memory (bundles + items) x rank, time linear in events); options lambda (500), beta (8), content (3), keep_b (256), keep_m (64), dense_max, rank, holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
+COMMENT ON FUNCTION recsys.bundle_fit(jsonb) IS 'fits the bundle ranker on the prepared data: EASE over user rows X + beta * (idf-weighted item view, its weights divided by the customer''s item mass to the power view_norm) and, weighted content, one row per item (the bundles holding it, idf-weighted), kept sparse (keep_b entries per bundle, keep_m per item); exact (dense) up to dense_max bundles (12000, memory bundles squared), past it EASE on the rank strongest eigenpairs of the Gram matrix (rank 256; memory (bundles + items) x rank, time linear in events); options lambda (500), beta (3.2), view_norm (0.75), content (3), keep_b (256), keep_m (64), dense_max, rank, holdout_seed (leave one bundle out per customer with two or more, for validation); returns bundle weights';
 --@end
 ALTER FUNCTION recsys.bundle_fit(jsonb) SET search_path = pg_catalog, pg_temp;
 
@@ -71,7 +71,7 @@ BEGIN
     RETURN o;
 END
 $$;
-COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (8), content (3: the weight of the bundles'' shared items in the fit), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), scorer_loss (bce, or listwise: a softmax over each customer''s candidates), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
+COMMENT ON FUNCTION recsys.train_options(jsonb) IS 'validates recsys.train options and fills in defaults: seed (42), lambda (500), beta (3.2), view_norm (0.75: a customer''s item view weighs (item mass)^-0.75 per unit of idf), content (3: the weight of the bundles'' shared items in the fit), keep_b (256), keep_m (64), dense_max (12000: past it the fit is low-rank), rank (256), max_customers (100000: the scorer, the item blend and the GRU learn from a seeded sample of about that many customers; 0: all), candidates (100), hidden (32), lr (0.01), scorer_loss (bce, or listwise: a softmax over each customer''s candidates), max_epochs (30), patience (6), gru_epochs (1), gru_embed (32), gru_hidden (64), force (false), resume (true), incremental (false), features (true: refresh item and customer features and mined bundles first)';
 --@end
 
 -- a learned scorer's epochs and validation over the version's samples held in the backend's memory (read once per
@@ -137,7 +137,8 @@ CREATE OR REPLACE FUNCTION recsys.train_samples_for(version_id bigint, o jsonb, 
 AS $$
 DECLARE
     fit bytea := recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                                   'content', o -> 'content', 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m',
+                                   'view_norm', o -> 'view_norm', 'content', o -> 'content',
+                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m',
                                    'dense_max', o -> 'dense_max', 'rank', o -> 'rank', 'holdout_seed', o -> 'seed'));
     n bigint;
 BEGIN
@@ -200,7 +201,8 @@ CREATE OR REPLACE FUNCTION recsys.train_final_weights(o jsonb, scorer bytea, enc
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT recsys.bundle_attach(recsys.bundle_fit(jsonb_build_object('lambda', o -> 'lambda', 'beta', o -> 'beta',
-                                                   'content', o -> 'content', 'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m',
+                                                   'view_norm', o -> 'view_norm', 'content', o -> 'content',
+                                                   'keep_b', o -> 'keep_b', 'keep_m', o -> 'keep_m',
                                                    'dense_max', o -> 'dense_max', 'rank', o -> 'rank')),
                                 scorer, encoder, (o ->> 'candidates')::int)
 $$;

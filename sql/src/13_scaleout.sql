@@ -10,7 +10,7 @@
 CREATE FUNCTION recsys.fit_partial(options jsonb DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'fit_partial'
     LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
-COMMENT ON FUNCTION recsys.fit_partial(jsonb) IS 'this node''s share of a data-parallel fit: the Gram matrix (packed upper triangle) and bundle taker counts over its own customers, with the catalogue''s item view; options as recsys.bundle_fit (beta and holdout_seed shape it; lambda, content, keep_b, keep_m are for the merge); recsys.fit_merge adds the shares up';
+COMMENT ON FUNCTION recsys.fit_partial(jsonb) IS 'this node''s share of a data-parallel fit: the Gram matrix (packed upper triangle) and bundle taker counts over its own customers, with the catalogue''s item view; options as recsys.bundle_fit (beta, view_norm and holdout_seed shape it; lambda, content, keep_b, keep_m are for the merge); recsys.fit_merge adds the shares up';
 ALTER FUNCTION recsys.fit_partial(jsonb) SET search_path = pg_catalog, pg_temp;
 --@end
 
@@ -18,7 +18,7 @@ ALTER FUNCTION recsys.fit_partial(jsonb) SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION recsys.fit_merge(partials bytea[], options jsonb DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'fit_merge'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recsys.fit_merge(bytea[], jsonb) IS 'sums the shares from recsys.fit_partial (every shard''s customers) and finishes the fit as recsys.bundle_fit does on one node (adding the catalogue''s own rows, content, once): the same weights, up to float summation order; NULL elements are skipped; shares of another catalogue or other beta / holdout_seed are an error; options lambda (500), content (3), keep_b (256), keep_m (64)';
+COMMENT ON FUNCTION recsys.fit_merge(bytea[], jsonb) IS 'sums the shares from recsys.fit_partial (every shard''s customers) and finishes the fit as recsys.bundle_fit does on one node (adding the catalogue''s own rows, content, once): the same weights, up to float summation order; NULL elements are skipped; shares of another catalogue or other beta / view_norm / holdout_seed are an error; options lambda (500), content (3), keep_b (256), keep_m (64)';
 --@end
 
 -- the training aggregate's raw state, as a shard returns it (no final function)

@@ -15,7 +15,8 @@ rs_bundle_score_touched(const RsBundleModel *m, const int32_t *taken, int ntaken
 						const int32_t *items, int nitems, float *s, float *iv,
 						uint8_t *mark, int32_t *touched, int *ntouched)
 {
-	double		z = 0;
+	double		z = 0,
+				zw;
 
 	for (int t = 0; t < ntaken; t++)
 	{
@@ -38,6 +39,7 @@ rs_bundle_score_touched(const RsBundleModel *m, const int32_t *taken, int ntaken
 			z += m->mass[items[t]];
 	if (z <= 0)
 		return 0;
+	zw = rs_view_weight(m->beta, z, m->view_norm);
 	for (int t = 0; t < nitems; t++)
 	{
 		int32_t		i = items[t];
@@ -47,7 +49,7 @@ rs_bundle_score_touched(const RsBundleModel *m, const int32_t *taken, int ntaken
 
 		if (i < 0 || i >= m->ni)
 			continue;
-		w = (float) (m->beta * m->idf[i] / z);
+		w = (float) (zw * m->idf[i]);
 		idx = m->midx + (int64_t) i * m->mm;
 		val = m->mval + (int64_t) i * m->mm;
 		for (int j = 0; j < m->mm; j++)

@@ -14,6 +14,7 @@
 #ifndef RS_BUNDLE_H
 #define RS_BUNDLE_H
 
+#include <math.h>
 #include <stdint.h>
 
 #define RS_BUNDLE_NFEAT 5
@@ -25,6 +26,7 @@ typedef struct RsBundleModel
 	int			mb,
 				mm;				/* entries kept per row of B, of M */
 	float		beta;
+	float		view_norm;		/* the item view's weights fall as z^-view_norm (rs_view_weight) */
 	const int32_t *bidx;		/* nb x mb */
 	const float *bval;
 	const int32_t *midx;		/* ni x mm */
@@ -36,6 +38,17 @@ typedef struct RsBundleModel
 	const int32_t *ib_idx;
 	const float *ib_w;			/* 1/sqrt|b| */
 } RsBundleModel;
+
+/*
+ * The item view's weight per unit of idf for a customer whose items' mass is z > 0:
+ * beta / z^view_norm. At 1 every customer's view sums to beta; below it, a customer who
+ * bought more carries more, less than in proportion. The fit and serving share it.
+ */
+static inline double
+rs_view_weight(double beta, double z, double view_norm)
+{
+	return view_norm == 1 ? beta / z : beta / pow(z, view_norm);
+}
 
 /*
  * Scores of all nb bundles (s) and the plain item view (iv) for a customer who

@@ -101,7 +101,7 @@ rs_item_view_build(int32_t nb, int32_t ni, RsRows bi, RsItemView *v)
 }
 
 void
-rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, double beta, int holdout,
+rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, double beta, double view_norm, int holdout,
 			uint64_t seed, float *g, float *count, int64_t *pairs, int64_t *heldout)
 {
 	float	   *block = rs_alloc(sizeof(float) * (size_t) GRAM_BLOCK * nb);
@@ -118,7 +118,8 @@ rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, d
 			const int32_t *taken = ub.idx + ub.ptr[u];
 			int			ntaken = ub.ptr[u + 1] - ub.ptr[u];
 			int			skip = holdout ? rs_holdout_pick(seed, u, taken, ntaken) : -1;
-			double		z = 0;
+			double		z = 0,
+						zw;
 
 			for (int t = 0; t < ntaken; t++)
 				if (t != skip)
@@ -132,10 +133,11 @@ rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, d
 				z += v->mass[ui.idx[q]];
 			if (z <= 0 || beta == 0)
 				continue;
+			zw = rs_view_weight(beta, z, view_norm);
 			for (int32_t q = ui.ptr[u]; q < ui.ptr[u + 1]; q++)
 			{
 				int32_t		i = ui.idx[q];
-				float		w = (float) (beta * v->idf[i] / z);
+				float		w = (float) (zw * v->idf[i]);
 
 				for (int32_t e = v->ib_ptr[i]; e < v->ib_ptr[i + 1]; e++)
 					x[v->ib_idx[e]] += w * v->ib_w[e];

@@ -44,13 +44,16 @@ rs_gram_apply(const RsFitRows *r, const float *omega, int l, float *y, float *co
 		int			skip = r->holdout ? rs_holdout_pick(r->seed, u, taken, ntaken) : -1;
 		int32_t		i0 = r->user_items.ptr[u],
 					i1 = r->user_items.ptr[u + 1];
-		double		z = 0;
+		double		z = 0,
+					zw = 0;
 		int			items;
 
-		/* the customer's row x = their bundles + beta * their items' views, weighted by idf / z */
+		/* the customer's row x = their bundles + their items' views, weighted by idf rs_view_weight(beta, z) */
 		for (int32_t q = i0; q < i1; q++)
 			z += v->mass[r->user_items.idx[q]];
 		items = z > 0 && r->beta != 0;
+		if (items)
+			zw = rs_view_weight(r->beta, z, r->view_norm);
 		memset(t, 0, sizeof(float) * l);
 		for (int k = 0; k < ntaken; k++)
 			if (k != skip)
@@ -69,7 +72,7 @@ rs_gram_apply(const RsFitRows *r, const float *omega, int l, float *y, float *co
 			{
 				int32_t		i = r->user_items.idx[q];
 
-				cblas_saxpy(l, (float) (r->beta * v->idf[i] / z), oi + (size_t) i * l, 1, t, 1);
+				cblas_saxpy(l, (float) (zw * v->idf[i]), oi + (size_t) i * l, 1, t, 1);
 			}
 		/* y += x (x' omega) */
 		for (int k = 0; k < ntaken; k++)
@@ -80,7 +83,7 @@ rs_gram_apply(const RsFitRows *r, const float *omega, int l, float *y, float *co
 			{
 				int32_t		i = r->user_items.idx[q];
 
-				cblas_saxpy(l, (float) (r->beta * v->idf[i] / z), t, 1, yi + (size_t) i * l, 1);
+				cblas_saxpy(l, (float) (zw * v->idf[i]), t, 1, yi + (size_t) i * l, 1);
 			}
 		if ((u & 4095) == 0)
 			rs_check_interrupts();

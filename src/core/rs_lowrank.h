@@ -29,6 +29,7 @@ typedef struct RsFitRows
 				user_items;
 	const RsItemView *v;
 	double		beta;
+	double		view_norm;		/* rs_view_weight's exponent */
 	double		content;		/* the catalogue's rows' weight (rs_fit_content) */
 	int			holdout;
 	uint64_t	seed;

@@ -112,7 +112,7 @@ FuzzBundle(Bytes *b)
 			   *skip = malloc(nb);
 	int			ntouched = 0,
 				got;
-	RsBundleModel m = {.nb = nb,.ni = ni,.mb = mb,.mm = mm,.beta = TakeFloat(b),.bidx = bidx,.bval = bval,
+	RsBundleModel m = {.nb = nb,.ni = ni,.mb = mb,.mm = mm,.beta = TakeFloat(b),.view_norm = 0.75,.bidx = bidx,.bval = bval,
 	.midx = midx,.mval = mval,.idf = idf,.mass = mass,.pop = pop,.ib_ptr = ib_ptr,.ib_idx = ib_idx,.ib_w = ib_w};
 
 	/* the model's own indexes are valid (the loader checks them); what callers pass need not be */

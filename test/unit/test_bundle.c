@@ -100,7 +100,7 @@ test_score_features(int *failed)
 	int32_t		ib_ptr[] = {0, 2, 3};
 	int32_t		ib_idx[] = {0, 1, 2};
 	float		ib_w[] = {1 / sqrtf(2), 1 / sqrtf(2), 1};
-	RsBundleModel m = {.nb = 3,.ni = 2,.mb = 2,.mm = 2,.beta = 8,.bidx = bidx,.bval = bval,.midx = midx,.mval = mval,
+	RsBundleModel m = {.nb = 3,.ni = 2,.mb = 2,.mm = 2,.beta = 8,.view_norm = 1,.bidx = bidx,.bval = bval,.midx = midx,.mval = mval,
 	.idf = idf,.mass = mass,.pop = pop,.ib_ptr = ib_ptr,.ib_idx = ib_idx,.ib_w = ib_w};
 	int32_t		taken[] = {0};
 	int32_t		items[] = {0, 1};
@@ -270,9 +270,9 @@ test_fit_gram_sparse(int *failed)
 		ui_ptr[u + 1] = ui_ptr[u] + ni;
 	}
 	rs_item_view_build(3, 5, bi, &v);
-	rs_fit_gram(FIT_NU, 3, ub, ui, &v, beta, 1, 42, g, count, &pairs, &heldout);
+	rs_fit_gram(FIT_NU, 3, ub, ui, &v, beta, 0.75, 1, 42, g, count, &pairs, &heldout);
 
-	/* brute force: each customer's row x = taken (one held out) + beta * idf-weighted item view / z */
+	/* brute force: each customer's row x = taken (one held out) + beta * idf-weighted item view / z^0.75 */
 	for (int u = 0; u < FIT_NU; u++)
 	{
 		double		x[3] = {0},
@@ -288,7 +288,7 @@ test_fit_gram_sparse(int *failed)
 			z += v.mass[ui_idx[q]];
 		for (int q = ui_ptr[u]; z > 0 && q < ui_ptr[u + 1]; q++)
 			for (int e = v.ib_ptr[ui_idx[q]]; e < v.ib_ptr[ui_idx[q] + 1]; e++)
-				x[v.ib_idx[e]] += beta * v.idf[ui_idx[q]] / z * v.ib_w[e];
+				x[v.ib_idx[e]] += beta * v.idf[ui_idx[q]] / pow(z, 0.75) * v.ib_w[e];
 		for (int a = 0; a < 3; a++)
 			for (int b = a; b < 3; b++)
 				want[a * 3 + b] += x[a] * x[b];

@@ -83,6 +83,7 @@ LrCaseMake(unsigned seed, double beta, double content)
 	c->rows.user_items = (RsRows) {c->ui_ptr, c->ui_idx};
 	c->rows.v = &c->v;
 	c->rows.beta = beta;
+	c->rows.view_norm = 0.75;
 	c->rows.content = content;
 	c->rows.holdout = 1;
 	c->rows.seed = 42;
@@ -153,8 +154,8 @@ test_gram_apply(int *failed)
 	double		worst = 0;
 
 	memset(g, 0, sizeof(g));
-	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, 1, 42, g, count,
-				&pairs, &heldout);
+	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, c->rows.view_norm, 1, 42,
+				g, count, &pairs, &heldout);
 	rs_fit_content(LR_NB, LR_NI, &c->v, c->rows.content, g);
 	for (int a = 0; a < LR_NB; a++)
 		for (int b = 0; b < a; b++)
@@ -197,8 +198,8 @@ test_lowrank_full_rank(int *failed)
 				scale = 0;
 	const double lambda = 20.0;
 
-	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, 1, 42, g, count,
-				&pairs, &heldout);
+	rs_fit_gram(LR_NU, LR_NB, c->rows.user_bundles, c->rows.user_items, &c->v, c->rows.beta, c->rows.view_norm, 1, 42,
+				g, count, &pairs, &heldout);
 	rs_fit_content(LR_NB, LR_NI, &c->v, c->rows.content, g);
 	for (int a = 0; a < LR_NB; a++)
 		for (int b = 0; b < a; b++)
