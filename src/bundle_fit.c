@@ -46,7 +46,10 @@ IndexesAsFloat(const int32 *idx, int64 n)
 }
 
 
-/* the fit's options: the customers' Gram's (beta, view_norm, holdout), the catalogue's (content), the solve's (lambda, sparsity) */
+/*
+ * the fit's options: the customers' Gram's (beta, view_norm, holdout), the catalogue's rows'
+ * (content) and the solve's (lambda, sparsity)
+ */
 typedef struct FitParams
 {
 	double		lambda,
@@ -146,7 +149,8 @@ FitWeights(int32 nb, int32 ni, int64 nu, const RsItemView *v, const float *count
 		}
 	}
 	snprintf(config, sizeof(config),
-			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"view_norm\": %.9g, \"content\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
+			 "{\"model\": \"bundle\", \"fit\": {\"lambda\": %.9g, \"beta\": %.9g, \"view_norm\": %.9g, "
+			 "\"content\": %.9g, \"keep_b\": %d, \"keep_m\": %d, "
 			 "\"bundles\": %d, \"items\": %d, \"users\": " INT64_FORMAT ", \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT
 			 ", \"holdout_seed\": %s, \"catalogue\": \"%s\"%s}}",
 			 p->lambda, p->beta, p->view_norm, p->content, keep_b, keep_m, nb, ni, nu, pairs, heldout,
@@ -341,11 +345,12 @@ fit_partial(PG_FUNCTION_ARGS)
 		}
 	}
 	snprintf(config, sizeof(config),
-			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"view_norm\": %.9g, \"bundles\": %d, \"items\": %d, "
+			 "{\"model\": \"bundle_partial\", \"partial\": {\"beta\": %.9g, \"view_norm\": %.9g, "
+			 "\"bundles\": %d, \"items\": %d, "
 			 "\"users\": %d, \"pairs\": " INT64_FORMAT ", \"heldout\": " INT64_FORMAT ", \"holdout_seed\": %s, "
 			 "\"catalogue\": \"%s\"}}",
-			 st.p.beta, st.p.view_norm, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout, st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null",
-			 st.d.catalogue);
+			 st.p.beta, st.p.view_norm, st.d.nb, st.d.ni, st.d.nu, st.pairs, st.heldout,
+			 st.p.holdout ? psprintf(UINT64_FORMAT, st.p.seed) : "null", st.d.catalogue);
 	PG_RETURN_BYTEA_P(RecsysWeightsBuild(RS_KIND_BUNDLE, PARTIAL_NT, desc, data, config, strlen(config)));
 }
 
@@ -502,7 +507,8 @@ fit_merge(PG_FUNCTION_ARGS)
 		(RecsysConfigGet(opts, "view_norm") && p.view_norm != view_norm) || (p.holdout && (double) p.seed != seed))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options beta, view_norm and holdout_seed must match the partials' (beta %g, view_norm %g, holdout_seed %s)",
+				 errmsg("options beta, view_norm and holdout_seed must match the partials' "
+						"(beta %g, view_norm %g, holdout_seed %s)",
 						beta, view_norm, seed < 0 ? "null" : psprintf("%.0f", seed))));
 	p.beta = beta;
 	p.view_norm = view_norm;

@@ -101,8 +101,8 @@ rs_item_view_build(int32_t nb, int32_t ni, RsRows bi, RsItemView *v)
 }
 
 void
-rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, double beta, double view_norm, int holdout,
-			uint64_t seed, float *g, float *count, int64_t *pairs, int64_t *heldout)
+rs_fit_gram(int32_t nu, int32_t nb, RsRows ub, RsRows ui, const RsItemView *v, double beta, double view_norm,
+			int holdout, uint64_t seed, float *g, float *count, int64_t *pairs, int64_t *heldout)
 {
 	float	   *block = rs_alloc(sizeof(float) * (size_t) GRAM_BLOCK * nb);
 
