@@ -170,7 +170,10 @@ FitSparseAlloc(int32 nb, int32 ni, const FitParams *p, FitSparse *s)
 	s->mval = palloc_extended(sizeof(float) * (Size) Max(ni, 1) * s->keep_m, MCXT_ALLOC_HUGE);
 }
 
-/* the dense fit from the customers' statistics: the catalogue's rows added, the EASE solve on g (consumed), then the sparse parts */
+/*
+ * the dense fit from the customers' statistics: the catalogue's rows added (once, also after a merge), the EASE
+ * solve on g (consumed), then the sparse parts
+ */
 static bytea *
 FitFinish(float *g, int32 nb, int32 ni, int64 nu, const RsItemView *v, float *count, const FitParams *p,
 		  int64 pairs, int64 heldout, const char *catalogue)

@@ -44,8 +44,9 @@ extern void rs_item_view_build(int32_t nb, int32_t ni, RsRows bundle_items, RsIt
 /*
  * The fit's sufficient statistics over nu customers: adds to the upper triangle of the
  * Gram matrix of X + IVr (g, nb x nb, row-major; the item view IVr weighted by
- * rs_view_weight(beta, z, view_norm)) a block of customers at a time through ssyrk, adds each bundle's takers to count, and counts the pairs used and the
- * customers with one held out (holdout: one bundle per customer of two or more, by seed).
+ * rs_view_weight(beta, z, view_norm)) a block of customers at a time through ssyrk,
+ * adds each bundle's takers to count, and counts the pairs used and the customers
+ * with one held out (holdout: one bundle per customer of two or more, by seed).
  * Sums over customers: shards add theirs and the sums meet.
  */
 extern void rs_fit_gram(int32_t nu, int32_t nb, RsRows user_bundles, RsRows user_items, const RsItemView *v,

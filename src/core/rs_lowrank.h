@@ -37,8 +37,9 @@ typedef struct RsFitRows
 
 /*
  * y = G omega (omega, y: nb x l, row-major) for G the Gram matrix rs_fit_gram and
- * rs_fit_content would build, by one pass over the customers and one over the items. When count is not NULL, also adds each
- * bundle's takers to it and counts pairs and held-out customers, as rs_fit_gram does.
+ * rs_fit_content would build, by one pass over the customers and one over the items.
+ * When count is not NULL, also adds each bundle's takers to it and counts pairs and
+ * held-out customers, as rs_fit_gram does.
  */
 extern void rs_gram_apply(const RsFitRows *rows, const float *omega, int l, float *y, float *count,
 						  int64_t *pairs, int64_t *heldout);
