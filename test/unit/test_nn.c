@@ -194,8 +194,11 @@ static double
 seq_case(RsCell cell, RsAct act)
 {
 	SeqCtx		c = {.m = {.cell = cell,.act = act,.vocab = 7,.embed = 4,.hidden = 5},
-		/* lengths 4, 2 and 0: full, padded and empty sequences */
-		.items = {1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0},.len = {4, 2, 0},
+		/*
+		 * lengths 4, 2 and 0: full, padded and empty sequences; items 1 and 4 repeat, within a row and across
+		 * rows, so the input products' per-item sums are checked
+		 */
+		.items = {1, 2, 1, 4, 4, 6, 0, 0, 0, 0, 0, 0},.len = {4, 2, 0},
 	.targets = {2, 0, 6},.negs = {3, 5, 2}};
 	int64_t		n = rs_seq_layout(&c.m);
 	RsRng		rng;
