@@ -3,7 +3,7 @@ EXTENSION  = recsys
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = recsys
 
-CORE_OBJS = src/core/rs_kind.o src/core/rs_fit.o src/core/rs_lowrank.o src/core/rs_items.o src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o src/core/rs_demand.o
+CORE_OBJS = src/core/rs_kind.o src/core/rs_fit.o src/core/rs_lowrank.o src/core/rs_items.o src/core/rs_format.o src/core/rs_core.o src/core/rs_loss.o src/core/rs_optim.o src/core/rs_mlp.o src/core/rs_seq.o src/core/rs_tile.o src/core/rs_ease.o src/core/rs_bundle.o src/core/rs_metrics.o src/core/rs_demand.o
 OBJS = src/recsys.o src/core_host.o src/model_io.o src/nn_model.o src/nn_forward.o src/train_agg.o src/scorer_epochs.o src/ease.o src/features.o src/baskets.o src/mining.o src/prepared.o src/bundle_fit.o src/bundle_load.o src/bundle_samples.o src/serving.o src/serving_cache.o src/serving_options.o src/serving_reasons.o src/profiles.o src/metrics.o src/options.o src/items.o src/demand.o $(CORE_OBJS)
 
 # SQL: one source file per concept (sql/src/NN_concept.sql, in dependency order) holds every object's current
@@ -58,8 +58,8 @@ endif
 # server runs, run_unit_f64 the double reference build for the gradient checks. The core and
 # the tests compile without the server include path (CORE_CC): only src/core_host.c, the
 # hooks to pg_prng and pg_crc32c, sees PostgreSQL's headers (HOST_CC).
-NN_SRCS = src/core/rs_kind.c src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_ease.c
-UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c test/unit/test_kinds.c src/core/rs_bundle.c src/core/rs_fit.c src/core/rs_lowrank.c test/unit/test_lowrank.c src/core/rs_items.c test/unit/test_items.c test/unit/test_demand.c src/core/rs_demand.c
+NN_SRCS = src/core/rs_kind.c src/core/rs_core.c src/core/rs_loss.c src/core/rs_optim.c src/core/rs_mlp.c src/core/rs_seq.c src/core/rs_tile.c src/core/rs_ease.c
+UNIT_SRCS = test/unit/run_unit.c test/unit/test_format.c test/unit/test_nn.c test/unit/test_bundle.c test/unit/test_kinds.c src/core/rs_bundle.c src/core/rs_fit.c src/core/rs_lowrank.c test/unit/test_lowrank.c src/core/rs_items.c test/unit/test_items.c test/unit/test_demand.c src/core/rs_demand.c test/unit/test_tile.c
 UNIT_DEPS = $(UNIT_SRCS) $(NN_SRCS) src/core/rs_format.c test/unit/core_host.o test/unit/unit.h $(wildcard src/core/*.h)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 CORE_CC = $(CC) -std=gnu11 $(OPTFLAGS) $(MATHFLAGS) -Wall -I$(srcdir)/src $(OPENBLAS_CFLAGS)

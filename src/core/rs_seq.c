@@ -1,9 +1,10 @@
 /*
  * rs_seq.c — Elman RNN and GRU encoders with backpropagation through time.
  *
- * The recurrent products are done step by step on B-row buffers that stay in cache
- * (see rs_seq_encode and rs_seq_backward); the input products once per distinct item
- * of the batch. Embedding and output tables get row-sparse gradients.
+ * The recurrent products are done step by step on B-row buffers that stay in cache,
+ * by the tiled product where it runs (rs_tile.h), else OpenBLAS (see rs_seq_encode and
+ * rs_seq_backward); the input products once per distinct item of the batch, by
+ * OpenBLAS. Embedding and output tables get row-sparse gradients.
  */
 #include "rs_seq.h"
 
@@ -14,6 +15,7 @@
 
 #include "rs_kind.h"
 #include "rs_loss.h"
+#include "rs_tile.h"
 
 int64_t
 rs_seq_layout(RsSeq *m)
@@ -100,6 +102,7 @@ rs_seq_free(RsSeq *m)
 	FREE_IF(m->mark_out);
 	FREE_IF(m->slot_of);
 	FREE_IF(m->bias);
+	FREE_IF(m->wht);
 	FREE_IF(m->rows_emb);
 	FREE_IF(m->rows_out);
 	m->cap_b = m->cap_t = m->cap_k = 0;
@@ -155,6 +158,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->rows_out = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->slot_of = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->bias = rs_alloc(sizeof(rs_real) * m->gates * m->hidden);
+		m->wht = rs_alloc(sizeof(rs_real) * m->gates * m->hidden * m->hidden);
 		for (int i = 0; i < m->vocab; i++)
 			m->slot_of[i] = -1;
 	}
@@ -356,8 +360,9 @@ seq_distinct(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int 
 /*
  * The input products x W_x are done once per distinct item of the batch, in one GEMM: a batch of T*B positions
  * draws fewer distinct items (4,000 of 5,120 uniformly from 10,000; far fewer from a real shop's skewed sales),
- * and each step reads its rows from that table. The recurrent product is done step by step into a B-row buffer
- * that stays in cache. The state h_0 is zero, so the first step's recurrent product is skipped.
+ * and each step reads its rows from that table. The recurrent product is done step by step: where rs_tile_ok,
+ * four rows at a time into a tile the gates read at once from L1 (rs_tile.h), else by OpenBLAS into a B-row
+ * buffer that stays in cache. The state h_0 is zero, so the first step's recurrent product is skipped.
  */
 rs_real *
 rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
@@ -367,6 +372,7 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 				GH = m->gates * m->hidden;
 	const rs_real *bx = m->p[RS_SEQ_BX],
 			   *bh = m->p[RS_SEQ_BH];
+	bool		tiled = rs_tile_ok(GH);
 
 	rs_check_interrupts();
 	reserve(m, batch, steps, 0);
@@ -385,7 +391,9 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
 		rs_real    *hnext = m->h_all + (int64_t) (t + 1) * batch * H;
 
-		if (t > 0)
+		if (tiled)
+			;
+		else if (t > 0)
 			rs_gemm(0, 0, batch, GH, H, 1, h, H, m->p[RS_SEQ_WH], GH, 0, m->gh, GH);
 		else
 			memset(m->gh, 0, sizeof(rs_real) * (size_t) batch * GH);
@@ -393,11 +401,16 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 		{
 			int64_t		row = (int64_t) t * batch + b;
 			const rs_real *gx,
-					   *gh = m->gh + (int64_t) b * GH,
+					   *gh,
 					   *hb = h + (int64_t) b * H;
 			rs_real    *gate = m->gate + row * GH,
 					   *out = hnext + (int64_t) b * H;
 
+			/* the tile of this row and the next three: h_t's rows times W_h (none at t = 0: zeros) */
+			if (tiled && b % RS_TILE_ROWS == 0)
+				rs_tile_gemm(batch - b < RS_TILE_ROWS ? batch - b : RS_TILE_ROWS, GH, t > 0 ? H : 0,
+							 hb, H, 1, m->p[RS_SEQ_WH], GH, m->gh, GH, false);
+			gh = tiled ? m->gh + (int64_t) (b % RS_TILE_ROWS) * GH : m->gh + (int64_t) b * GH;
 			if (t >= len[b])
 			{
 				memcpy(out, hb, sizeof(rs_real) * H);
@@ -514,7 +527,7 @@ rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int ba
 /*
  * Backpropagation through time, one step at a time: the step's recurrent gate gradients live in a B-row buffer
  * and go at once into the recurrent weights' gradient and the previous state's (K = B products that run from
- * cache). The input side is summed per distinct item, into the forward's x W_x table (read no more: the working
+ * cache; tiled where rs_tile_ok, see rs_tile.h). The input side is summed per distinct item, into the forward's x W_x table (read no more: the working
  * set stays smaller), and its two products (the input weights' gradient and the embedding rows') are done once at
  * the end. The first step's state is the constant zero: no gradient into it,
  * no recurrent weight term.
@@ -531,10 +544,17 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 			   *dgh = m->dgh,
 			   *gbx = m->g[RS_SEQ_BX],
 			   *gbh = m->g[RS_SEQ_BH];
+	bool		tiled;
 
 	/* the gradients are all this computes: without buffers for them, nothing to do */
 	if (!m->g[RS_SEQ_WX])
 		return;
+	/* the tiled product reads its right operand by rows: W_h transposed, once for the batch */
+	tiled = rs_tile_ok(H) && rs_tile_ok(GH);
+	if (tiled)
+		for (int i = 0; i < H; i++)
+			for (int j = 0; j < GH; j++)
+				m->wht[(int64_t) j * H + i] = m->p[RS_SEQ_WH][(int64_t) i * GH + j];
 	for (int t = steps - 1; t >= 0; t--)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
@@ -583,8 +603,14 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		if (t > 0)
 		{
 			/* the gradient into the previous state, and the recurrent weights' term of this step */
-			rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
-			rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+			if (tiled)
+				rs_tile_gemm(batch, H, GH, dgh, GH, 1, m->wht, H, dprev, H, true);
+			else
+				rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+			if (tiled)
+				rs_tile_gemm(H, GH, batch, h, 1, H, dgh, GH, m->g[RS_SEQ_WH], GH, true);
+			else
+				rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
 		}
 		{
 			rs_real    *tmp = dh;

@@ -61,7 +61,8 @@ typedef struct RsSeq
 	int32_t    *slot,			/* T*B, time-major: slot << 1 | (first visit backward), -1 past the row's end */
 			   *slot_of,		/* V: -1 (between batches, the item's slot while they are numbered) */
 			   *uniq;			/* U: the item of each slot */
-	rs_real    *bias;			/* GH: the biases outside the products, summed (rs_seq_encode) */
+	rs_real    *bias,			/* GH: the biases outside the products, summed (rs_seq_encode) */
+			   *wht;			/* GH x H: W_h transposed, for the tiled backward (rs_tile.h) */
 	int			nuniq;
 	rs_real    *h_final;		/* B x H, set by rs_seq_encode */
 	/* row-sparse gradients of emb and out: which rows this batch touched */

@@ -12,7 +12,7 @@
 static const UnitCase *const suites[] = {unit_nn_cases, NULL};
 #else
 #define BUILD "unit"
-static const UnitCase *const suites[] = {unit_format_cases, unit_nn_cases, unit_bundle_cases, unit_kind_cases, unit_items_cases, unit_lowrank_cases, unit_demand_cases, NULL};
+static const UnitCase *const suites[] = {unit_format_cases, unit_nn_cases, unit_bundle_cases, unit_kind_cases, unit_items_cases, unit_lowrank_cases, unit_demand_cases, unit_tile_cases, NULL};
 #endif
 
 int

@@ -36,5 +36,6 @@ extern const UnitCase unit_kind_cases[];
 extern const UnitCase unit_items_cases[];
 extern const UnitCase unit_lowrank_cases[];
 extern const UnitCase unit_demand_cases[];
+extern const UnitCase unit_tile_cases[];
 
 #endif
