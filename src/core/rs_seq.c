@@ -1,10 +1,10 @@
 /*
  * rs_seq.c — Elman RNN and GRU encoders with backpropagation through time.
  *
- * The recurrent products are done step by step on B-row buffers that stay in cache,
- * by the tiled product where it runs (rs_tile.h), else OpenBLAS (see rs_seq_encode and
- * rs_seq_backward); the input products once per distinct item of the batch, by
- * OpenBLAS. Embedding and output tables get row-sparse gradients.
+ * The recurrent products are done step by step on B-row buffers that stay in cache (see
+ * rs_seq_encode and rs_seq_backward), the input products once per distinct item of the
+ * batch; by the tiled product where it runs (rs_tile.h), else OpenBLAS. Embedding and
+ * output tables get row-sparse gradients.
  */
 #include "rs_seq.h"
 
@@ -102,7 +102,7 @@ rs_seq_free(RsSeq *m)
 	FREE_IF(m->mark_out);
 	FREE_IF(m->slot_of);
 	FREE_IF(m->bias);
-	FREE_IF(m->wht);
+	FREE_IF(m->wt);
 	FREE_IF(m->rows_emb);
 	FREE_IF(m->rows_out);
 	m->cap_b = m->cap_t = m->cap_k = 0;
@@ -158,7 +158,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->rows_out = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->slot_of = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->bias = rs_alloc(sizeof(rs_real) * m->gates * m->hidden);
-		m->wht = rs_alloc(sizeof(rs_real) * m->gates * m->hidden * m->hidden);
+		m->wt = rs_alloc(sizeof(rs_real) * m->gates * m->hidden * (m->hidden > m->embed ? m->hidden : m->embed));
 		for (int i = 0; i < m->vocab; i++)
 			m->slot_of[i] = -1;
 	}
@@ -293,6 +293,15 @@ gru_backward_row_add(const rs_real *restrict gate, const rs_real *restrict hn, c
 					 rs_real *restrict dpb, rs_real *restrict gbx, rs_real *restrict gbh, int H)
 {
 	gru_backward_body(gate, hn, dhb, hb, dgx, dgh, dpb, gbx, gbh, H, true);
+}
+
+/* t (cols x rows) = w (rows x cols) transposed */
+static void
+transpose(const rs_real *restrict w, int rows, int cols, rs_real *restrict t)
+{
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++)
+			t[(int64_t) j * rows + i] = w[(int64_t) i * cols + j];
 }
 
 /* dst[j] += src[j] */
@@ -549,12 +558,10 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 	/* the gradients are all this computes: without buffers for them, nothing to do */
 	if (!m->g[RS_SEQ_WX])
 		return;
-	/* the tiled product reads its right operand by rows: W_h transposed, once for the batch */
+	/* the tiled product reads its right operand by rows: W_h transposed, once for the batch (W_x's at the end) */
 	tiled = rs_tile_ok(H) && rs_tile_ok(GH);
 	if (tiled)
-		for (int i = 0; i < H; i++)
-			for (int j = 0; j < GH; j++)
-				m->wht[(int64_t) j * H + i] = m->p[RS_SEQ_WH][(int64_t) i * GH + j];
+		transpose(m->p[RS_SEQ_WH], H, GH, m->wt);
 	for (int t = steps - 1; t >= 0; t--)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
@@ -604,13 +611,15 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		{
 			/* the gradient into the previous state, and the recurrent weights' term of this step */
 			if (tiled)
-				rs_tile_gemm(batch, H, GH, dgh, GH, 1, m->wht, H, dprev, H, true);
-			else
-				rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
-			if (tiled)
+			{
+				rs_tile_gemm(batch, H, GH, dgh, GH, 1, m->wt, H, dprev, H, true);
 				rs_tile_gemm(H, GH, batch, h, 1, H, dgh, GH, m->g[RS_SEQ_WH], GH, true);
+			}
 			else
+			{
+				rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
 				rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+			}
 		}
 		{
 			rs_real    *tmp = dh;
@@ -623,8 +632,17 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 	if (U == 0)
 		return;
 	/* the input weights' gradient and the distinct items' input gradients, then into the embedding rows */
-	rs_gemm(1, 0, E, GH, U, 1, m->xu, E, m->xw, GH, 1, m->g[RS_SEQ_WX], GH);
-	rs_gemm(0, 1, U, E, GH, 1, m->xw, GH, m->p[RS_SEQ_WX], GH, 0, m->dxu, E);
+	if (tiled && rs_tile_ok(E))
+	{
+		transpose(m->p[RS_SEQ_WX], E, GH, m->wt);
+		rs_tile_gemm(E, GH, U, m->xu, 1, E, m->xw, GH, m->g[RS_SEQ_WX], GH, true);
+		rs_tile_gemm(U, E, GH, m->xw, GH, 1, m->wt, E, m->dxu, E, false);
+	}
+	else
+	{
+		rs_gemm(1, 0, E, GH, U, 1, m->xu, E, m->xw, GH, 1, m->g[RS_SEQ_WX], GH);
+		rs_gemm(0, 1, U, E, GH, 1, m->xw, GH, m->p[RS_SEQ_WX], GH, 0, m->dxu, E);
+	}
 	for (int i = 0; i < U; i++)
 	{
 		mark(m->mark_emb, m->rows_emb, &m->nrows_emb, m->uniq[i]);

@@ -62,7 +62,7 @@ typedef struct RsSeq
 			   *slot_of,		/* V: -1 (between batches, the item's slot while they are numbered) */
 			   *uniq;			/* U: the item of each slot */
 	rs_real    *bias,			/* GH: the biases outside the products, summed (rs_seq_encode) */
-			   *wht;			/* GH x H: W_h transposed, for the tiled backward (rs_tile.h) */
+			   *wt;				/* GH x max(H, E): W_h, then W_x, transposed for the tiled backward */
 	int			nuniq;
 	rs_real    *h_final;		/* B x H, set by rs_seq_encode */
 	/* row-sparse gradients of emb and out: which rows this batch touched */

@@ -1,17 +1,19 @@
 /*
- * rs_tile.h — a register-tiled product for the recurrent step: C (+)= A B, four rows of A at a time, B read in
- * place.
+ * rs_tile.h — a register-tiled product for the sequence encoders: C (+)= A B, four rows of A at a time, B read
+ * in place.
  *
- * Why beside OpenBLAS, which does every other product: a sequence encoder's three step products (forward
- * h W_h, backward dH W_h^T into the previous state and h^T dH into W_h's gradient) are done once per step, 20
- * times per batch, on the same weights, and each sgemm call packs both operands again and zeroes C first
- * (OpenBLAS 0.3.21 has no API that keeps a packed operand across calls). This product packs nothing; called
- * on four rows, its output is a tile the GRU's gates read from L1 at once (rs_seq_encode). At the step's shape
- * (256 x 128 by 128 x 384) it ran at 115 GFLOP/s against sgemm's 103 on a 2-core AMD EPYC.
+ * Why beside OpenBLAS, which does every other product (the loss, the MLP, the bundle fit, the input projection):
+ * a sequence encoder's step products (h W_h forward; into the previous state and W_h's gradient backward) are
+ * done once per step, 20 times per batch, on the same weights, and each sgemm call packs both operands again and
+ * zeroes C first (OpenBLAS 0.3.21 has no API that keeps a packed operand across calls); with the input side's
+ * gradients, whose K or N is the embedding width, packing was 9% of the GRU's time. This product packs nothing;
+ * called on four rows, its output is a tile the GRU's gates read from L1 at once (rs_seq_encode). On a 2-core
+ * AMD EPYC, GFLOP/s against sgemm's: the step 112 / 103, the previous state's gradient 109 / 103, W_h's 113 /
+ * 102, W_x's 95 / 85, the embeddings' 110 / 93; the input projection itself (K = 64) 93 / 97 stays with sgemm.
  *
  * x86-64 with AVX-512 only: the 4 x 48 tile, a row of B and a broadcast take 16 of the 32 vector registers
- * (AVX2 has 16 in all, and there sgemm is the better choice). Elsewhere,
- * and in the double build, rs_tile_ok() is false and callers use OpenBLAS.
+ * (AVX2 has 16 in all, and there sgemm is the better choice). Elsewhere, and in the double build, rs_tile_ok()
+ * is false and callers use OpenBLAS.
  */
 #ifndef RS_TILE_H
 #define RS_TILE_H

@@ -102,7 +102,7 @@ seq_grads(RsCell cell, bool tiled, rs_real *hfinal, rs_real *grads_out, int64_t 
 	{
 		B = 7, T = 5, V = 20, K = 4
 	};
-	RsSeq		m = {.cell = cell,.act = RS_ACT_TANH,.vocab = V,.embed = 8,.hidden = 32};
+	RsSeq		m = {.cell = cell,.act = RS_ACT_TANH,.vocab = V,.embed = 16,.hidden = 32};
 	int64_t		n = rs_seq_layout(&m);
 	rs_real    *p = calloc(n, sizeof(rs_real)),
 			   *g = calloc(n, sizeof(rs_real));
