@@ -77,6 +77,9 @@ free_steps(RsSeq *m)
 	FREE_IF(m->gh);
 	FREE_IF(m->dgh);
 	FREE_IF(m->dxu);
+	FREE_IF(m->dgx);
+	FREE_IF(m->xs);
+	FREE_IF(m->dxs);
 	FREE_IF(m->dh);
 	FREE_IF(m->dh2);
 	FREE_IF(m->slot);
@@ -125,6 +128,9 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->xu = rs_alloc(r * tb * m->embed);
 		m->xw = rs_alloc(r * tb * gh);
 		m->dxu = rs_alloc(r * tb * m->embed);
+		m->dgx = rs_alloc(r * b * gh);
+		m->xs = rs_alloc(r * b * m->embed);
+		m->dxs = rs_alloc(r * b * m->embed);
 		m->slot = rs_alloc(sizeof(int32_t) * tb);
 		m->uniq = rs_alloc(sizeof(int32_t) * tb);
 		m->h_all = rs_alloc(r * (tb + b) * m->hidden);
@@ -158,7 +164,7 @@ reserve(RsSeq *m, int batch, int steps, int k)
 		m->rows_out = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->slot_of = rs_alloc(sizeof(int32_t) * m->vocab);
 		m->bias = rs_alloc(sizeof(rs_real) * m->gates * m->hidden);
-		m->wt = rs_alloc(sizeof(rs_real) * m->gates * m->hidden * (m->hidden > m->embed ? m->hidden : m->embed));
+		m->wt = rs_alloc(sizeof(rs_real) * m->gates * m->hidden * (m->hidden + m->embed));
 		for (int i = 0; i < m->vocab; i++)
 			m->slot_of[i] = -1;
 	}
@@ -215,14 +221,13 @@ gru_forward_row(const rs_real *restrict gx, const rs_real *restrict gh, const rs
 
 /*
  * one row's GRU step backward: the gates' pre-activation gradients (input and recurrent), the state's, and the
- * biases' (summed here while the row is in registers; gbx and gbh are the bias gradients, 3H each). The input
- * side goes to the row's distinct item: written at its first visit (add = false), added to after. ivdep: the
+ * biases' (summed here while the row is in registers; gbx and gbh are the bias gradients, 3H each). ivdep: the
  * arrays never overlap, and with this many of them gcc gives up the run-time overlap checks and the vectorising.
  */
-static inline __attribute__((always_inline)) void
-gru_backward_body(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
-				  const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh,
-				  rs_real *restrict dpb, rs_real *restrict gbx, rs_real *restrict gbh, int H, const bool add)
+RS_VECTOR_CLONES static void
+gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
+				 const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh, rs_real *restrict dpb,
+				 rs_real *restrict gbx, rs_real *restrict gbh, int H)
 {
 	const rs_real *gz = gate,
 			   *gr = gate + H,
@@ -253,20 +258,11 @@ gru_backward_body(const rs_real *restrict gate, const rs_real *restrict hn, cons
 		rs_real		dza = dz * z * (1 - z),
 					dra = dr * r * (1 - r);
 
-		if (add)
-		{
-			xz[j] += dza;
-			xr[j] += dra;
-			xn[j] += dan;
-		}
-		else
-		{
-			xz[j] = dza;
-			xr[j] = dra;
-			xn[j] = dan;
-		}
+		xz[j] = dza;
 		hz[j] = dza;
+		xr[j] = dra;
 		hr[j] = dra;
+		xn[j] = dan;
 		hh[j] = dan * r;
 		dpb[j] = dhb[j] * z;
 		bxz[j] += dza;
@@ -276,23 +272,6 @@ gru_backward_body(const rs_real *restrict gate, const rs_real *restrict hn, cons
 		bhr[j] += dra;
 		bhn[j] += dan * r;
 	}
-}
-
-/* the two variants, each vectorised without a branch */
-RS_VECTOR_CLONES static void
-gru_backward_row(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
-				 const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh, rs_real *restrict dpb,
-				 rs_real *restrict gbx, rs_real *restrict gbh, int H)
-{
-	gru_backward_body(gate, hn, dhb, hb, dgx, dgh, dpb, gbx, gbh, H, false);
-}
-
-RS_VECTOR_CLONES static void
-gru_backward_row_add(const rs_real *restrict gate, const rs_real *restrict hn, const rs_real *restrict dhb,
-					 const rs_real *restrict hb, rs_real *restrict dgx, rs_real *restrict dgh,
-					 rs_real *restrict dpb, rs_real *restrict gbx, rs_real *restrict gbh, int H)
-{
-	gru_backward_body(gate, hn, dhb, hb, dgx, dgh, dpb, gbx, gbh, H, true);
 }
 
 /* t (cols x rows) = w (rows x cols) transposed */
@@ -314,31 +293,23 @@ add_row(rs_real *restrict dst, const rs_real *restrict src, int width)
 
 /* the x W_x rows are read in the distinct items' order, not the rows': ask for the next row's lines early */
 static inline void
-prefetch_slot(const RsSeq *m, int64_t pos, int64_t end, int GH, int write)
+prefetch_slot(const RsSeq *m, int64_t pos, int64_t end, int GH)
 {
 	int32_t		slot;
 
 	if (pos >= end || (slot = m->slot[pos]) < 0)
 		return;
 	for (int c = 0; c < GH; c += 16)
-	{
-		if (write)
-			__builtin_prefetch(m->xw + (int64_t) (slot >> 1) * GH + c, 1);
-		else
-			__builtin_prefetch(m->xw + (int64_t) (slot >> 1) * GH + c, 0);
-	}
+		__builtin_prefetch(m->xw + (int64_t) slot * GH + c, 0);
 }
 
-/*
- * Numbers the batch's distinct items (slots), in the order backward visits the positions (last step first), so
- * that backward writes a slot's input gradient at its first visit and adds to it after: no pass zeroing it.
- */
+/* numbers the batch's distinct items (slots): each position's slot, -1 past its row's end */
 static void
 seq_distinct(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
 {
 	int			n = 0;
 
-	for (int t = steps - 1; t >= 0; t--)
+	for (int t = 0; t < steps; t++)
 		for (int b = 0; b < batch; b++)
 		{
 			int64_t		pos = (int64_t) t * batch + b;
@@ -354,12 +325,10 @@ seq_distinct(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int 
 			s = m->slot_of[item];
 			if (s < 0)
 			{
-				m->slot_of[item] = n;
-				m->uniq[n] = item;
-				m->slot[pos] = n++ << 1 | 1;
+				s = m->slot_of[item] = n++;
+				m->uniq[s] = item;
 			}
-			else
-				m->slot[pos] = s << 1;
+			m->slot[pos] = s;
 		}
 	for (int i = 0; i < n; i++)
 		m->slot_of[m->uniq[i]] = -1;
@@ -425,8 +394,8 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 				memcpy(out, hb, sizeof(rs_real) * H);
 				continue;
 			}
-			prefetch_slot(m, row + 1, (int64_t) (t + 1) * batch, GH, 0);
-			gx = m->xw + (int64_t) (m->slot[row] >> 1) * GH;
+			prefetch_slot(m, row + 1, (int64_t) (t + 1) * batch, GH);
+			gx = m->xw + (int64_t) m->slot[row] * GH;
 			if (m->cell == RS_CELL_RNN)
 			{
 				for (int j = 0; j < H; j++)
@@ -534,12 +503,14 @@ rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int ba
 }
 
 /*
- * Backpropagation through time, one step at a time: the step's recurrent gate gradients live in a B-row buffer
- * and go at once into the recurrent weights' gradient and the previous state's (K = B products that run from
- * cache; tiled where rs_tile_ok, see rs_tile.h). The input side is summed per distinct item, into the forward's x W_x table (read no more: the working
- * set stays smaller), and its two products (the input weights' gradient and the embedding rows') are done once at
- * the end. The first step's state is the constant zero: no gradient into it,
- * no recurrent weight term.
+ * Backpropagation through time, one step at a time: the step's gate gradients live in B-row buffers and go at once
+ * into the weight gradients and the previous state's (K = B products that run from cache; tiled where
+ * rs_tile_ok, see rs_tile.h). The step's input gradients are summed per distinct item (U x E, in cache) and go
+ * into the embedding rows at the end. Summing the gate gradients per distinct item instead, for one input
+ * product at the end, saved as many FLOPs as the forward's table does, and was 1-3% faster on a quiet machine;
+ * but its read-modify-write of a U x 3H table at scattered rows made it 15% slower while another process
+ * streamed memory on the other core (bench/core_bench). The first step's state is the constant zero: no
+ * gradient into it, no recurrent weight term.
  */
 void
 rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
@@ -551,17 +522,27 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 	rs_real    *dh = m->dh,
 			   *dprev = m->dh2,
 			   *dgh = m->dgh,
+			   *dgx = m->cell == RS_CELL_GRU ? m->dgx : m->dgh,		/* the RNN's are the same */
+			   *xs = m->xs,
 			   *gbx = m->g[RS_SEQ_BX],
 			   *gbh = m->g[RS_SEQ_BH];
-	bool		tiled;
+	const rs_real *wht = m->wt,
+			   *wxt = m->wt + (int64_t) GH * H;
+	bool		tiled,
+				tiled_x;
 
+	(void) items;
 	/* the gradients are all this computes: without buffers for them, nothing to do */
 	if (!m->g[RS_SEQ_WX])
 		return;
-	/* the tiled product reads its right operand by rows: W_h transposed, once for the batch (W_x's at the end) */
+	/* the tiled product reads its right operands by rows: W_h and W_x transposed, once for the batch */
 	tiled = rs_tile_ok(H) && rs_tile_ok(GH);
+	tiled_x = tiled && rs_tile_ok(E);
 	if (tiled)
 		transpose(m->p[RS_SEQ_WH], H, GH, m->wt);
+	if (tiled_x)
+		transpose(m->p[RS_SEQ_WX], E, GH, m->wt + (int64_t) GH * H);
+	memset(m->dxu, 0, sizeof(rs_real) * (size_t) U * E);
 	for (int t = steps - 1; t >= 0; t--)
 	{
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
@@ -569,9 +550,9 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		for (int b = 0; b < batch; b++)
 		{
 			int64_t		row = (int64_t) t * batch + b;
-			int32_t		slot = m->slot[row];
-			rs_real    *dghb = dgh + (int64_t) b * GH,
-					   *dxwb;
+			rs_real    *dgxb = dgx + (int64_t) b * GH,
+					   *dghb = dgh + (int64_t) b * GH,
+					   *xb = xs + (int64_t) b * E;
 			const rs_real *gate = m->gate + row * GH,
 					   *dhb = dh + (int64_t) b * H,
 					   *hb = h + (int64_t) b * H;
@@ -579,48 +560,54 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 
 			if (t >= len[b])
 			{
-				/* state carried forward unchanged: gradient passes straight through */
+				/* state carried forward unchanged: gradient passes straight through; no input */
+				memset(dgxb, 0, sizeof(rs_real) * GH);
 				memset(dghb, 0, sizeof(rs_real) * GH);
+				memset(xb, 0, sizeof(rs_real) * E);
 				memcpy(dpb, dhb, sizeof(rs_real) * H);
 				continue;
 			}
-			prefetch_slot(m, row + 1, (int64_t) (t + 1) * batch, GH, 1);
-			dxwb = m->xw + (int64_t) (slot >> 1) * GH;
+			/* the step's inputs, for W_x's gradient: the distinct items' embeddings, gathered in the forward */
+			memcpy(xb, m->xu + (int64_t) m->slot[row] * E, sizeof(rs_real) * E);
 			if (m->cell == RS_CELL_GRU)
 			{
-				if (slot & 1)
-					gru_backward_row(gate, m->hn + row * H, dhb, hb, dxwb, dghb, dpb, gbx, gbh, H);
-				else
-					gru_backward_row_add(gate, m->hn + row * H, dhb, hb, dxwb, dghb, dpb, gbx, gbh, H);
+				gru_backward_row(gate, m->hn + row * H, dhb, hb, dgxb, dghb, dpb, gbx, gbh, H);
 				continue;
 			}
-			/* the RNN: one gate, the same gradient on both sides */
+			/* the RNN: one gate, the same gradient on both sides (dgx is dgh) */
 			for (int j = 0; j < H; j++)
 				dghb[j] = dhb[j];
 			rs_act_backward(m->act, gate, dghb, H);
 			memset(dpb, 0, sizeof(rs_real) * H);
-			if (slot & 1)
-				memcpy(dxwb, dghb, sizeof(rs_real) * H);
-			else
-				add_row(dxwb, dghb, H);
 			/* the bias gradients, summed while the row is in cache rather than in a pass over all rows */
 			add_row(gbx, dghb, GH);
 			add_row(gbh, dghb, GH);
 		}
-		if (t > 0)
+		/* the gradient into the previous state, and the recurrent weights' term of this step */
+		if (t > 0 && tiled)
 		{
-			/* the gradient into the previous state, and the recurrent weights' term of this step */
-			if (tiled)
-			{
-				rs_tile_gemm(batch, H, GH, dgh, GH, 1, m->wt, H, dprev, H, true);
-				rs_tile_gemm(H, GH, batch, h, 1, H, dgh, GH, m->g[RS_SEQ_WH], GH, true);
-			}
-			else
-			{
-				rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
-				rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
-			}
+			rs_tile_gemm(batch, H, GH, dgh, GH, 1, wht, H, dprev, H, true);
+			rs_tile_gemm(H, GH, batch, h, 1, H, dgh, GH, m->g[RS_SEQ_WH], GH, true);
 		}
+		else if (t > 0)
+		{
+			rs_gemm(0, 1, batch, H, GH, 1, dgh, GH, m->p[RS_SEQ_WH], GH, 1, dprev, H);
+			rs_gemm(1, 0, H, GH, batch, 1, h, H, dgh, GH, 1, m->g[RS_SEQ_WH], GH);
+		}
+		/* the input weights' term, and the step's input gradient */
+		if (tiled_x)
+		{
+			rs_tile_gemm(E, GH, batch, xs, 1, E, dgx, GH, m->g[RS_SEQ_WX], GH, true);
+			rs_tile_gemm(batch, E, GH, dgx, GH, 1, wxt, E, m->dxs, E, false);
+		}
+		else
+		{
+			rs_gemm(1, 0, E, GH, batch, 1, xs, E, dgx, GH, 1, m->g[RS_SEQ_WX], GH);
+			rs_gemm(0, 1, batch, E, GH, 1, dgx, GH, m->p[RS_SEQ_WX], GH, 0, m->dxs, E);
+		}
+		for (int b = 0; b < batch; b++)
+			if (t < len[b])
+				add_row(m->dxu + (int64_t) m->slot[(int64_t) t * batch + b] * E, m->dxs + (int64_t) b * E, E);
 		{
 			rs_real    *tmp = dh;
 
@@ -629,20 +616,7 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 		}
 		rs_check_interrupts();
 	}
-	if (U == 0)
-		return;
-	/* the input weights' gradient and the distinct items' input gradients, then into the embedding rows */
-	if (tiled && rs_tile_ok(E))
-	{
-		transpose(m->p[RS_SEQ_WX], E, GH, m->wt);
-		rs_tile_gemm(E, GH, U, m->xu, 1, E, m->xw, GH, m->g[RS_SEQ_WX], GH, true);
-		rs_tile_gemm(U, E, GH, m->xw, GH, 1, m->wt, E, m->dxu, E, false);
-	}
-	else
-	{
-		rs_gemm(1, 0, E, GH, U, 1, m->xu, E, m->xw, GH, 1, m->g[RS_SEQ_WX], GH);
-		rs_gemm(0, 1, U, E, GH, 1, m->xw, GH, m->p[RS_SEQ_WX], GH, 0, m->dxu, E);
-	}
+	/* the distinct items' input gradients into the embedding rows */
 	for (int i = 0; i < U; i++)
 	{
 		mark(m->mark_emb, m->rows_emb, &m->nrows_emb, m->uniq[i]);

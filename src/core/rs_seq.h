@@ -42,14 +42,16 @@ typedef struct RsSeq
 	int			cap_b,
 				cap_t;
 	rs_real    *xu,				/* U x E: the batch's U distinct items' embeddings (U <= T*B) */
-			   *xw,				/* U x GH: x W_x, once per distinct item; backward reuses it for the
-								 * input side's gate gradients, summed per distinct item */
+			   *xw,				/* U x GH: x W_x, once per distinct item */
 			   *h_all,			/* (T+1)*B x H */
 			   *gate,			/* T*B x GH: post-activation z, r, n (RNN: h') */
 			   *hn,				/* T*B x H: h U_n + b_hn (GRU) */
 			   *gh,				/* B x GH: one step's h W_h */
-			   *dgh,			/* B x GH: one step's gate gradients, recurrent side */
-			   *dxu,			/* U x E: the distinct items' input gradients */
+			   *dgx,			/* B x GH: one step's gate gradients, input side */
+			   *dgh,			/* B x GH: recurrent side */
+			   *xs,				/* B x E: one step's inputs */
+			   *dxs,			/* B x E: their gradients */
+			   *dxu,			/* U x E: the distinct items' input gradients, summed */
 			   *dh,
 			   *dh2,			/* B x H */
 			   *logits,
@@ -58,11 +60,11 @@ typedef struct RsSeq
 			   *dnegs_h;
 	int			cap_k;
 	/* the batch's distinct items: set by rs_seq_encode, read by rs_seq_backward */
-	int32_t    *slot,			/* T*B, time-major: slot << 1 | (first visit backward), -1 past the row's end */
+	int32_t    *slot,			/* T*B, time-major: the position's distinct item, -1 past the row's end */
 			   *slot_of,		/* V: -1 (between batches, the item's slot while they are numbered) */
 			   *uniq;			/* U: the item of each slot */
 	rs_real    *bias,			/* GH: the biases outside the products, summed (rs_seq_encode) */
-			   *wt;				/* GH x max(H, E): W_h, then W_x, transposed for the tiled backward */
+			   *wt;				/* GH x (H + E): W_h and W_x transposed, for the tiled backward */
 	int			nuniq;
 	rs_real    *h_final;		/* B x H, set by rs_seq_encode */
 	/* row-sparse gradients of emb and out: which rows this batch touched */
