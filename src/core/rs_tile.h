@@ -3,13 +3,14 @@
  * in place.
  *
  * Why beside OpenBLAS, which does every other product (the loss, the MLP, the bundle fit, the input projection):
- * a sequence encoder's step products (h W_h forward; into the previous state and W_h's gradient backward) are
- * done once per step, 20 times per batch, on the same weights, and each sgemm call packs both operands again and
- * zeroes C first (OpenBLAS 0.3.21 has no API that keeps a packed operand across calls); with the input side's
- * gradients, whose K or N is the embedding width, packing was 9% of the GRU's time. This product packs nothing;
- * called on four rows, its output is a tile the GRU's gates read from L1 at once (rs_seq_encode). On a 2-core
- * AMD EPYC, GFLOP/s against sgemm's: the step 112 / 103, the previous state's gradient 109 / 103, W_h's 113 /
- * 102, W_x's 95 / 85, the embeddings' 110 / 93; the input projection itself (K = 64) 93 / 97 stays with sgemm.
+ * a sequence encoder's step products (h W_h forward; backward, into the previous state, W_h's and W_x's
+ * gradients and the step's input gradient) are done once per step, 20 times per batch, on the same weights, and
+ * each sgemm call packs both operands again and zeroes C first (OpenBLAS 0.3.21 has no API that keeps a packed
+ * operand across calls): packing was 9% of the GRU's time. This product packs nothing; called on four rows, its
+ * output is a tile the GRU's gates read from L1 at once (rs_seq_encode). At the benchmark's shapes on a 2-core
+ * AMD EPYC, GFLOP/s against sgemm's: the step 111 / 102, the previous state's gradient 110 / 102, W_h's 112 /
+ * 100, W_x's 112 / 99, the input gradient 114 / 99; on four rows both run at 112 (sgemm's small-matrix path
+ * packs nothing either).
  *
  * x86-64 with AVX-512 only: the 4 x 48 tile, a row of B and a broadcast take 16 of the 32 vector registers
  * (AVX2 has 16 in all, and there sgemm is the better choice). Elsewhere, and in the double build, rs_tile_ok()
