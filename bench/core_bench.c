@@ -142,7 +142,7 @@ bench_gru(double seconds, int phases)
 			b2 = now();
 			rs_seq_loss(&m, targets, negs, K, B);
 			c = now();
-			rs_seq_backward(&m, items, len, B, T);
+			rs_seq_backward(&m, len, B, T);
 			te += b2 - a;
 			tl += c - b2;
 			tb += now() - c;

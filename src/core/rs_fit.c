@@ -169,8 +169,8 @@ rs_fit_content(int32_t nb, int32_t ni, const RsItemView *v, double content, floa
 			for (int32_t c = a; c < v->ib_ptr[i + 1]; c++)
 				row[v->ib_idx[c]] += wa * v->ib_w[c];
 		}
-		if ((i & 1023) == 0)
-			rs_check_interrupts();
+		/* per item: one that many bundles hold is df^2 / 2 updates of its own */
+		rs_check_interrupts();
 	}
 }
 

@@ -369,11 +369,10 @@ rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int
 		const rs_real *h = m->h_all + (int64_t) t * batch * H;
 		rs_real    *hnext = m->h_all + (int64_t) (t + 1) * batch * H;
 
-		if (tiled)
-			;
-		else if (t > 0)
+		/* untiled: the whole step's product at once (none at t = 0: zeros) */
+		if (!tiled && t > 0)
 			rs_gemm(0, 0, batch, GH, H, 1, h, H, m->p[RS_SEQ_WH], GH, 0, m->gh, GH);
-		else
+		else if (!tiled)
 			memset(m->gh, 0, sizeof(rs_real) * (size_t) batch * GH);
 		for (int b = 0; b < batch; b++)
 		{
@@ -513,7 +512,7 @@ rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int ba
  * gradient into it, no recurrent weight term.
  */
 void
-rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps)
+rs_seq_backward(RsSeq *m, const int32_t *len, int batch, int steps)
 {
 	int			H = m->hidden,
 				E = m->embed,
@@ -531,7 +530,6 @@ rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, i
 	bool		tiled,
 				tiled_x;
 
-	(void) items;
 	/* the gradients are all this computes: without buffers for them, nothing to do */
 	if (!m->g[RS_SEQ_WX])
 		return;
@@ -641,7 +639,7 @@ rs_seq_train_batch(RsSeq *m, RsOptim *opt, rs_real *params, rs_real *grads,
 	m->nrows_emb = m->nrows_out = 0;
 	rs_seq_encode(m, items, len, batch, steps);
 	loss = rs_seq_loss(m, targets, negs, k, batch);
-	rs_seq_backward(m, items, len, batch, steps);
+	rs_seq_backward(m, len, batch, steps);
 
 	opt->t++;
 	if (opt->clip > 0)

@@ -85,8 +85,11 @@ extern void rs_seq_free(RsSeq *m);
 extern rs_real *rs_seq_encode(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps);
 /* sampled softmax loss of final states against targets (B) and k shared negatives; fills dh */
 extern double rs_seq_loss(RsSeq *m, const int32_t *targets, const int32_t *negs, int k, int batch);
-/* backpropagation through time from m->dh; adds to gradients (dense and marked rows); none bound: nothing */
-extern void rs_seq_backward(RsSeq *m, const int32_t *items, const int32_t *len, int batch, int steps);
+/*
+ * backpropagation through time from m->dh, for the batch rs_seq_encode last encoded (its distinct items); adds to
+ * gradients (dense and marked rows); none bound: nothing
+ */
+extern void rs_seq_backward(RsSeq *m, const int32_t *len, int batch, int steps);
 /* forward, loss, backward and one optimiser step; returns the loss */
 extern double rs_seq_train_batch(RsSeq *m, RsOptim *opt, rs_real *params, rs_real *grads,
 								 rs_real *opt_m, rs_real *opt_v, const int32_t *items, const int32_t *len,

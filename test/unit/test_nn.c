@@ -223,7 +223,7 @@ seq_case(RsCell cell, RsAct act)
 	c.m.nrows_emb = c.m.nrows_out = 0;
 	rs_seq_encode(&c.m, c.items, c.len, 3, 4);
 	rs_seq_loss(&c.m, c.targets, c.negs, 3, 3);
-	rs_seq_backward(&c.m, c.items, c.len, 3, 4);
+	rs_seq_backward(&c.m, c.len, 3, 4);
 	worst = check_grads(&c, seq_loss, c.params, c.grads, n);
 	rs_seq_free(&c.m);
 	free(c.params);

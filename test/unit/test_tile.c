@@ -131,7 +131,7 @@ seq_grads(RsCell cell, bool tiled, rs_real *hfinal, rs_real *grads_out, int64_t 
 	rs_tile_enabled = tiled;
 	memcpy(hfinal, rs_seq_encode(&m, items, len, B, T), sizeof(rs_real) * B * m.hidden);
 	rs_seq_loss(&m, targets, negs, K, B);
-	rs_seq_backward(&m, items, len, B, T);
+	rs_seq_backward(&m, len, B, T);
 	rs_tile_enabled = true;
 	memcpy(grads_out, g, sizeof(rs_real) * n);
 	*n_out = n;
